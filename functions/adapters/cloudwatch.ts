@@ -1,0 +1,51 @@
+import { paginateGetMetricData, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import type { Evidence } from '../core/model.ts';
+import type { MetricsPort, TimeWindow } from '../ports.ts';
+
+export const CLOUDWATCH_IAM_ACTIONS = ['cloudwatch:GetMetricData'] as const;
+
+/** GetMetricData accepts at most 500 queries a call; moto does not enforce it, so we do. */
+export const QUERIES_PER_CALL = 500;
+const DAY_S = 86_400;
+
+const noTokenQuery = (id: string, instanceId: string): MetricDataQuery => ({
+  Id: id,
+  ReturnData: true,
+  MetricStat: {
+    Metric: { Namespace: 'AWS/EC2', MetricName: 'MetadataNoToken', Dimensions: [{ Name: 'InstanceId', Value: instanceId }] },
+    Period: DAY_S,
+    Stat: 'Sum',
+  },
+});
+
+export class CloudWatchAdapter implements MetricsPort {
+  constructor(private readonly cloudwatch: CloudWatchClient) {}
+
+  async countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>> {
+    const evidence = new Map<string, Evidence>();
+    for (let offset = 0; offset < instanceIds.length; offset += QUERIES_PER_CALL) {
+      const batch = instanceIds.slice(offset, offset + QUERIES_PER_CALL);
+      const byQuery = new Map(batch.map((instanceId, n) => [`q${n}`, instanceId]));
+      for (const instanceId of batch) evidence.set(instanceId, { noTokenCalls: 0, observedDays: 0 });
+      const pages = paginateGetMetricData(
+        { client: this.cloudwatch },
+        {
+          StartTime: window.start,
+          EndTime: window.end,
+          MetricDataQueries: batch.map((instanceId, n) => noTokenQuery(`q${n}`, instanceId)),
+        },
+      );
+      for await (const page of pages) {
+        for (const series of page.MetricDataResults ?? []) {
+          const instanceId = byQuery.get(series.Id ?? '');
+          const seen = instanceId ? evidence.get(instanceId) : undefined;
+          if (!seen) continue;
+          const values = series.Values ?? [];
+          seen.noTokenCalls += values.reduce((sum, v) => sum + v, 0);
+          seen.observedDays += values.length;
+        }
+      }
+    }
+    return evidence;
+  }
+}

@@ -1,0 +1,104 @@
+import {
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  DescribeRegionsCommand,
+  ModifyInstanceMetadataOptionsCommand,
+  paginateDescribeInstances,
+  type EC2Client,
+  type Instance,
+} from '@aws-sdk/client-ec2';
+import type { InstanceFacts, MetadataOptions } from '../core/model.ts';
+import type { Ec2Port } from '../ports.ts';
+
+/** What the member role must allow for this adapter (infra mirrors this list). */
+export const EC2_IAM_ACTIONS = [
+  'ec2:DescribeRegions',
+  'ec2:DescribeInstances',
+  'ec2:ModifyInstanceMetadataOptions',
+  'ec2:CreateTags',
+] as const;
+
+const GONE = new Set(['terminated', 'shutting-down']);
+// DescribeInstances takes at most 200 values in one filter.
+const FILTER_VALUES_MAX = 200;
+
+const toMetadata = (i: Instance): MetadataOptions => ({
+  httpTokens: i.MetadataOptions?.HttpTokens === 'required' ? 'required' : 'optional',
+  httpEndpoint: i.MetadataOptions?.HttpEndpoint === 'disabled' ? 'disabled' : 'enabled',
+  hopLimit: i.MetadataOptions?.HttpPutResponseHopLimit ?? 1,
+  state: i.MetadataOptions?.State === 'pending' ? 'pending' : 'applied',
+});
+
+const toFacts = (i: Instance & { InstanceId: string }): InstanceFacts => ({
+  instanceId: i.InstanceId,
+  state: i.State?.Name ?? 'unknown',
+  launchTime: i.LaunchTime,
+  tags: Object.fromEntries((i.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? '']] : []))),
+  metadata: toMetadata(i),
+  instanceProfileArn: i.IamInstanceProfile?.Arn,
+});
+
+const chunks = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, n) => items.slice(n * size, (n + 1) * size));
+
+const live = (i: Instance): i is Instance & { InstanceId: string } => Boolean(i.InstanceId) && !GONE.has(i.State?.Name ?? '');
+
+export class Ec2Adapter implements Ec2Port {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async enabledRegions(): Promise<string[]> {
+    const out = await this.ec2.send(new DescribeRegionsCommand({ AllRegions: false }));
+    return (out.Regions ?? [])
+      .filter((r) => r.OptInStatus !== 'not-opted-in')
+      .flatMap((r) => (r.RegionName ? [r.RegionName] : []));
+  }
+
+  async listInstances(): Promise<InstanceFacts[]> {
+    const facts: InstanceFacts[] = [];
+    // HttpTokens is filtered here, not by the server: we need every instance anyway.
+    for await (const page of paginateDescribeInstances({ client: this.ec2, pageSize: 1000 }, {})) {
+      for (const reservation of page.Reservations ?? []) {
+        for (const instance of reservation.Instances ?? []) if (live(instance)) facts.push(toFacts(instance));
+      }
+    }
+    return facts;
+  }
+
+  async readMetadataOptions(instanceIds: string[]): Promise<Map<string, MetadataOptions>> {
+    const found = new Map<string, MetadataOptions>();
+    // A filter (not InstanceIds) so that one vanished instance does not fail the batch.
+    for (const batch of chunks(instanceIds, FILTER_VALUES_MAX)) {
+      let token: string | undefined;
+      do {
+        const out = await this.ec2.send(
+          new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: batch }], NextToken: token }),
+        );
+        for (const r of out.Reservations ?? []) {
+          for (const i of r.Instances ?? []) if (live(i)) found.set(i.InstanceId, toMetadata(i));
+        }
+        token = out.NextToken;
+      } while (token);
+    }
+    return found;
+  }
+
+  async requireTokens(instanceId: string, hopLimit: number): Promise<void> {
+    // All three together: on AWS omitted options keep their value, but moto resets them.
+    await this.ec2.send(
+      new ModifyInstanceMetadataOptionsCommand({
+        InstanceId: instanceId,
+        HttpTokens: 'required',
+        HttpEndpoint: 'enabled',
+        HttpPutResponseHopLimit: hopLimit,
+      }),
+    );
+  }
+
+  async tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void> {
+    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    // CreateTags takes up to 1000 resources a call.
+    for (const batch of chunks(instanceIds, 1000)) {
+      await this.ec2.send(new CreateTagsCommand({ Resources: batch, Tags }));
+    }
+  }
+}

@@ -1,0 +1,109 @@
+// The `imds-remediator` command: plan and apply an organization sweep from a laptop or CI.
+import { readFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { JsonLinesLog } from './adapters/json-lines-log.ts';
+import { composeWorld } from './compose.ts';
+import { readEnvironment } from './config.ts';
+import { describeError, InputError } from './core/errors.ts';
+import { parsePolicyText, type Policy } from './core/policy.ts';
+import { renderReport } from './core/render-report.ts';
+import { runSweep } from './core/sweep.ts';
+
+export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>]
+
+  plan    evaluate every instance of the organization and show what would change (changes nothing)
+  apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
+
+  --policy <file>     policy document, YAML or JSON (see policy.yaml)
+  --json              print one JSON document on stdout instead of the table
+  --concurrency N     account-regions swept at once (default 8)
+  --log-file <path>   structured JSON logs go here instead of stderr
+
+exit codes: 0 every account-region swept, 1 some failed (the others were swept), 2 bad input`;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  isTty: boolean;
+  env: NodeJS.ProcessEnv;
+}
+
+const readPolicy = async (path: string): Promise<Policy> => {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read policy file ${path}: ${describeError(error)}`, { cause: error });
+  }
+  return parsePolicyText(text, path);
+};
+
+const parseCommand = (argv: string[]) => {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        policy: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        concurrency: { type: 'string' },
+        'log-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new InputError(describeError(error).replace(/^TypeError( \[\w+\])?: /, ''), { cause: error });
+  }
+  const { values, positionals } = parsed;
+  const [command, ...extra] = positionals;
+  if (values.help) return { help: true as const };
+  if (command !== 'plan' && command !== 'apply') {
+    throw new InputError(command ? `unknown command '${command}'` : 'a command is required');
+  }
+  if (extra.length > 0) throw new InputError(`unexpected argument '${extra[0]}'`);
+  if (!values.policy) throw new InputError('--policy <file> is required');
+  const concurrency = values.concurrency === undefined ? 8 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    throw new InputError(`--concurrency must be a whole number from 1 to 256, not '${values.concurrency}'`);
+  }
+  return { help: false as const, command, policyPath: values.policy, json: values.json, concurrency, logFile: values['log-file'] };
+};
+
+/** Runs one CLI invocation and returns its exit code; never calls process.exit itself. */
+export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
+  let options;
+  try {
+    options = parseCommand(argv);
+    if (options.help) {
+      io.stdout(`${USAGE}\n`);
+      return 0;
+    }
+    const policy = await readPolicy(options.policyPath);
+    const env = readEnvironment(io.env);
+    const logStream = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+    const log = new JsonLinesLog((line) => (logStream ? logStream.write(line) : io.stderr(line)), env.logLevel);
+    try {
+      const report = await runSweep(composeWorld({ policy, env }), policy, {
+        apply: options.command === 'apply',
+        log,
+        concurrency: options.concurrency,
+        onProgress: io.isTty ? (done, total) => io.stderr(`\rswept ${done}/${total} account-regions`) : undefined,
+      });
+      if (io.isTty) io.stderr('\n');
+      io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n`);
+      return report.summary.errors > 0 ? 1 : 0;
+    } finally {
+      await new Promise((resolve) => (logStream ? logStream.end(resolve) : resolve(undefined)));
+    }
+  } catch (error) {
+    if (error instanceof InputError) {
+      io.stderr(`imds-remediator: ${error.message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.stderr(`imds-remediator: the sweep could not run: ${describeError(error)}\n`);
+    return 1;
+  }
+};

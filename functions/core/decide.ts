@@ -1,0 +1,96 @@
+import type { Decision, Evidence, InstanceFacts } from './model.ts';
+import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
+
+export interface DecideContext {
+  /** Why the whole account is exempt (listed, or inside an exempt OU); undefined when it is not. */
+  accountExemption?: string | undefined;
+  now: Date;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Does this instance need MetadataNoToken evidence before a verdict can be reached? */
+export const needsEvidence = (facts: InstanceFacts): boolean =>
+  facts.metadata.httpEndpoint === 'enabled' && facts.metadata.httpTokens === 'optional';
+
+const forcedBy = (policy: Policy, facts: InstanceFacts): string | undefined => {
+  if (policy.force.instanceIds.includes(facts.instanceId)) return 'force.instanceIds';
+  const index = policy.force.tags.findIndex((match) => matchesTag(facts.tags, match));
+  return index >= 0 ? `force.tags[${index}]` : undefined;
+};
+
+const exemptBy = (policy: Policy, facts: InstanceFacts, context: DecideContext): string | undefined => {
+  if (context.accountExemption) return context.accountExemption;
+  const index = policy.exempt.tags.findIndex((match) => matchesTag(facts.tags, match));
+  if (index < 0) return undefined;
+  const match = policy.exempt.tags[index];
+  return `exempt by tag ${match?.key}${match?.values ? `=${match.values.join('|')}` : ''} (exempt.tags[${index}])`;
+};
+
+const ageNote = (facts: InstanceFacts, now: Date): string => {
+  if (!facts.launchTime) return '';
+  const days = Math.floor((now.getTime() - facts.launchTime.getTime()) / DAY_MS);
+  return days < 1 ? '; launched less than a day ago' : `; launched ${days} day${days === 1 ? '' : 's'} ago`;
+};
+
+/**
+ * The core decision, pure: what should happen to one instance given its facts, the
+ * MetadataNoToken evidence (undefined when none was needed or read) and the policy.
+ */
+export const decide = (
+  facts: InstanceFacts,
+  evidence: Evidence | undefined,
+  policy: Policy,
+  context: DecideContext,
+): Decision => {
+  const { hopLimit, rule } = hopLimitFor(policy, facts.tags);
+  const { httpEndpoint, httpTokens, hopLimit: currentHop } = facts.metadata;
+  const verdict = (v: Decision['verdict'], reason: string): Decision => ({ verdict: v, reason, hopLimit });
+
+  if (httpEndpoint === 'disabled') return verdict('compliant', 'IMDS endpoint disabled, stronger than IMDSv2');
+  if (httpTokens === 'required' && currentHop === hopLimit) {
+    return verdict('compliant', `IMDSv2 required, hop limit ${currentHop} as ${rule} wants`);
+  }
+
+  const exemption = exemptBy(policy, facts, context);
+  if (exemption) return verdict('exempt', `${exemption}; left as HttpTokens=${httpTokens}, hop limit ${currentHop}`);
+
+  if (httpTokens === 'required') {
+    return verdict('fix-hop-limit', `IMDSv2 required but hop limit ${currentHop}; ${rule} wants ${hopLimit}`);
+  }
+
+  const forced = forcedBy(policy, facts);
+  const window = `the last ${policy.lookbackDays} days`;
+  if (forced) {
+    const seen = evidence ? `${evidence.noTokenCalls} IMDSv1 calls over ${window}` : 'evidence not read';
+    return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; hop limit ${hopLimit} by ${rule}`);
+  }
+  if (!evidence) return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
+
+  if (evidence.noTokenCalls > 0) {
+    const containerHint =
+      hopLimit > currentHop
+        ? `; hop limit is ${currentHop} but ${rule} wants ${hopLimit}: containers whose token PUT cannot reach IMDS fall back to v1, so raise the hop limit first and measure again`
+        : '';
+    return verdict(
+      'blocked-v1-in-use',
+      `${evidence.noTokenCalls} IMDSv1 calls (MetadataNoToken) over ${window}${containerHint}`,
+    );
+  }
+  if (evidence.observedDays === 0) {
+    return verdict(
+      'insufficient-evidence',
+      `no MetadataNoToken datapoints in ${window}: unknown, not zero${ageNote(facts, context.now)}`,
+    );
+  }
+  if (evidence.observedDays < policy.minObservedDays) {
+    return verdict(
+      'insufficient-evidence',
+      `0 IMDSv1 calls but only ${evidence.observedDays} of the ${policy.minObservedDays} days required observed${ageNote(facts, context.now)}`,
+    );
+  }
+  return verdict(
+    'enforce',
+    `0 IMDSv1 calls on ${evidence.observedDays} observed days of ${window}; hop limit ${hopLimit} by ${rule}`,
+  );
+};

@@ -1,0 +1,127 @@
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { PolicyError } from './errors.ts';
+import { globMatcher, isValidGlob } from './glob.ts';
+
+const glob = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} must not be empty`)
+    .max(256)
+    .refine(isValidGlob, `${what} is not a supported glob (only * and ? are special; [ ] { } are not allowed)`);
+
+const hopLimit = z.int().min(1, 'hop limit must be 1–64').max(64, 'hop limit must be 1–64');
+const accountId = z.string().regex(/^\d{12}$/, 'account id must be 12 digits');
+const ouId = z.string().regex(/^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$/, 'OU id must look like ou-xxxx-xxxxxxxx (or a root r-xxxx)');
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'region must look like us-east-1');
+const instanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'instance id must look like i-0123456789abcdef0');
+
+const tagMatch = z.strictObject({
+  key: glob('tag key'),
+  values: z.array(glob('tag value')).min(1).optional(),
+});
+
+const hopLimitRule = z.strictObject({
+  tagKey: glob('tagKey'),
+  values: z.array(glob('tag value')).min(1).optional(),
+  hopLimit,
+});
+
+const policySchema = z
+  .strictObject({
+    mode: z.enum(['enforce', 'report']).default('report'),
+    lookbackDays: z.int().min(1).max(63).default(14),
+    minObservedDays: z.int().min(1).max(63).default(7),
+    memberRoleName: z
+      .string()
+      .regex(/^[\w+=,.@-]{1,64}$/, 'memberRoleName must be an IAM role name (1–64 of letters, digits and +=,.@_-)')
+      .default('ImdsRemediatorMemberRole'),
+    scope: z
+      .strictObject({
+        regions: z.array(region).default([]),
+        accounts: z.array(accountId).default([]),
+        ous: z.array(ouId).default([]),
+      })
+      .prefault({}),
+    hopLimit: z
+      .strictObject({
+        default: hopLimit.default(1),
+        rules: z.array(hopLimitRule).default([]),
+      })
+      .prefault({}),
+    exempt: z
+      .strictObject({
+        tags: z.array(tagMatch).default([]),
+        accounts: z.array(accountId).default([]),
+        ous: z.array(ouId).default([]),
+      })
+      .prefault({}),
+    force: z
+      .strictObject({
+        instanceIds: z.array(instanceId).default([]),
+        tags: z.array(tagMatch).default([]),
+      })
+      .prefault({}),
+  })
+  .superRefine((p, ctx) => {
+    if (p.minObservedDays > p.lookbackDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minObservedDays'],
+        message: `minObservedDays (${p.minObservedDays}) cannot exceed lookbackDays (${p.lookbackDays})`,
+      });
+    }
+  });
+
+export type Policy = z.output<typeof policySchema>;
+export type PolicyInput = z.input<typeof policySchema>;
+export type TagMatch = z.output<typeof tagMatch>;
+
+const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((name, part) => (typeof part === 'number' ? `${name}[${part}]` : name ? `${name}.${String(part)}` : String(part)), '');
+
+export const parsePolicy = (input: unknown): Policy => {
+  const result = policySchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => `${fieldName([...issue.path, key])}: unknown key`).join('; ');
+    }
+    return `${fieldName(issue.path) || '(root)'}: ${issue.message}`;
+  });
+  throw new PolicyError(problems);
+};
+
+/** Reads a policy document; JSON is YAML, so one parser serves both. */
+export const parsePolicyText = (text: string, source = 'policy'): Policy => {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { prettyErrors: true });
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
+    throw new PolicyError([`${source}: not valid YAML or JSON${where}`], { cause: error });
+  }
+  if (document !== null && document !== undefined && (typeof document !== 'object' || Array.isArray(document))) {
+    throw new PolicyError([`${source}: the document must be a mapping of keys`]);
+  }
+  return parsePolicy(document);
+};
+
+export const matchesTag = (tags: Record<string, string>, match: TagMatch): boolean => {
+  const keyMatches = globMatcher(match.key);
+  const valueMatchers = match.values?.map(globMatcher);
+  return Object.entries(tags).some(
+    ([key, value]) => keyMatches(key) && (valueMatchers === undefined || valueMatchers.some((m) => m(value))),
+  );
+};
+
+/** The first rule whose tag matches decides; otherwise the default. */
+export const hopLimitFor = (policy: Policy, tags: Record<string, string>): { hopLimit: number; rule: string } => {
+  for (const [index, rule] of policy.hopLimit.rules.entries()) {
+    if (matchesTag(tags, { key: rule.tagKey, values: rule.values })) {
+      const values = rule.values ? ` in [${rule.values.join(', ')}]` : '';
+      return { hopLimit: rule.hopLimit, rule: `rule ${index + 1} (${rule.tagKey}${values})` };
+    }
+  }
+  return { hopLimit: policy.hopLimit.default, rule: 'default' };
+};

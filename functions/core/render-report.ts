@@ -1,0 +1,64 @@
+import type { InstanceResult, SweepReport, Verdict } from './model.ts';
+
+const COLUMNS: Array<[Verdict, string]> = [
+  ['compliant', 'compliant'],
+  ['fix-hop-limit', 'fix-hop'],
+  ['enforce', 'enforce'],
+  ['blocked-v1-in-use', 'blocked'],
+  ['insufficient-evidence', 'no-data'],
+  ['exempt', 'exempt'],
+  ['error', 'error'],
+];
+
+const pad = (cells: string[], widths: number[]) => cells.map((c, n) => c.padEnd(widths[n] ?? 0)).join('  ').trimEnd();
+
+const table = (rows: string[][]): string[] => {
+  const widths = rows[0]?.map((_, n) => Math.max(...rows.map((r) => (r[n] ?? '').length))) ?? [];
+  return rows.map((r) => pad(r, widths));
+};
+
+const line = (i: InstanceResult, extra: string) =>
+  `  ${i.instanceId}  ${i.accountId}  ${i.region}  ${extra}: ${i.reason}`;
+
+/** The human view of a sweep: counts per account-region, then what changed or is blocked. */
+export const renderReport = (report: SweepReport): string => {
+  const out: string[] = [];
+  const { summary } = report;
+  const title = report.mode === 'apply' ? 'APPLY' : 'PLAN (nothing is changed)';
+  out.push(`${title}: ${summary.accounts} account(s), ${summary.shards} account-region(s), ${report.instances.length} instance(s)`, '');
+
+  const groups = new Map<string, InstanceResult[]>();
+  for (const i of report.instances) {
+    const key = `${i.accountId}  ${i.region}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  }
+  const count = (items: InstanceResult[], v: Verdict) => String(items.filter((i) => i.verdict === v).length);
+  const rows = [['account', 'region', ...COLUMNS.map(([, label]) => label)]];
+  for (const [key, items] of [...groups.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const [account = '', region = ''] = key.split('  ');
+    rows.push([account, region, ...COLUMNS.map(([v]) => count(items, v))]);
+  }
+  rows.push(['total', '', ...COLUMNS.map(([v]) => String(summary.byVerdict[v]))]);
+  out.push(...table(rows), '');
+
+  const actionable = report.instances.filter((i) => i.verdict === 'enforce' || i.verdict === 'fix-hop-limit' || i.changed);
+  if (actionable.length > 0) {
+    out.push(report.mode === 'apply' ? `Changed (${summary.changed}):` : `Would change (${actionable.length}):`);
+    for (const i of actionable) out.push(line(i, `${i.verdict} → hop limit ${i.hopLimit}${i.changed ? ' [done]' : ''}`));
+    out.push('');
+  }
+  const blocked = report.instances.filter((i) => i.verdict === 'blocked-v1-in-use');
+  if (blocked.length > 0) {
+    out.push(`Blocked, IMDSv1 still in use (${blocked.length}):`);
+    for (const i of blocked) out.push(line(i, `${i.noTokenCalls ?? 0} v1 calls`));
+    out.push('');
+  }
+  const failed = report.instances.filter((i) => i.verdict === 'error');
+  if (report.errors.length > 0 || failed.length > 0) {
+    out.push(`Errors (${report.errors.length + failed.length}):`);
+    for (const e of report.errors) out.push(`  ${e.accountId}  ${e.region ?? '(all regions)'}  ${e.message}`);
+    for (const i of failed) out.push(line(i, 'error'));
+    out.push('');
+  }
+  return out.join('\n');
+};

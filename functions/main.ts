@@ -1,0 +1,10 @@
+import { runCli } from './cli.ts';
+
+/** The process edge: real streams and environment, then the CLI. */
+export const main = (argv: string[]): Promise<number> =>
+  runCli(argv, {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    isTty: Boolean(process.stderr.isTTY),
+    env: process.env,
+  });

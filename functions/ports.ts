@@ -1,0 +1,58 @@
+// What the core needs from the world. Adapters implement these; tests and the CLI
+// wire real adapters against whatever endpoint the SDK's standard environment names.
+import type { Account, Evidence, InstanceFacts, MetadataOptions, Shard } from './core/model.ts';
+
+export interface Log {
+  debug(message: string, attributes?: Record<string, unknown>): void;
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+export interface Caller {
+  accountId: string;
+  partition: string;
+}
+
+export interface OrganizationPort {
+  caller(): Promise<Caller>;
+  /** ACTIVE accounts only. */
+  listActiveAccounts(): Promise<Account[]>;
+  /** Every account below these OUs (or roots), at any depth. */
+  listAccountsUnder(parentIds: string[]): Promise<Set<string>>;
+}
+
+export interface TimeWindow {
+  start: Date;
+  end: Date;
+}
+
+export interface Ec2Port {
+  /** Opted-in (or opt-in-not-required) regions of this account. */
+  enabledRegions(): Promise<string[]>;
+  /** Every instance that is not terminated or shutting down. */
+  listInstances(): Promise<InstanceFacts[]>;
+  /** Current metadata options; an id missing from the map no longer exists. */
+  readMetadataOptions(instanceIds: string[]): Promise<Map<string, MetadataOptions>>;
+  /** HttpTokens=required, endpoint enabled, this hop limit. */
+  requireTokens(instanceId: string, hopLimit: number): Promise<void>;
+  tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void>;
+}
+
+export interface MetricsPort {
+  /** MetadataNoToken per instance over the window; instances without datapoints have observedDays 0. */
+  countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>>;
+}
+
+/** Access to one account-region, with credentials already arranged. */
+export interface ShardPorts {
+  ec2: Ec2Port;
+  metrics: MetricsPort;
+}
+
+export interface World {
+  organization: OrganizationPort;
+  /** Regions are read from the account's home region endpoint. */
+  accountEc2(accountId: string): Ec2Port;
+  shard(shard: Shard): ShardPorts;
+}

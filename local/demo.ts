@@ -1,0 +1,93 @@
+// `npm run demo`: the main job on a local default. Starts moto_server, seeds a demo
+// organization, then runs the real `plan` and `apply` (the same code as the CLI).
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../functions/cli.ts';
+import { days, LocalAws, MANAGEMENT_ACCOUNT } from './local-aws.ts';
+import { motoEnvironment, startMoto } from './moto-server.ts';
+
+const REGIONS = ['us-east-1', 'eu-west-1'];
+const say = (text = '') => process.stdout.write(`${text}\n`);
+const heading = (text: string) => say(`\n━━ ${text} ${'━'.repeat(Math.max(0, 74 - text.length))}`);
+
+/** Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances. */
+const seed = async (aws: LocalAws) => {
+  const members = await aws.createOrganization(['payments', 'analytics']);
+  for (const accountId of [MANAGEMENT_ACCOUNT, ...members]) {
+    for (const region of REGIONS) {
+      const one = async (spec: Parameters<LocalAws['runInstances']>[2]) => (await aws.runInstances(accountId, region, spec))[0] ?? '';
+      const web = await one({ tags: { Name: 'web', workload: 'web' } });
+      const ecs = await one({ tags: { Name: 'ecs-host', workload: 'ecs' } });
+      const eks = await one({ tags: { Name: 'eks-node', 'eks:cluster-name': 'prod', 'kubernetes.io/cluster/prod': 'owned' } });
+      const legacy = await one({ tags: { Name: 'legacy-billing' } });
+      const docker = await one({ tags: { Name: 'docker-host', workload: 'docker' } });
+      const fresh = await one({ tags: { Name: 'new-batch' } });
+      await one({ tags: { Name: 'stopped-forever' } });
+      const exempt = await one({ tags: { Name: 'vendor-appliance', 'imds-remediator:exempt': 'true' } });
+      await one({ httpTokens: 'required', hopLimit: 1, tags: { Name: 'eks-drift', 'eks:cluster-name': 'prod' } });
+      await one({ httpEndpoint: 'disabled', tags: { Name: 'no-imds' } });
+      await one({ httpTokens: 'required', tags: { Name: 'already-v2' } });
+      await aws.putNoTokenCalls(accountId, region, {
+        [web]: days(14),
+        [ecs]: days(14),
+        [eks]: days(14),
+        [legacy]: days(14, 120),
+        [docker]: days(14, 8),
+        [fresh]: days(3),
+        [exempt]: days(14, 5),
+      });
+    }
+  }
+};
+
+const main = async () => {
+  const started = Date.now();
+  heading('Starting a local AWS (moto_server)');
+  const moto = await startMoto();
+  say(`moto_server on ${moto.endpoint}`);
+  Object.assign(process.env, motoEnvironment(moto.endpoint));
+  const logFile = join(await mkdtemp(join(tmpdir(), 'imds-demo-')), 'sweep.log');
+  const io = {
+    stdout: (text: string) => void process.stdout.write(text),
+    stderr: (text: string) => void process.stderr.write(text),
+    isTty: false,
+    env: process.env,
+  };
+  try {
+    heading('Seeding a demo organization');
+    await seed(new LocalAws());
+    say(`3 accounts × ${REGIONS.length} regions × 11 instances: web, ECS and EKS hosts, a legacy app and a docker host`);
+    say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off.');
+
+    const policy = 'policy.yaml';
+    heading(`imds-remediator plan --policy ${policy}`);
+    const planned = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
+
+    heading(`imds-remediator apply --policy ${policy}`);
+    const applied = await runCli(['apply', '--policy', policy, '--log-file', logFile], io);
+
+    heading('imds-remediator plan again: the organization has converged');
+    const again = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
+
+    const logLines = (await readFile(logFile, 'utf8')).trim().split('\n');
+    const change = logLines.find((l) => l.includes('"instance changed"'));
+    heading('Structured logs');
+    say(`${logLines.length} JSON lines in ${logFile}; one change, as logged:`);
+    say(change ?? '(none)');
+    say(`\nexit codes: plan ${planned}, apply ${applied}, plan again ${again}; demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return planned === 0 && applied === 0 && again === 0 ? 0 : 1;
+  } finally {
+    await moto.stop();
+  }
+};
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,126 @@
+// Seeds an emulated organization through the real SDK: accounts, instances, MetadataNoToken.
+import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
+import { EC2Client, RunInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import {
+  CreateAccountCommand,
+  CreateOrganizationCommand,
+  CreateOrganizationalUnitCommand,
+  ListRootsCommand,
+  MoveAccountCommand,
+  OrganizationsClient,
+} from '@aws-sdk/client-organizations';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentity } from '@smithy/types';
+
+export const MANAGEMENT_ACCOUNT = '123456789012';
+const DAY_MS = 86_400_000;
+const AMI = 'ami-12c6146b';
+
+export interface InstanceSpec {
+  tags?: Record<string, string>;
+  httpTokens?: 'optional' | 'required';
+  httpEndpoint?: 'enabled' | 'disabled';
+  hopLimit?: number;
+  count?: number;
+}
+
+/** Seeding helper; `region` is the home region for Organizations and STS. */
+export class LocalAws {
+  readonly #creds = new Map<string, AwsCredentialIdentity>();
+  readonly org: OrganizationsClient;
+  readonly sts: STSClient;
+
+  constructor(readonly region = 'us-east-1') {
+    this.org = new OrganizationsClient({ region });
+    this.sts = new STSClient({ region });
+  }
+
+  /** An organization whose management account is moto's default account, plus members. */
+  async createOrganization(memberNames: string[]): Promise<string[]> {
+    await this.org.send(new CreateOrganizationCommand({ FeatureSet: 'ALL' }));
+    const ids: string[] = [];
+    for (const name of memberNames) {
+      const out = await this.org.send(new CreateAccountCommand({ AccountName: name, Email: `${name}@example.com` }));
+      const id = out.CreateAccountStatus?.AccountId;
+      if (!id) throw new Error(`CreateAccount ${name} returned no account id`);
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  async createOu(name: string, accountIds: string[]): Promise<string> {
+    const roots = await this.org.send(new ListRootsCommand({}));
+    const rootId = roots.Roots?.[0]?.Id ?? '';
+    const ou = await this.org.send(new CreateOrganizationalUnitCommand({ ParentId: rootId, Name: name }));
+    const ouId = ou.OrganizationalUnit?.Id ?? '';
+    for (const AccountId of accountIds) {
+      await this.org.send(new MoveAccountCommand({ AccountId, SourceParentId: rootId, DestinationParentId: ouId }));
+    }
+    return ouId;
+  }
+
+  async credentials(accountId: string): Promise<AwsCredentialIdentity | undefined> {
+    if (accountId === MANAGEMENT_ACCOUNT) return undefined;
+    const cached = this.#creds.get(accountId);
+    if (cached) return cached;
+    const out = await this.sts.send(
+      new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/seeder`, RoleSessionName: 'seed' }),
+    );
+    const c = out.Credentials;
+    const creds = { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken };
+    this.#creds.set(accountId, creds);
+    return creds;
+  }
+
+  async ec2(accountId: string, region: string): Promise<EC2Client> {
+    return new EC2Client({ region, credentials: await this.credentials(accountId) });
+  }
+
+  async runInstances(accountId: string, region: string, spec: InstanceSpec = {}): Promise<string[]> {
+    const ec2 = await this.ec2(accountId, region);
+    const tags: Tag[] = Object.entries(spec.tags ?? {}).map(([Key, Value]) => ({ Key, Value }));
+    const out = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: AMI,
+        InstanceType: 't3.micro',
+        MinCount: spec.count ?? 1,
+        MaxCount: spec.count ?? 1,
+        MetadataOptions: {
+          HttpTokens: spec.httpTokens ?? 'optional',
+          HttpEndpoint: spec.httpEndpoint ?? 'enabled',
+          HttpPutResponseHopLimit: spec.hopLimit ?? 1,
+        },
+        TagSpecifications: tags.length > 0 ? [{ ResourceType: 'instance', Tags: tags }] : undefined,
+      }),
+    );
+    return (out.Instances ?? []).map((i) => i.InstanceId ?? '');
+  }
+
+  /**
+   * Daily MetadataNoToken sums: `daily[0]` is today, `daily[1]` yesterday, and so on.
+   * A datapoint of 0 is an observed day without v1 calls; a missing day is unobserved.
+   */
+  async putNoTokenCalls(accountId: string, region: string, series: Record<string, number[]>, now = new Date()) {
+    const startOfToday = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
+    const sinceMidnight = now.getTime() - startOfToday;
+    const data: MetricDatum[] = Object.entries(series).flatMap(([instanceId, daily]) =>
+      daily.map((value, day) => ({
+        MetricName: 'MetadataNoToken',
+        Dimensions: [{ Name: 'InstanceId', Value: instanceId }],
+        // Inside that day's bucket and never in the future.
+        Timestamp: new Date(startOfToday - day * DAY_MS + (day === 0 ? Math.floor(sinceMidnight / 2) : DAY_MS / 2)),
+        Value: value,
+        Unit: 'Count',
+      })),
+    );
+    // moto cannot read the gzip bodies the SDK sends for large PutMetricData calls.
+    const cloudwatch = new CloudWatchClient({ region, credentials: await this.credentials(accountId), disableRequestCompression: true });
+    for (let i = 0; i < data.length; i += 1000) {
+      await cloudwatch.send(new PutMetricDataCommand({ Namespace: 'AWS/EC2', MetricData: data.slice(i, i + 1000) }));
+    }
+  }
+}
+
+/** n observed days with no v1 calls, or with `calls` spread over them. */
+export const days = (n: number, calls = 0): number[] =>
+  Array.from({ length: n }, (_, d) => (d === 0 ? calls : 0));

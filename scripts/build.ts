@@ -1,0 +1,27 @@
+// Bundles the CLI and every Lambda handler with esbuild into dist/ (one self-contained file each).
+import { readdir } from 'node:fs/promises';
+import { build } from 'esbuild';
+
+const handlers = (await readdir('functions/handlers').catch(() => [] as string[]))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => `functions/handlers/${f}`);
+
+const result = await build({
+  entryPoints: [{ in: 'functions/cli-entry.ts', out: 'imds-remediator' }, ...handlers],
+  outdir: 'dist',
+  outbase: 'functions',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  minify: true,
+  sourcemap: true,
+  metafile: true,
+  // ESM output still meets CommonJS inside the SDK's dependencies.
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+
+for (const [file, { bytes }] of Object.entries(result.metafile.outputs)) {
+  if (file.endsWith('.js')) process.stdout.write(`${file}  ${(bytes / 1024).toFixed(0)} KiB\n`);
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../functions/core/decide.ts';
+import type { Evidence, InstanceFacts, MetadataOptions } from '../../functions/core/model.ts';
+import { parsePolicy } from '../../functions/core/policy.ts';
+
+const now = new Date('2026-11-23T12:00:00Z');
+const policy = parsePolicy({
+  lookbackDays: 14,
+  minObservedDays: 7,
+  hopLimit: {
+    default: 1,
+    rules: [
+      { tagKey: 'eks:cluster-name', hopLimit: 2 },
+      { tagKey: 'kubernetes.io/cluster/*', hopLimit: 2 },
+      { tagKey: 'workload', values: ['container', 'ecs', 'docker'], hopLimit: 2 },
+    ],
+  },
+  exempt: { tags: [{ key: 'imds-remediator:exempt', values: ['true'] }] },
+  force: { instanceIds: ['i-0000000000000f0ce'] },
+});
+
+const instance = (metadata: Partial<MetadataOptions> = {}, tags: Record<string, string> = {}, id = 'i-0123456789abcdef0'): InstanceFacts => ({
+  instanceId: id,
+  state: 'running',
+  launchTime: new Date('2026-10-01T00:00:00Z'),
+  tags,
+  metadata: { httpTokens: 'optional', httpEndpoint: 'enabled', hopLimit: 1, state: 'applied', ...metadata },
+  instanceProfileArn: undefined,
+});
+const clean: Evidence = { noTokenCalls: 0, observedDays: 14 };
+const ctx = { now };
+
+describe('decide', () => {
+  it('calls an instance with IMDSv2 required and the wanted hop limit compliant', () => {
+    const d = decide(instance({ httpTokens: 'required' }), undefined, policy, ctx);
+    expect(d).toMatchObject({ verdict: 'compliant', hopLimit: 1 });
+  });
+
+  it('calls an instance with the IMDS endpoint disabled compliant, whatever its tokens setting', () => {
+    const d = decide(instance({ httpEndpoint: 'disabled' }), undefined, policy, ctx);
+    expect(d.verdict).toBe('compliant');
+    expect(d.reason).toMatch(/disabled/);
+  });
+
+  it('wants hop limit 2 for an EKS node that has IMDSv2 but hop limit 1', () => {
+    const d = decide(instance({ httpTokens: 'required' }, { 'eks:cluster-name': 'prod' }), undefined, policy, ctx);
+    expect(d).toMatchObject({ verdict: 'fix-hop-limit', hopLimit: 2 });
+    expect(d.reason).toMatch(/rule 1 \(eks:cluster-name\)/);
+  });
+
+  it('matches hop-limit rules by glob key and by value list, first match winning', () => {
+    const k8s = decide(instance({}, { 'kubernetes.io/cluster/blue': 'owned' }), clean, policy, ctx);
+    const ecs = decide(instance({}, { workload: 'ecs' }), clean, policy, ctx);
+    const web = decide(instance({}, { workload: 'web' }), clean, policy, ctx);
+    expect([k8s.hopLimit, ecs.hopLimit, web.hopLimit]).toEqual([2, 2, 1]);
+  });
+
+  it('enforces an optional instance with zero v1 calls observed on enough days', () => {
+    const d = decide(instance({}, { workload: 'container' }), clean, policy, ctx);
+    expect(d).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
+    expect(d.reason).toMatch(/0 IMDSv1 calls on 14 observed days/);
+  });
+
+  it('blocks an instance whose workload still made v1 calls, with the count in the reason', () => {
+    const d = decide(instance(), { noTokenCalls: 37, observedDays: 14 }, policy, ctx);
+    expect(d.verdict).toBe('blocked-v1-in-use');
+    expect(d.reason).toMatch(/^37 IMDSv1 calls/);
+  });
+
+  it('tells a container host with hop limit 1 and v1 calls to raise the hop limit first', () => {
+    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), { noTokenCalls: 5, observedDays: 14 }, policy, ctx);
+    expect(d.verdict).toBe('blocked-v1-in-use');
+    expect(d.reason).toMatch(/raise the hop limit first/);
+  });
+
+  it('treats no datapoints as unknown, not as zero calls', () => {
+    const d = decide(instance(), { noTokenCalls: 0, observedDays: 0 }, policy, ctx);
+    expect(d.verdict).toBe('insufficient-evidence');
+    expect(d.reason).toMatch(/unknown, not zero/);
+  });
+
+  it('waits for minObservedDays of datapoints before enforcing', () => {
+    const young = { ...instance(), launchTime: new Date('2026-11-20T12:00:00Z') };
+    const d = decide(young, { noTokenCalls: 0, observedDays: 3 }, policy, ctx);
+    expect(d.verdict).toBe('insufficient-evidence');
+    expect(d.reason).toMatch(/only 3 of the 7 days required observed; launched 3 days ago/);
+  });
+
+  it('leaves an exempt-tagged instance alone even with clean evidence', () => {
+    const d = decide(instance({}, { 'imds-remediator:exempt': 'true' }), clean, policy, ctx);
+    expect(d.verdict).toBe('exempt');
+    expect(d.reason).toMatch(/exempt by tag imds-remediator:exempt=true/);
+  });
+
+  it('does not exempt on the tag key alone when the policy names values', () => {
+    const d = decide(instance({}, { 'imds-remediator:exempt': 'false' }), clean, policy, ctx);
+    expect(d.verdict).toBe('enforce');
+  });
+
+  it('exempts every instance of an exempt account, including hop-limit drift', () => {
+    const d = decide(instance({ httpTokens: 'required' }, { 'eks:cluster-name': 'x' }), undefined, policy, {
+      now,
+      accountExemption: 'account exempt by policy (exempt.accounts)',
+    });
+    expect(d.verdict).toBe('exempt');
+  });
+
+  it('enforces a forced instance despite v1 calls, and says so', () => {
+    const d = decide(instance({}, {}, 'i-0000000000000f0ce'), { noTokenCalls: 9, observedDays: 14 }, policy, ctx);
+    expect(d.verdict).toBe('enforce');
+    expect(d.reason).toMatch(/forced by policy \(force.instanceIds\).*9 IMDSv1 calls/);
+  });
+
+  it('never enforces on missing evidence unless forced', () => {
+    expect(decide(instance(), undefined, policy, ctx).verdict).toBe('insufficient-evidence');
+  });
+});
