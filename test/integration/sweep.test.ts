@@ -1,7 +1,7 @@
 import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/compose.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/core/sweep.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/core/act.ts';
 import { days } from '../../local/local-aws.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy, type Kind } from '../support/scenario.ts';
 import { sweep, useMoto } from '../support/moto.ts';
