@@ -7,13 +7,18 @@ import { composeWorld } from './compose.ts';
 import { readEnvironment } from './config.ts';
 import { describeError, InputError } from './core/errors.ts';
 import { parsePolicyText, type Policy } from './core/policy.ts';
+import { remediateEvent } from './core/event-remediation.ts';
+import { EventError } from './core/instance-event.ts';
 import { renderReport } from './core/render-report.ts';
 import { runSweep } from './core/sweep.ts';
 
 export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>]
+       imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>]
 
   plan    evaluate every instance of the organization and show what would change (changes nothing)
   apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
+  event   handle one saved EventBridge CloudTrail event (RunInstances, ModifyInstanceMetadataOptions)
+          as the event-driven auto-fix does: same output and exit codes as apply
 
   --policy <file>     policy document, YAML or JSON (see policy.yaml)
   --json              print one JSON document on stdout instead of the table
@@ -39,6 +44,20 @@ const readPolicy = async (path: string): Promise<Policy> => {
   return parsePolicyText(text, path);
 };
 
+const readEvent = async (path: string): Promise<unknown> => {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new InputError(`cannot read event file ${path}: ${describeError(error)}`, { cause: error });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new EventError([`${path} is not valid JSON (${describeError(error)})`], { cause: error });
+  }
+};
+
 const parseCommand = (argv: string[]) => {
   let parsed;
   try {
@@ -60,16 +79,18 @@ const parseCommand = (argv: string[]) => {
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
   if (values.help) return { help: true as const };
-  if (command !== 'plan' && command !== 'apply') {
+  if (command !== 'plan' && command !== 'apply' && command !== 'event') {
     throw new InputError(command ? `unknown command '${command}'` : 'a command is required');
   }
+  const eventFile = command === 'event' ? extra.shift() : undefined;
+  if (command === 'event' && !eventFile) throw new InputError('event needs the path of a saved event: event <event.json>');
   if (extra.length > 0) throw new InputError(`unexpected argument '${extra[0]}'`);
   if (!values.policy) throw new InputError('--policy <file> is required');
   const concurrency = values.concurrency === undefined ? 8 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new InputError(`--concurrency must be a whole number from 1 to 256, not '${values.concurrency}'`);
   }
-  return { help: false as const, command, policyPath: values.policy, json: values.json, concurrency, logFile: values['log-file'] };
+  return { help: false as const, command, eventFile, policyPath: values.policy, json: values.json, concurrency, logFile: values['log-file'] };
 };
 
 /** Runs one CLI invocation and returns its exit code; never calls process.exit itself. */
@@ -86,13 +107,21 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
     const logStream = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
     const log = new JsonLinesLog((line) => (logStream ? logStream.write(line) : io.stderr(line)), env.logLevel);
     try {
-      const report = await runSweep(composeWorld({ policy, env }), policy, {
-        apply: options.command === 'apply',
-        log,
-        concurrency: options.concurrency,
-        onProgress: io.isTty ? (done, total) => io.stderr(`\rswept ${done}/${total} account-regions`) : undefined,
-      });
-      if (io.isTty) io.stderr('\n');
+      const world = composeWorld({ policy, env });
+      let report;
+      if (options.eventFile !== undefined) {
+        const outcome = await remediateEvent(world, policy, await readEvent(options.eventFile), { log });
+        if (outcome.status === 'ignored') io.stderr(`event ignored: ${outcome.reason}\n`);
+        report = outcome.report;
+      } else {
+        report = await runSweep(world, policy, {
+          apply: options.command === 'apply',
+          log,
+          concurrency: options.concurrency,
+          onProgress: io.isTty ? (done, total) => io.stderr(`\rswept ${done}/${total} account-regions`) : undefined,
+        });
+        if (io.isTty) io.stderr('\n');
+      }
       io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n`);
       return report.summary.errors > 0 ? 1 : 0;
     } finally {

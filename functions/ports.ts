@@ -32,6 +32,10 @@ export interface Ec2Port {
   enabledRegions(): Promise<string[]>;
   /** Every instance that is not terminated or shutting down. */
   listInstances(): Promise<InstanceFacts[]>;
+  /** These instances (batched); ids that no longer exist are missing from the result. */
+  describeInstances(instanceIds: string[]): Promise<InstanceFacts[]>;
+  /** Every live instance carrying this tag with one of these values. */
+  findInstancesByTag(key: string, values: string[]): Promise<InstanceFacts[]>;
   /** Current metadata options; an id missing from the map no longer exists. */
   readMetadataOptions(instanceIds: string[]): Promise<Map<string, MetadataOptions>>;
   /** HttpTokens=required, endpoint enabled, this hop limit. */

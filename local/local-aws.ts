@@ -1,6 +1,12 @@
 // Seeds an emulated organization through the real SDK: accounts, instances, MetadataNoToken.
 import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
-import { EC2Client, RunInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import {
+  AutoScalingClient,
+  CreateAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand,
+  SetDesiredCapacityCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { CreateLaunchTemplateCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
 import {
   CreateAccountCommand,
   CreateOrganizationCommand,
@@ -94,6 +100,47 @@ export class LocalAws {
       }),
     );
     return (out.Instances ?? []).map((i) => i.InstanceId ?? '');
+  }
+
+  async terminate(accountId: string, region: string, instanceIds: string[]) {
+    await (await this.ec2(accountId, region)).send(new TerminateInstancesCommand({ InstanceIds: instanceIds }));
+  }
+
+  /** An Auto Scaling group on a launch template with IMDSv1 open, as the AWS console used to make them. */
+  async createAutoScalingGroup(accountId: string, region: string, name: string, size: number) {
+    const credentials = await this.credentials(accountId);
+    const ec2 = new EC2Client({ region, credentials });
+    const template = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: `${name}-template`,
+        LaunchTemplateData: { ImageId: AMI, InstanceType: 't3.micro', MetadataOptions: { HttpTokens: 'optional', HttpPutResponseHopLimit: 1 } },
+      }),
+    );
+    const autoscaling = new AutoScalingClient({ region, credentials });
+    await autoscaling.send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: name,
+        MinSize: 0,
+        MaxSize: 100,
+        DesiredCapacity: size,
+        LaunchTemplate: { LaunchTemplateId: template.LaunchTemplate?.LaunchTemplateId },
+        AvailabilityZones: [`${region}a`],
+      }),
+    );
+    const members = async () => {
+      const out = await autoscaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] }));
+      return (out.AutoScalingGroups?.[0]?.Instances ?? []).map((i) => i.InstanceId ?? '');
+    };
+    const initial = await members();
+    return {
+      instanceIds: initial,
+      /** Scales out by n and returns the new instances, as a RunInstances event would name them. */
+      scaleOut: async (n: number) => {
+        const before = new Set(await members());
+        await autoscaling.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: name, DesiredCapacity: before.size + n }));
+        return (await members()).filter((id) => !before.has(id));
+      },
+    };
   }
 
   /**

@@ -64,22 +64,31 @@ export class Ec2Adapter implements Ec2Port {
     return facts;
   }
 
-  async readMetadataOptions(instanceIds: string[]): Promise<Map<string, MetadataOptions>> {
-    const found = new Map<string, MetadataOptions>();
-    // A filter (not InstanceIds) so that one vanished instance does not fail the batch.
-    for (const batch of chunks(instanceIds, FILTER_VALUES_MAX)) {
+  /** Filtered DescribeInstances: a filter (not InstanceIds) so that one vanished id does not fail the batch. */
+  async #describeWhere(name: string, values: string[]): Promise<Array<Instance & { InstanceId: string }>> {
+    const found: Array<Instance & { InstanceId: string }> = [];
+    for (const batch of chunks([...new Set(values)], FILTER_VALUES_MAX)) {
       let token: string | undefined;
       do {
-        const out = await this.ec2.send(
-          new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: batch }], NextToken: token }),
-        );
-        for (const r of out.Reservations ?? []) {
-          for (const i of r.Instances ?? []) if (live(i)) found.set(i.InstanceId, toMetadata(i));
-        }
+        const out = await this.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: name, Values: batch }], NextToken: token }));
+        for (const r of out.Reservations ?? []) for (const i of r.Instances ?? []) if (live(i)) found.push(i);
         token = out.NextToken;
       } while (token);
     }
     return found;
+  }
+
+  async describeInstances(instanceIds: string[]): Promise<InstanceFacts[]> {
+    return (await this.#describeWhere('instance-id', instanceIds)).map(toFacts);
+  }
+
+  async findInstancesByTag(key: string, values: string[]): Promise<InstanceFacts[]> {
+    return (await this.#describeWhere(`tag:${key}`, values)).map(toFacts);
+  }
+
+  async readMetadataOptions(instanceIds: string[]): Promise<Map<string, MetadataOptions>> {
+    const found = await this.#describeWhere('instance-id', instanceIds);
+    return new Map(found.map((i) => [i.InstanceId, toMetadata(i)]));
   }
 
   async requireTokens(instanceId: string, hopLimit: number): Promise<void> {

@@ -11,8 +11,21 @@ const TAG_VALUE_MAX = 256;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const isNotFound = (error: unknown) =>
-  error instanceof Error && /InvalidInstanceID\.(NotFound|Malformed)/.test(`${error.name} ${(error as { Code?: string }).Code ?? ''}`);
+const errorCode = (error: unknown) => (error instanceof Error ? `${error.name} ${(error as { Code?: string }).Code ?? ''}` : '');
+const isNotFound = (error: unknown) => /InvalidInstanceID\.NotFound/.test(errorCode(error));
+/** A just-launched instance may refuse the change while it is still pending. */
+const isNotReady = (error: unknown) => /IncorrectInstanceState/.test(errorCode(error));
+
+const requireTokensPatiently = async (ports: ShardPorts, target: InstanceResult, attempts: number, delayMs: number) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
+    } catch (error) {
+      if (!isNotReady(error) || attempt >= attempts) throw error;
+      await sleep(delayMs * attempt);
+    }
+  }
+};
 
 /** Modify, then re-read (batched) until EC2 shows the options applied. */
 export const act = async (
@@ -24,15 +37,22 @@ export const act = async (
 ): Promise<void> => {
   const { log } = options;
   const limit = pLimit(options.modifyConcurrency ?? 5);
+  const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   const sent: InstanceResult[] = [];
   await Promise.all(
     targets.map((target) =>
       limit(async () => {
         try {
-          await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
+          await requireTokensPatiently(ports, target, attempts, delayMs);
           sent.push(target);
         } catch (error) {
-          const why = isNotFound(error) ? 'instance no longer exists' : describeError(error);
+          if (isNotFound(error)) {
+            log.warn('instance gone before it could be changed', { ...shard, instanceId: target.instanceId, verdict: target.verdict });
+            target.reason = `terminated before it could be changed (was ${target.verdict})`;
+            target.verdict = 'gone';
+            return;
+          }
+          const why = describeError(error);
           log.error('change failed', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
           target.reason = `${target.verdict} failed: ${why}`;
           target.verdict = 'error';
@@ -41,7 +61,6 @@ export const act = async (
     ),
   );
 
-  const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   let pending = sent;
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
     if (attempt > 1) await sleep(delayMs * Math.min(attempt - 1, 5));
@@ -55,8 +74,8 @@ export const act = async (
     pending = pending.filter((target) => {
       const options = current.get(target.instanceId);
       if (!options) {
-        target.reason = `${target.verdict} sent, but the instance no longer exists`;
-        target.verdict = 'error';
+        target.reason = `terminated while ${target.verdict} was being applied`;
+        target.verdict = 'gone';
         return false;
       }
       const applied = options.state === 'applied' && options.httpTokens === 'required' && options.hopLimit === target.hopLimit;

@@ -1,9 +1,25 @@
 import type { Decision, Evidence, InstanceFacts } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
 
+/** Siblings: instances of the same Auto Scaling group (or else launch template) in that account-region. */
+export interface LaunchContext {
+  kind: 'launch';
+  actor: string;
+  /** e.g. "Auto Scaling group web"; undefined when the instance has no group or template. */
+  siblingGroup: string | undefined;
+  siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>;
+}
+
+export interface DriftContext {
+  kind: 'drift';
+  actor: string;
+}
+
 export interface DecideContext {
   /** Why the whole account is exempt (listed, or inside an exempt OU); undefined when it is not. */
   accountExemption?: string | undefined;
+  /** Set when an event (not the sweep) asks for the decision. */
+  event?: LaunchContext | DriftContext | undefined;
   now: Date;
 }
 
@@ -25,6 +41,31 @@ const exemptBy = (policy: Policy, facts: InstanceFacts, context: DecideContext):
   if (index < 0) return undefined;
   const match = policy.exempt.tags[index];
   return `exempt by tag ${match?.key}${match?.values ? `=${match.values.join('|')}` : ''} (exempt.tags[${index}])`;
+};
+
+const decideLaunch = (
+  launch: LaunchContext,
+  policy: Policy,
+  hopLimit: number,
+  rule: string,
+  verdict: (v: Decision['verdict'], reason: string) => Decision,
+): Decision => {
+  if (launch.siblingsUsingV1.length > 0) {
+    const total = launch.siblingsUsingV1.reduce((sum, s) => sum + s.noTokenCalls, 0);
+    const shown = launch.siblingsUsingV1.slice(0, 3).map((s) => `${s.instanceId} (${s.noTokenCalls})`).join(', ');
+    const more = launch.siblingsUsingV1.length > 3 ? ` and ${launch.siblingsUsingV1.length - 3} more` : '';
+    return verdict(
+      'blocked-v1-in-use',
+      `siblings use IMDSv1: ${total} calls over the last ${policy.lookbackDays} days by ${shown}${more} in ${launch.siblingGroup ?? 'its group'}`,
+    );
+  }
+  if (policy.onLaunch === 'wait') {
+    return verdict('insufficient-evidence', 'new instance with no history; policy onLaunch is wait: the sweep decides once evidence exists');
+  }
+  return verdict(
+    'enforce',
+    `new instance launched by ${launch.actor}: no history, and ${launch.siblingGroup ? `no sibling in ${launch.siblingGroup} uses IMDSv1` : 'no Auto Scaling group or launch template siblings to learn from'}; hop limit ${hopLimit} by ${rule}`,
+  );
 };
 
 const ageNote = (facts: InstanceFacts, now: Date): string => {
@@ -65,7 +106,16 @@ export const decide = (
     const seen = evidence ? `${evidence.noTokenCalls} IMDSv1 calls over ${window}` : 'evidence not read';
     return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; hop limit ${hopLimit} by ${rule}`);
   }
+  if (context.event?.kind === 'launch') return decideLaunch(context.event, policy, hopLimit, rule, verdict);
   if (!evidence) return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
+  if (context.event?.kind === 'drift') {
+    const reopened = `IMDSv1 re-opened by ${context.event.actor}`;
+    // Until that call the instance required tokens, so no v1 call could succeed: zero is known, not assumed.
+    if (evidence.noTokenCalls === 0) {
+      return verdict('enforce', `${reopened}: re-enforcing, 0 IMDSv1 calls over ${window}; hop limit ${hopLimit} by ${rule}`);
+    }
+    return verdict('blocked-v1-in-use', `${reopened}, and ${evidence.noTokenCalls} IMDSv1 calls over ${window}: left open`);
+  }
 
   if (evidence.noTokenCalls > 0) {
     const containerHint =

@@ -32,6 +32,8 @@ const policySchema = z
     mode: z.enum(['enforce', 'report']).default('report'),
     lookbackDays: z.int().min(1).max(63).default(14),
     minObservedDays: z.int().min(1).max(63).default(7),
+    // New instances have no history: enforce at launch (unless siblings use v1), or wait for the sweep.
+    onLaunch: z.enum(['enforce', 'wait']).default('enforce'),
     memberRoleName: z
       .string()
       .regex(/^[\w+=,.@-]{1,64}$/, 'memberRoleName must be an IAM role name (1–64 of letters, digits and +=,.@_-)')

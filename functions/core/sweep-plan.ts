@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { Log, World } from '../ports.ts';
+import { resolveAccountScope } from './account-scope.ts';
 import { describeError } from './errors.ts';
 import type { ScopeError, Shard } from './model.ts';
 import type { Policy } from './policy.ts';
@@ -21,22 +22,11 @@ export const planSweep = async (world: World, policy: Policy, log: Log, concurre
   const all = await org.listActiveAccounts();
   const active = new Set(all.map((a) => a.id));
 
-  let inScope = all;
-  const { accounts: scopeAccounts, ous: scopeOus } = policy.scope;
-  if (scopeAccounts.length > 0 || scopeOus.length > 0) {
-    const underOus = scopeOus.length > 0 ? await org.listAccountsUnder(scopeOus) : new Set<string>();
-    inScope = all.filter((a) => scopeAccounts.includes(a.id) || underOus.has(a.id));
-    for (const id of scopeAccounts.filter((id) => !active.has(id))) {
-      errors.push({ accountId: id, region: null, message: 'scope.accounts names an account that is not ACTIVE in the organization' });
-    }
+  const scope = await resolveAccountScope(org, policy);
+  const inScope = all.filter((a) => scope.outOfScope(a.id) === undefined);
+  for (const id of policy.scope.accounts.filter((id) => !active.has(id))) {
+    errors.push({ accountId: id, region: null, message: 'scope.accounts names an account that is not ACTIVE in the organization' });
   }
-
-  const exemptUnderOus = policy.exempt.ous.length > 0 ? await org.listAccountsUnder(policy.exempt.ous) : new Set<string>();
-  const exemption = (accountId: string): string | undefined => {
-    if (policy.exempt.accounts.includes(accountId)) return 'account exempt by policy (exempt.accounts)';
-    if (exemptUnderOus.has(accountId)) return 'account exempt by policy (in an OU of exempt.ous)';
-    return undefined;
-  };
 
   const limit = pLimit(concurrency);
   const wanted = policy.scope.regions;
@@ -48,7 +38,7 @@ export const planSweep = async (world: World, policy: Policy, log: Log, concurre
           const regions = wanted.length > 0 ? wanted.filter((r) => enabled.includes(r)) : enabled;
           const skipped = wanted.filter((r) => !enabled.includes(r));
           if (skipped.length > 0) log.info('regions not enabled in account, skipped', { accountId: account.id, regions: skipped });
-          const accountExemption = exemption(account.id);
+          const accountExemption = scope.exemption(account.id);
           return regions.sort().map((region) => ({ accountId: account.id, region, accountExemption }));
         } catch (error) {
           const message = `cannot reach account: ${describeError(error)}`;

@@ -24,7 +24,7 @@ export const evidenceWindow = (policy: Policy, now: Date) => {
   return { start: new Date(startOfToday - (policy.lookbackDays - 1) * DAY_MS), end: now };
 };
 
-const result = (shard: Shard, facts: InstanceFacts, decision: Decision, evidence: Evidence | undefined): InstanceResult => ({
+export const instanceResult = (shard: Shard, facts: InstanceFacts, decision: Decision, evidence: Evidence | undefined): InstanceResult => ({
   accountId: shard.accountId,
   region: shard.region,
   instanceId: facts.instanceId,
@@ -77,9 +77,9 @@ export const sweepShard = async (
     const decision = decide(facts, seen, policy, context);
     const forced = decision.verdict === 'enforce' && seen === undefined && needsEvidence(facts);
     if (evidenceFailure && needsEvidence(facts) && !forced && decision.verdict !== 'exempt') {
-      return result(where, facts, { ...decision, verdict: 'error', reason: evidenceFailure }, seen);
+      return instanceResult(where, facts, { ...decision, verdict: 'error', reason: evidenceFailure }, seen);
     }
-    return result(where, facts, decision, seen);
+    return instanceResult(where, facts, decision, seen);
   });
 
   for (const r of results) {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { motoEnvironment } from '../../local/moto-server.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
+import { runInstancesEvent } from '../support/events.ts';
 import { readInstance, seedOrganization, testPolicy } from '../support/scenario.ts';
 
 const { aws } = useMoto();
@@ -83,7 +84,33 @@ describe('imds-remediator command', () => {
     expect(report.errors.map((e) => e.accountId)).toEqual(['999999999999']);
   });
 
+  it('event replays a saved RunInstances event with the same output shape as apply', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances('123456789012', 'us-east-1', { tags: { workload: 'docker' } });
+    const dir = await mkdtemp(join(tmpdir(), 'imds-event-'));
+    await writeFile(join(dir, 'event.json'), JSON.stringify(runInstancesEvent('123456789012', 'us-east-1', [id])));
+
+    const { code, stdout } = await cli(['event', join(dir, 'event.json'), '--policy', await policyFile(testPolicy()), '--json']);
+
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      mode: 'apply',
+      summary: { changed: 1, errors: 0 },
+      instances: [{ instanceId: id, verdict: 'enforce', hopLimit: 2, changed: true }],
+    });
+  });
+
+  it('event exits 2 naming the field of a malformed event', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imds-event-'));
+    await writeFile(join(dir, 'event.json'), JSON.stringify({ 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.ec2', account: 'x' }));
+    const { code, stderr } = await cli(['event', join(dir, 'event.json'), '--policy', 'policy.yaml']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/malformed event: account: must be a 12-digit account id/);
+  });
+
   it.each([
+    [['event', '--policy', 'policy.yaml'], /event needs the path of a saved event/],
     [['plan', '--policy', 'does-not-exist.yaml'], /cannot read policy file does-not-exist.yaml/],
     [['plan', '--policy', 'policy.yaml', '--colour'], /Unknown option '--colour'/],
     [['plan'], /--policy <file> is required/],

@@ -115,3 +115,43 @@ describe('decide', () => {
     expect(decide(instance(), undefined, policy, ctx).verdict).toBe('insufficient-evidence');
   });
 });
+
+describe('decide for events', () => {
+  const launch = (siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>, siblingGroup?: string) => ({
+    now,
+    event: { kind: 'launch' as const, actor: 'arn:aws:sts::111122223333:assumed-role/Admin/alice', siblingGroup, siblingsUsingV1 },
+  });
+
+  it('enforces a new instance with no history when no sibling uses v1 (onLaunch enforce)', () => {
+    const d = decide(instance({}, { workload: 'ecs' }), undefined, policy, launch([], 'Auto Scaling group web'));
+    expect(d).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
+    expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no sibling in Auto Scaling group web uses IMDSv1/);
+  });
+
+  it('blocks a new instance whose siblings use v1, naming them', () => {
+    const d = decide(instance(), undefined, policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
+    expect(d.verdict).toBe('blocked-v1-in-use');
+    expect(d.reason).toMatch(/^siblings use IMDSv1: 12 calls .* by i-0sib \(12\) in Auto Scaling group web/);
+  });
+
+  it('waits for evidence when the policy says onLaunch: wait', () => {
+    const waiting = parsePolicy({ onLaunch: 'wait' });
+    expect(decide(instance(), undefined, waiting, launch([])).verdict).toBe('insufficient-evidence');
+  });
+
+  it('still exempts a new instance tagged exempt', () => {
+    expect(decide(instance({}, { 'imds-remediator:exempt': 'true' }), undefined, policy, launch([])).verdict).toBe('exempt');
+  });
+
+  it('re-enforces drift with no v1 calls, naming the actor', () => {
+    const d = decide(instance(), { noTokenCalls: 0, observedDays: 0 }, policy, { now, event: { kind: 'drift', actor: 'arn:aws:sts::1:assumed-role/Dev/bob' } });
+    expect(d.verdict).toBe('enforce');
+    expect(d.reason).toMatch(/^IMDSv1 re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob: re-enforcing/);
+  });
+
+  it('leaves drift open when the workload made v1 calls since', () => {
+    const d = decide(instance(), { noTokenCalls: 4, observedDays: 2 }, policy, { now, event: { kind: 'drift', actor: 'bob' } });
+    expect(d.verdict).toBe('blocked-v1-in-use');
+    expect(d.reason).toMatch(/re-opened by bob, and 4 IMDSv1 calls/);
+  });
+});

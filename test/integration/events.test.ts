@@ -1,0 +1,207 @@
+import type { MiddlewareStack } from '@smithy/types';
+import { describe, expect, it } from 'vitest';
+import type { AnyClient } from '../../functions/compose.ts';
+import { composeWorld } from '../../functions/compose.ts';
+import { readEnvironment } from '../../functions/config.ts';
+import { TAG_ENFORCED_AT, TAG_REASON } from '../../functions/core/act.ts';
+import { remediateEvent } from '../../functions/core/event-remediation.ts';
+import { EventError } from '../../functions/core/instance-event.ts';
+import { parsePolicy, type PolicyInput } from '../../functions/core/policy.ts';
+import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
+import { driftEvent, fixture, runInstancesEvent } from '../support/events.ts';
+import { captureLog, useMoto } from '../support/moto.ts';
+import { readInstance, testPolicy } from '../support/scenario.ts';
+
+const { aws } = useMoto();
+const REGION = 'us-east-1';
+
+const handle = async (raw: unknown, policyInput: PolicyInput = testPolicy(), customizeClient?: (c: AnyClient) => void) => {
+  const policy = parsePolicy(policyInput);
+  const { log, lines } = captureLog();
+  const world = composeWorld({ policy, env: readEnvironment(), customizeClient });
+  const outcome = await remediateEvent(world, policy, raw, { log, verify: { attempts: 5, delayMs: 20 } });
+  return { ...outcome, lines };
+};
+
+const recordCalls = () => {
+  const calls: string[] = [];
+  const customizeClient = (client: AnyClient) => {
+    (client.middlewareStack as MiddlewareStack<object, object>).add(
+      (next, context) => async (args) => {
+        calls.push(String(context.commandName).replace(/Command$/, ''));
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordCalls' },
+    );
+  };
+  return { calls, customizeClient };
+};
+
+describe('event-driven auto-fix', () => {
+  it('enforces newly launched plain and container instances with the hop limit of their tags', async () => {
+    const local = aws();
+    const members = await local.createOrganization(['alpha']);
+    const account = members[0] ?? '';
+    const [plain = ''] = await local.runInstances(account, REGION, { tags: { Name: 'api' } });
+    const [container = ''] = await local.runInstances(account, REGION, { tags: { workload: 'container' } });
+
+    const { status, report, lines } = await handle(runInstancesEvent(account, REGION, [plain, container]));
+
+    expect(status).toBe('handled');
+    expect(report.summary).toMatchObject({ changed: 2, errors: 0 });
+    expect(await readInstance(local, account, REGION, plain)).toMatchObject({ httpTokens: 'required', hopLimit: 1 });
+    const now = await readInstance(local, account, REGION, container);
+    expect(now).toMatchObject({ httpTokens: 'required', hopLimit: 2 });
+    expect(now.tags[TAG_ENFORCED_AT]).toBeDefined();
+    expect(now.tags[TAG_REASON]).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/PlatformAdmin\/alice@example.com/);
+    expect(lines.filter((l) => l.message === 'instance changed')).toHaveLength(2);
+  });
+
+  it('does not enforce an instance launched into an Auto Scaling group whose siblings use IMDSv1', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'billing-workers', 3);
+    const [noisy = '', ...quiet] = group.instanceIds;
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [noisy]: days(14, 25), ...Object.fromEntries(quiet.map((id) => [id, days(14)])) });
+    const launched = await group.scaleOut(1);
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched));
+
+    expect(report.instances).toEqual([
+      expect.objectContaining({ instanceId: launched[0], verdict: 'blocked-v1-in-use', changed: false, reason: expect.stringMatching(new RegExp(`^siblings use IMDSv1: 25 calls .* by ${noisy} \\(25\\) in Auto Scaling group billing-workers`)) }),
+    ]);
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, launched[0] ?? '')).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('enforces an instance launched into a group whose siblings show no v1 calls', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'web', 2);
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, Object.fromEntries(group.instanceIds.map((id) => [id, days(14)])));
+    const launched = await group.scaleOut(1);
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true, reason: expect.stringMatching(/no sibling in Auto Scaling group web uses IMDSv1/) });
+  });
+
+  it('handles 50 instances of one event with batched calls, not 50 of each', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'fleet', 5);
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, Object.fromEntries(group.instanceIds.map((id) => [id, days(14)])));
+    const launched = await group.scaleOut(50);
+    const { calls, customizeClient } = recordCalls();
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched), testPolicy({ mode: 'report' }), customizeClient);
+
+    expect(report.instances).toHaveLength(50);
+    expect(report.instances.every((i) => i.verdict === 'enforce')).toBe(true);
+    expect(calls.filter((c) => c === 'DescribeInstances')).toHaveLength(2); // the 50, then their siblings
+    expect(calls.filter((c) => c === 'GetMetricData')).toHaveLength(1);
+  });
+
+  it('re-enforces an instance whose IMDSv1 someone re-opened, and names who did it', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { httpTokens: 'optional' });
+    const actor = 'arn:aws:sts::123456789012:assumed-role/Developer/bob@example.com';
+
+    const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, id, actor));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true });
+    const now = await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id);
+    expect(now.httpTokens).toBe('required');
+    expect(now.tags[TAG_REASON]).toContain(`IMDSv1 re-opened by ${actor}`);
+  });
+
+  it('leaves a re-opened instance alone when its workload has made v1 calls since', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [id]: days(2, 7) });
+
+    const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, id));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('changes nothing when the same event is delivered twice', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const ids = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { count: 2 });
+    const event = runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, ids);
+    await handle(event);
+    const { calls, customizeClient } = recordCalls();
+
+    const { report } = await handle(event, testPolicy(), customizeClient);
+
+    expect(report.summary.changed).toBe(0);
+    expect(report.instances.map((i) => i.verdict)).toEqual(['compliant', 'compliant']);
+    expect(calls).not.toContain('ModifyInstanceMetadataOptions');
+  });
+
+  it('ignores a failed call, an account outside the scope and a region outside the scope', async () => {
+    const local = aws();
+    const [alpha = '', beta = ''] = await local.createOrganization(['alpha', 'beta']);
+    const [id = ''] = await local.runInstances(beta, REGION, {});
+    const failed = { ...runInstancesEvent(beta, REGION, [id]), detail: { ...(fixture('run-instances-failed').detail as object), recipientAccountId: beta } };
+
+    const results = [
+      await handle(failed),
+      await handle(runInstancesEvent(beta, REGION, [id]), testPolicy({ scope: { accounts: [alpha] } })),
+      await handle(runInstancesEvent(beta, 'ap-south-1', [id])),
+    ];
+
+    expect(results.map((r) => r.status)).toEqual(['ignored', 'ignored', 'ignored']);
+    expect(results.map((r) => r.reason)).toEqual([
+      expect.stringMatching(/failed \(Client.InstanceLimitExceeded\)/),
+      expect.stringMatching(/not in the policy scope/),
+      expect.stringMatching(/region ap-south-1 is not in the policy scope/),
+    ]);
+    expect(results[0]?.lines.some((l) => l.message === 'event ignored')).toBe(true);
+    expect(await readInstance(local, beta, REGION, id)).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('rejects a malformed event without touching AWS', async () => {
+    const { calls, customizeClient } = recordCalls();
+    await expect(handle({ source: 'aws.ec2', detail: {} }, testPolicy(), customizeClient)).rejects.toBeInstanceOf(EventError);
+    expect(calls).toEqual([]);
+  });
+
+  it('retries an instance that is still pending, then enforces it', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    let refusals = 2;
+    const customizeClient = (client: AnyClient) => {
+      (client.middlewareStack as MiddlewareStack<object, object>).add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'ModifyInstanceMetadataOptionsCommand' && refusals-- > 0) {
+            throw Object.assign(new Error(`The instance '${id}' is not in a state from which it can be modified.`), { name: 'IncorrectInstanceState' });
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'pendingInstance' },
+      );
+    };
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [id]), testPolicy(), customizeClient);
+
+    expect(refusals).toBeLessThan(0);
+    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true });
+  });
+
+  it('reports an instance terminated before the event was handled as gone, not as an error', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [kept = '', terminated = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { count: 2 });
+    await local.terminate(MANAGEMENT_ACCOUNT, REGION, [terminated]);
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [kept, terminated]));
+
+    expect(report.instances.find((i) => i.instanceId === terminated)).toMatchObject({ verdict: 'gone', changed: false });
+    expect(report.summary).toMatchObject({ changed: 1, errors: 0 });
+  });
+});

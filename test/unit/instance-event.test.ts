@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { EventError, parseInstanceEvent } from '../../functions/core/instance-event.ts';
+import { fixture } from '../support/events.ts';
+
+const problems = (raw: unknown): string => {
+  try {
+    parseInstanceEvent(raw);
+  } catch (error) {
+    if (error instanceof EventError) return error.problems.join('\n');
+    throw error;
+  }
+  throw new Error('event was accepted');
+};
+
+describe('reading CloudTrail events', () => {
+  it('reads the launched instance ids, account, region and actor from a RunInstances event', () => {
+    expect(parseInstanceEvent(fixture('run-instances'))).toEqual({
+      kind: 'launch',
+      accountId: '111122223333',
+      region: 'us-east-1',
+      instanceIds: ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2'],
+      actor: 'arn:aws:sts::111122223333:assumed-role/PlatformAdmin/alice@example.com',
+      eventId: 'f3d1b2a4-6c7e-4f80-9a1b-2c3d4e5f6a7b',
+    });
+  });
+
+  it('reads a ModifyInstanceMetadataOptions that re-opened IMDSv1 as drift, naming who did it', () => {
+    expect(parseInstanceEvent(fixture('modify-instance-metadata-options'))).toMatchObject({
+      kind: 'drift',
+      instanceIds: ['i-0bbbbbbbbbbbbbbb1'],
+      actor: 'arn:aws:sts::111122223333:assumed-role/Developer/bob@example.com',
+    });
+  });
+
+  it('takes the account from recipientAccountId when it differs from the envelope', () => {
+    const event = fixture('run-instances');
+    const parsed = parseInstanceEvent({ ...event, account: '999999999999' });
+    expect(parsed.accountId).toBe('111122223333');
+  });
+
+  it('ignores a call that failed (errorCode), saying why', () => {
+    expect(parseInstanceEvent(fixture('run-instances-failed'))).toMatchObject({
+      kind: 'ignored',
+      reason: expect.stringMatching(/RunInstances failed \(Client.InstanceLimitExceeded\)/),
+    });
+  });
+
+  it('ignores a non-EC2 event and other EC2 event names', () => {
+    expect(parseInstanceEvent(fixture('s3-put-bucket-policy'))).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/not an EC2/) });
+    const stop = fixture('run-instances');
+    (stop.detail as Record<string, unknown>).eventName = 'StopInstances';
+    expect(parseInstanceEvent(stop)).toMatchObject({ kind: 'ignored', reason: 'event StopInstances is not handled' });
+  });
+
+  it('ignores our own ModifyInstanceMetadataOptions (HttpTokens required)', () => {
+    const event = fixture('modify-instance-metadata-options');
+    const detail = event.detail as Record<string, unknown>;
+    detail.requestParameters = { ModifyInstanceMetadataOptionsRequest: { InstanceId: 'i-0bbbbbbbbbbbbbbb1', HttpTokens: 'required' } };
+    expect(parseInstanceEvent(event)).toMatchObject({ kind: 'ignored', reason: expect.stringMatching(/did not re-open IMDSv1/) });
+  });
+
+  it('accepts the flat camelCase request form too', () => {
+    const event = fixture('modify-instance-metadata-options');
+    (event.detail as Record<string, unknown>).requestParameters = { instanceId: 'i-0bbbbbbbbbbbbbbb1', httpTokens: 'optional' };
+    expect(parseInstanceEvent(event)).toMatchObject({ kind: 'drift', instanceIds: ['i-0bbbbbbbbbbbbbbb1'] });
+  });
+
+  it.each([
+    [null, '(event)'],
+    [{ source: 'aws.ec2' }, 'account'],
+    [{ ...fixture('run-instances'), account: '12' }, 'account: must be a 12-digit account id'],
+    [{ ...fixture('run-instances'), detail: { ...(fixture('run-instances').detail as object), awsRegion: 'moon-1' } }, 'detail.awsRegion: must be a region name'],
+  ])('rejects a malformed envelope %#, naming the field', (raw, field) => {
+    expect(problems(raw)).toContain(field);
+  });
+
+  it('rejects a RunInstances event whose instance id is not an instance id', () => {
+    const event = fixture('run-instances');
+    const detail = event.detail as { responseElements: { instancesSet: { items: Array<{ instanceId: string }> } } };
+    detail.responseElements.instancesSet.items = [{ instanceId: 'i-0aaaaaaaaaaaaaaa1' }, { instanceId: '../../etc/passwd' }];
+    expect(problems(event)).toBe('detail.responseElements.instancesSet.items[1].instanceId: must be an instance id like i-0123456789abcdef0');
+  });
+
+  it('rejects a RunInstances event with no instances in its response', () => {
+    const event = fixture('run-instances');
+    (event.detail as Record<string, unknown>).responseElements = { instancesSet: { items: [] } };
+    expect(problems(event)).toContain('detail.responseElements.instancesSet.items: lists no instance');
+  });
+});
