@@ -40,12 +40,16 @@ export interface Ec2Port {
   readMetadataOptions(instanceIds: string[]): Promise<Map<string, MetadataOptions>>;
   /** HttpTokens=required, endpoint enabled, this hop limit. */
   requireTokens(instanceId: string, hopLimit: number): Promise<void>;
+  /** The rollback watch's revert: HttpTokens=optional again, endpoint enabled, this hop limit. */
+  allowTokens(instanceId: string, hopLimit: number): Promise<void>;
   tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void>;
 }
 
 export interface MetricsPort {
   /** MetadataNoToken per instance over the window; instances without datapoints have observedDays 0. */
   countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>>;
+  /** MetadataNoTokenRejected per instance over the window: v1 calls refused because tokens are required. */
+  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, number>>;
 }
 
 /** Access to one account-region, with credentials already arranged. */

@@ -148,11 +148,20 @@ export class LocalAws {
    * A datapoint of 0 is an observed day without v1 calls; a missing day is unobserved.
    */
   async putNoTokenCalls(accountId: string, region: string, series: Record<string, number[]>, now = new Date()) {
+    await this.putDailyMetric('MetadataNoToken', accountId, region, series, now);
+  }
+
+  /** MetadataNoTokenRejected: v1 calls refused because the instance requires tokens. */
+  async putRejectedCalls(accountId: string, region: string, series: Record<string, number[]>, now = new Date()) {
+    await this.putDailyMetric('MetadataNoTokenRejected', accountId, region, series, now);
+  }
+
+  async putDailyMetric(metric: string, accountId: string, region: string, series: Record<string, number[]>, now = new Date()) {
     const startOfToday = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
     const sinceMidnight = now.getTime() - startOfToday;
     const data: MetricDatum[] = Object.entries(series).flatMap(([instanceId, daily]) =>
       daily.map((value, day) => ({
-        MetricName: 'MetadataNoToken',
+        MetricName: metric,
         Dimensions: [{ Name: 'InstanceId', Value: instanceId }],
         // Inside that day's bucket and never in the future.
         Timestamp: new Date(startOfToday - day * DAY_MS + (day === 0 ? Math.floor(sinceMidnight / 2) : DAY_MS / 2)),

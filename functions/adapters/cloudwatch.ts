@@ -8,11 +8,13 @@ export const CLOUDWATCH_IAM_ACTIONS = ['cloudwatch:GetMetricData'] as const;
 export const QUERIES_PER_CALL = 500;
 const DAY_S = 86_400;
 
-const noTokenQuery = (id: string, instanceId: string): MetricDataQuery => ({
+type MetricName = 'MetadataNoToken' | 'MetadataNoTokenRejected';
+
+const dailySumQuery = (metric: MetricName, id: string, instanceId: string): MetricDataQuery => ({
   Id: id,
   ReturnData: true,
   MetricStat: {
-    Metric: { Namespace: 'AWS/EC2', MetricName: 'MetadataNoToken', Dimensions: [{ Name: 'InstanceId', Value: instanceId }] },
+    Metric: { Namespace: 'AWS/EC2', MetricName: metric, Dimensions: [{ Name: 'InstanceId', Value: instanceId }] },
     Period: DAY_S,
     Stat: 'Sum',
   },
@@ -21,7 +23,17 @@ const noTokenQuery = (id: string, instanceId: string): MetricDataQuery => ({
 export class CloudWatchAdapter implements MetricsPort {
   constructor(private readonly cloudwatch: CloudWatchClient) {}
 
-  async countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>> {
+  countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>> {
+    return this.#dailySums('MetadataNoToken', instanceIds, window);
+  }
+
+  async countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, number>> {
+    const sums = await this.#dailySums('MetadataNoTokenRejected', instanceIds, window);
+    return new Map([...sums].map(([id, e]) => [id, e.noTokenCalls]));
+  }
+
+  /** Daily sums of one metric per instance, in calls of at most 500 queries. */
+  async #dailySums(metric: MetricName, instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>> {
     const evidence = new Map<string, Evidence>();
     for (let offset = 0; offset < instanceIds.length; offset += QUERIES_PER_CALL) {
       const batch = instanceIds.slice(offset, offset + QUERIES_PER_CALL);
@@ -32,7 +44,7 @@ export class CloudWatchAdapter implements MetricsPort {
         {
           StartTime: window.start,
           EndTime: window.end,
-          MetricDataQueries: batch.map((instanceId, n) => noTokenQuery(`q${n}`, instanceId)),
+          MetricDataQueries: batch.map((instanceId, n) => dailySumQuery(metric, `q${n}`, instanceId)),
         },
       );
       for await (const page of pages) {

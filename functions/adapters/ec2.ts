@@ -103,6 +103,17 @@ export class Ec2Adapter implements Ec2Port {
     );
   }
 
+  async allowTokens(instanceId: string, hopLimit: number): Promise<void> {
+    await this.ec2.send(
+      new ModifyInstanceMetadataOptionsCommand({
+        InstanceId: instanceId,
+        HttpTokens: 'optional',
+        HttpEndpoint: 'enabled',
+        HttpPutResponseHopLimit: hopLimit,
+      }),
+    );
+  }
+
   async tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void> {
     const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
     // CreateTags takes up to 1000 resources a call.

@@ -4,9 +4,9 @@ import { describeError } from './errors.ts';
 import type { InstanceResult, ScopeError, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
 
-export const TAG_ENFORCED_AT = 'imds-remediator:enforced-at';
-export const TAG_HOP_LIMIT_SET_AT = 'imds-remediator:hop-limit-set-at';
-export const TAG_REASON = 'imds-remediator:reason';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from './tags.ts';
+
+export { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT };
 const TAG_VALUE_MAX = 256;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -16,9 +16,16 @@ const isNotFound = (error: unknown) => /InvalidInstanceID\.NotFound/.test(errorC
 /** A just-launched instance may refuse the change while it is still pending. */
 const isNotReady = (error: unknown) => /IncorrectInstanceState/.test(errorCode(error));
 
-const requireTokensPatiently = async (ports: ShardPorts, target: InstanceResult, attempts: number, delayMs: number) => {
+/** The rollback watch's revert is the one change that re-opens IMDSv1. */
+const isRevert = (target: InstanceResult) => target.verdict === 'v1-rejected';
+const wantedTokens = (target: InstanceResult) => (isRevert(target) ? 'optional' : 'required');
+/** The account-level IMDS default (HttpTokensEnforced) refuses to re-open v1. */
+const isUnsupported = (error: unknown) => /UnsupportedOperation/.test(errorCode(error));
+
+const changePatiently = async (ports: ShardPorts, target: InstanceResult, attempts: number, delayMs: number) => {
   for (let attempt = 1; ; attempt++) {
     try {
+      if (isRevert(target)) return await ports.ec2.allowTokens(target.instanceId, target.hopLimit);
       return await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
     } catch (error) {
       if (!isNotReady(error) || attempt >= attempts) throw error;
@@ -43,9 +50,14 @@ export const act = async (
     targets.map((target) =>
       limit(async () => {
         try {
-          await requireTokensPatiently(ports, target, attempts, delayMs);
+          await changePatiently(ports, target, attempts, delayMs);
           sent.push(target);
         } catch (error) {
+          if (isRevert(target) && isUnsupported(error)) {
+            log.error('revert impossible', { ...shard, instanceId: target.instanceId, reason: describeError(error) });
+            target.reason = `${target.reason}; the revert is impossible: this account enforces IMDSv2 for every instance (HttpTokensEnforced), so fix the workload or lift the account setting (${describeError(error)})`;
+            return;
+          }
           if (isNotFound(error)) {
             log.warn('instance gone before it could be changed', { ...shard, instanceId: target.instanceId, verdict: target.verdict });
             target.reason = `terminated before it could be changed (was ${target.verdict})`;
@@ -78,7 +90,7 @@ export const act = async (
         target.verdict = 'gone';
         return false;
       }
-      const applied = options.state === 'applied' && options.httpTokens === 'required' && options.hopLimit === target.hopLimit;
+      const applied = options.state === 'applied' && options.httpTokens === wantedTokens(target) && options.hopLimit === target.hopLimit;
       if (applied) target.changed = true;
       return !applied;
     });
@@ -98,7 +110,7 @@ export const act = async (
   for (const group of groups.values()) {
     const first = group[0];
     if (!first) continue;
-    const when = first.verdict === 'enforce' ? TAG_ENFORCED_AT : TAG_HOP_LIMIT_SET_AT;
+    const when = first.verdict === 'enforce' ? TAG_ENFORCED_AT : isRevert(first) ? TAG_REVERTED_AT : TAG_HOP_LIMIT_SET_AT;
     try {
       await ports.ec2.tagInstances(
         group.map((t) => t.instanceId),

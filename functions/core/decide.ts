@@ -1,5 +1,6 @@
 import type { Decision, Evidence, InstanceFacts } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
+import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from './tags.ts';
 
 /** Siblings: instances of the same Auto Scaling group (or else launch template) in that account-region. */
 export interface LaunchContext {
@@ -24,6 +25,14 @@ export interface DecideContext {
 }
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Did this tool ever enforce IMDSv2 here? Then rejected v1 calls are read: while enforced they
+ * mean a failing workload (the rollback watch); after a revert or a re-open they still prove v1
+ * use, which MetadataNoToken cannot show for the days the calls were refused.
+ */
+export const isWatchedForRejections = (facts: InstanceFacts): boolean =>
+  facts.metadata.httpEndpoint === 'enabled' && TAG_ENFORCED_AT in facts.tags;
 
 /** Does this instance need MetadataNoToken evidence before a verdict can be reached? */
 export const needsEvidence = (facts: InstanceFacts): boolean =>
@@ -89,6 +98,15 @@ export const decide = (
   const verdict = (v: Decision['verdict'], reason: string): Decision => ({ verdict: v, reason, hopLimit });
 
   if (httpEndpoint === 'disabled') return verdict('compliant', 'IMDS endpoint disabled, stronger than IMDSv2');
+  const rejected = evidence?.rejectedCalls ?? 0;
+  if (httpTokens === 'required' && isWatchedForRejections(facts) && rejected > 0) {
+    const since = facts.tags[TAG_ENFORCED_AT];
+    const action = policy.rollback === 'revert' ? 'reverting to HttpTokens=optional (policy rollback: revert)' : 'alert only (policy rollback: alert)';
+    return verdict(
+      'v1-rejected',
+      `${rejected} IMDSv1 calls rejected (MetadataNoTokenRejected) since IMDSv2 was enforced at ${since}: a workload still uses v1 and is failing; ${action}`,
+    );
+  }
   if (httpTokens === 'required' && currentHop === hopLimit) {
     return verdict('compliant', `IMDSv2 required, hop limit ${currentHop} as ${rule} wants`);
   }
@@ -110,6 +128,9 @@ export const decide = (
   if (!evidence) return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
   if (context.event?.kind === 'drift') {
     const reopened = `IMDSv1 re-opened by ${context.event.actor}`;
+    if (rejected > 0) {
+      return verdict('blocked-v1-in-use', `${reopened} after ${rejected} IMDSv1 calls were rejected over ${window}: the workload needs v1, left open`);
+    }
     // Until that call the instance required tokens, so no v1 call could succeed: zero is known, not assumed.
     if (evidence.noTokenCalls === 0) {
       return verdict('enforce', `${reopened}: re-enforcing, 0 IMDSv1 calls over ${window}; hop limit ${hopLimit} by ${rule}`);
@@ -117,6 +138,13 @@ export const decide = (
     return verdict('blocked-v1-in-use', `${reopened}, and ${evidence.noTokenCalls} IMDSv1 calls over ${window}: left open`);
   }
 
+  if (rejected > 0 && evidence.noTokenCalls === 0) {
+    const reverted = facts.tags[TAG_REVERTED_AT] ? ` (reverted at ${facts.tags[TAG_REVERTED_AT]})` : '';
+    return verdict(
+      'blocked-v1-in-use',
+      `${rejected} IMDSv1 calls were rejected over ${window} while IMDSv2 was enforced${reverted}: the workload uses v1, so it is not enforced again until it stops`,
+    );
+  }
   if (evidence.noTokenCalls > 0) {
     const containerHint =
       hopLimit > currentHop

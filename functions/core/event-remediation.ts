@@ -1,16 +1,15 @@
 import type { Log, ShardPorts, World } from '../ports.ts';
 import { act } from './act.ts';
 import { resolveAccountScope } from './account-scope.ts';
-import { decide, needsEvidence, type LaunchContext } from './decide.ts';
+import { decide, isWatchedForRejections, needsEvidence, type LaunchContext } from './decide.ts';
 import { describeError } from './errors.ts';
 import { parseInstanceEvent, type InstanceEvent } from './instance-event.ts';
 import type { Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, SweepReport } from './model.ts';
 import type { Policy } from './policy.ts';
 import { buildReport } from './sweep-report.ts';
+import { TAG_ASG, TAG_LAUNCH_TEMPLATE } from './tags.ts';
 import { evidenceWindow, instanceResult, type ShardOptions } from './sweep-shard.ts';
 
-export const TAG_ASG = 'aws:autoscaling:groupName';
-export const TAG_LAUNCH_TEMPLATE = 'aws:ec2launchtemplate:id';
 
 export interface EventOutcome {
   status: 'handled' | 'ignored';
@@ -129,7 +128,15 @@ const decideEventInstances = async (
     contexts = await launchContexts(ports, event, facts, policy, now);
   } else {
     const needing = facts.filter(needsEvidence).map((f) => f.instanceId);
-    if (needing.length > 0) ownEvidence = await ports.metrics.countNoTokenCalls(needing, evidenceWindow(policy, now));
+    const window = evidenceWindow(policy, now);
+    if (needing.length > 0) ownEvidence = await ports.metrics.countNoTokenCalls(needing, window);
+    // Re-opened after we enforced it: calls refused meanwhile prove v1 use that MetadataNoToken cannot show.
+    const watched = facts.filter(isWatchedForRejections).map((f) => f.instanceId);
+    if (watched.length > 0) {
+      for (const [id, rejectedCalls] of await ports.metrics.countRejectedCalls(watched, window)) {
+        ownEvidence.set(id, { noTokenCalls: 0, observedDays: 0, ...ownEvidence.get(id), rejectedCalls });
+      }
+    }
   }
 
   const results = facts.map((f) => {

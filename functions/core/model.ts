@@ -5,6 +5,7 @@ export const VERDICTS = [
   'fix-hop-limit',
   'enforce',
   'blocked-v1-in-use',
+  'v1-rejected',
   'insufficient-evidence',
   'exempt',
   'gone',
@@ -44,6 +45,8 @@ export interface InstanceFacts {
 export interface Evidence {
   noTokenCalls: number;
   observedDays: number;
+  /** MetadataNoTokenRejected, read only for instances this tool enforced (the rollback watch). */
+  rejectedCalls?: number;
 }
 
 export interface Decision {

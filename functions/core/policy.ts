@@ -34,6 +34,8 @@ const policySchema = z
     minObservedDays: z.int().min(1).max(63).default(7),
     // New instances have no history: enforce at launch (unless siblings use v1), or wait for the sweep.
     onLaunch: z.enum(['enforce', 'wait']).default('enforce'),
+    // After we enforce, rejected IMDSv1 calls mean a workload is failing: alert only, or also revert to optional.
+    rollback: z.enum(['alert', 'revert']).default('alert'),
     memberRoleName: z
       .string()
       .regex(/^[\w+=,.@-]{1,64}$/, 'memberRoleName must be an IAM role name (1–64 of letters, digits and +=,.@_-)')

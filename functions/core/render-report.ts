@@ -5,6 +5,7 @@ const COLUMNS: Array<[Verdict, string]> = [
   ['fix-hop-limit', 'fix-hop'],
   ['enforce', 'enforce'],
   ['blocked-v1-in-use', 'blocked'],
+  ['v1-rejected', 'rejected'],
   ['insufficient-evidence', 'no-data'],
   ['exempt', 'exempt'],
   ['gone', 'gone'],
@@ -52,6 +53,12 @@ export const renderReport = (report: SweepReport): string => {
   if (blocked.length > 0) {
     out.push(`Blocked, IMDSv1 still in use (${blocked.length}):`);
     for (const i of blocked) out.push(line(i, `${i.noTokenCalls ?? 0} v1 calls`));
+    out.push('');
+  }
+  const rejected = report.instances.filter((i) => i.verdict === 'v1-rejected');
+  if (rejected.length > 0) {
+    out.push(`BROKEN? IMDSv1 calls rejected since enforcement (${rejected.length}):`);
+    for (const i of rejected) out.push(line(i, i.changed ? 'reverted' : 'alert'));
     out.push('');
   }
   const failed = report.instances.filter((i) => i.verdict === 'error');

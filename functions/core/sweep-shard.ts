@@ -1,6 +1,6 @@
 import type { Log, ShardPorts } from '../ports.ts';
 import { act } from './act.ts';
-import { decide, needsEvidence } from './decide.ts';
+import { decide, isWatchedForRejections, needsEvidence } from './decide.ts';
 import { describeError } from './errors.ts';
 import type { Decision, Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, ShardResult } from './model.ts';
 import type { Policy } from './policy.ts';
@@ -71,10 +71,25 @@ export const sweepShard = async (
     }
   }
 
+  // Instances we enforced: IMDSv1 calls rejected since (the rollback watch, and no re-enforcing after a revert).
+  const watched = instances.filter(isWatchedForRejections);
+  let rejected = new Map<string, number>();
+  if (watched.length > 0) {
+    try {
+      rejected = await ports.metrics.countRejectedCalls(watched.map((i) => i.instanceId), evidenceWindow(policy, options.now));
+    } catch (error) {
+      const message = `cannot read MetadataNoTokenRejected, rollback watch skipped: ${describeError(error)}`;
+      log.error('rollback watch failed', { ...where, reason: message });
+      errors.push({ ...where, message });
+    }
+  }
+
   const context = { accountExemption: shard.accountExemption, now: options.now };
   const results = instances.map((facts) => {
     const seen = evidence.get(facts.instanceId);
-    const decision = decide(facts, seen, policy, context);
+    const rejectedCalls = rejected.get(facts.instanceId);
+    const withRejected = rejectedCalls === undefined ? seen : { noTokenCalls: 0, observedDays: 0, ...seen, rejectedCalls };
+    const decision = decide(facts, withRejected, policy, context);
     const forced = decision.verdict === 'enforce' && seen === undefined && needsEvidence(facts);
     if (evidenceFailure && needsEvidence(facts) && !forced && decision.verdict !== 'exempt') {
       return instanceResult(where, facts, { ...decision, verdict: 'error', reason: evidenceFailure }, seen);
@@ -87,7 +102,10 @@ export const sweepShard = async (
   }
 
   if (options.apply) {
-    const targets = results.filter((r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit');
+    const revert = policy.rollback === 'revert';
+    const targets = results.filter(
+      (r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit' || (revert && r.verdict === 'v1-rejected'),
+    );
     if (targets.length > 0) await act(ports, where, targets, options, errors);
   }
   return { shard: where, instances: results, errors };

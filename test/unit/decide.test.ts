@@ -155,3 +155,44 @@ describe('decide for events', () => {
     expect(d.reason).toMatch(/re-opened by bob, and 4 IMDSv1 calls/);
   });
 });
+
+describe('decide: the rollback watch', () => {
+  const enforcedByUs = () => instance({ httpTokens: 'required' }, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z' });
+
+  it('raises v1-rejected for an instance we enforced whose workload now has v1 calls rejected', () => {
+    const d = decide(enforcedByUs(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 31 }, policy, ctx);
+    expect(d.verdict).toBe('v1-rejected');
+    expect(d.reason).toMatch(/^31 IMDSv1 calls rejected .* since IMDSv2 was enforced at 2026-11-20T10:00:00.000Z.*alert only \(policy rollback: alert\)/);
+  });
+
+  it('says it will revert when the policy says rollback: revert', () => {
+    const d = decide(enforcedByUs(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 1 }, parsePolicy({ rollback: 'revert' }), ctx);
+    expect(d.reason).toMatch(/reverting to HttpTokens=optional/);
+  });
+
+  it('stays compliant when no call was rejected', () => {
+    expect(decide(enforcedByUs(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 0 }, policy, ctx).verdict).toBe('compliant');
+  });
+
+  it('does not watch instances someone else enforced', () => {
+    const d = decide(instance({ httpTokens: 'required' }), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 9 }, policy, ctx);
+    expect(d.verdict).toBe('compliant');
+  });
+});
+
+describe('decide: after a revert or a re-open', () => {
+  const reverted = () =>
+    instance({ httpTokens: 'optional' }, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z', 'imds-remediator:reverted-at': '2026-11-22T10:00:00.000Z' });
+
+  it('does not re-enforce an instance whose v1 calls were rejected in the window, though MetadataNoToken is zero', () => {
+    const d = decide(reverted(), { noTokenCalls: 0, observedDays: 14, rejectedCalls: 57 }, policy, ctx);
+    expect(d.verdict).toBe('blocked-v1-in-use');
+    expect(d.reason).toMatch(/57 IMDSv1 calls were rejected .* \(reverted at 2026-11-22T10:00:00.000Z\)/);
+  });
+
+  it('leaves drift open when calls were rejected before someone re-opened v1', () => {
+    const d = decide(reverted(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 3 }, policy, { now, event: { kind: 'drift', actor: 'bob' } });
+    expect(d.verdict).toBe('blocked-v1-in-use');
+    expect(d.reason).toMatch(/re-opened by bob after 3 IMDSv1 calls were rejected/);
+  });
+});

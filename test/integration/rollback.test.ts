@@ -1,0 +1,92 @@
+import type { MiddlewareStack } from '@smithy/types';
+import { describe, expect, it } from 'vitest';
+import type { AnyClient } from '../../functions/compose.ts';
+import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from '../../functions/core/act.ts';
+import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
+import { sweep, useMoto } from '../support/moto.ts';
+import { readInstance, testPolicy } from '../support/scenario.ts';
+
+const { aws } = useMoto();
+const REGION = 'us-east-1';
+
+/** An instance this tool enforced two days ago, whose workload has since had v1 calls rejected. */
+const seedBrokenWorkload = async () => {
+  const local = aws();
+  await local.createOrganization([]);
+  const enforcedAt = new Date(Date.now() - 2 * 86_400_000).toISOString();
+  const [broken = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { httpTokens: 'required', tags: { [TAG_ENFORCED_AT]: enforcedAt } });
+  const [healthy = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { httpTokens: 'required', tags: { [TAG_ENFORCED_AT]: enforcedAt } });
+  await local.putRejectedCalls(MANAGEMENT_ACCOUNT, REGION, { [broken]: [40, 17], [healthy]: days(2) });
+  return { local, broken, healthy };
+};
+
+describe('rollback watch', () => {
+  it('alerts on an enforced instance whose v1 calls are now rejected, and changes nothing by default', async () => {
+    const { local, broken, healthy } = await seedBrokenWorkload();
+
+    const { report, lines } = await sweep(testPolicy({ scope: { regions: [REGION] } }), { apply: true });
+
+    expect(report.instances.find((i) => i.instanceId === broken)).toMatchObject({
+      verdict: 'v1-rejected',
+      changed: false,
+      reason: expect.stringMatching(/^57 IMDSv1 calls rejected .*alert only/),
+    });
+    expect(report.instances.find((i) => i.instanceId === healthy)?.verdict).toBe('compliant');
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, broken)).toMatchObject({ httpTokens: 'required' });
+    expect(lines.some((l) => l.message === 'decision' && l.instanceId === broken && l.verdict === 'v1-rejected')).toBe(true);
+  });
+
+  it('reverts to optional and tags why when the policy says rollback: revert', async () => {
+    const { local, broken, healthy } = await seedBrokenWorkload();
+
+    const { report } = await sweep(testPolicy({ scope: { regions: [REGION] }, rollback: 'revert' }), { apply: true });
+
+    expect(report.instances.find((i) => i.instanceId === broken)).toMatchObject({ verdict: 'v1-rejected', changed: true });
+    const now = await readInstance(local, MANAGEMENT_ACCOUNT, REGION, broken);
+    expect(now.httpTokens).toBe('optional');
+    expect(now.tags[TAG_REVERTED_AT]).toBeDefined();
+    expect(now.tags['imds-remediator:reason']).toMatch(/57 IMDSv1 calls rejected/);
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, healthy)).toMatchObject({ httpTokens: 'required' });
+  });
+
+  it('reports that the revert is impossible when the account enforces IMDSv2', async () => {
+    const { local, broken } = await seedBrokenWorkload();
+    // EC2 answers this way when the account-level default sets HttpTokensEnforced.
+    const customizeClient = (client: AnyClient) => {
+      (client.middlewareStack as MiddlewareStack<object, object>).add(
+        (next, context) => async (args) => {
+          const input = args.input as { HttpTokens?: string };
+          if (context.commandName === 'ModifyInstanceMetadataOptionsCommand' && input.HttpTokens === 'optional') {
+            throw Object.assign(new Error('The account enforces IMDSv2: HttpTokens cannot be set to optional.'), { name: 'UnsupportedOperation' });
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'accountEnforcesImdsv2' },
+      );
+    };
+
+    const { report } = await sweep(testPolicy({ scope: { regions: [REGION] }, rollback: 'revert' }), { apply: true, customizeClient });
+
+    expect(report.instances.find((i) => i.instanceId === broken)).toMatchObject({
+      verdict: 'v1-rejected',
+      changed: false,
+      reason: expect.stringMatching(/the revert is impossible: this account enforces IMDSv2 for every instance \(HttpTokensEnforced\)/),
+    });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, broken)).toMatchObject({ httpTokens: 'required' });
+  });
+});
+
+describe('after a revert', () => {
+  it('the next sweep does not enforce the reverted instance again', async () => {
+    const { local, broken } = await seedBrokenWorkload();
+    const policy = testPolicy({ scope: { regions: [REGION] }, rollback: 'revert' });
+    await sweep(policy, { apply: true });
+    // The days it was enforced show no MetadataNoToken: its v1 calls were rejected, not served.
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [broken]: days(14) });
+
+    const { report } = await sweep(policy, { apply: true });
+
+    expect(report.instances.find((i) => i.instanceId === broken)).toMatchObject({ verdict: 'blocked-v1-in-use', changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, broken)).toMatchObject({ httpTokens: 'optional' });
+  });
+});
