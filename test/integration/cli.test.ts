@@ -109,6 +109,15 @@ describe('imds-remediator command', () => {
     expect(stderr).toMatch(/malformed event: account: must be a 12-digit account id/);
   });
 
+  it('event exits 2 on a truncated event file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imds-event-'));
+    const text = JSON.stringify(runInstancesEvent('123456789012', 'us-east-1', ['i-0aaaaaaaaaaaaaaa1']));
+    await writeFile(join(dir, 'event.json'), text.slice(0, Math.floor(text.length / 2)));
+    const { code, stderr } = await cli(['event', join(dir, 'event.json'), '--policy', 'policy.yaml']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/malformed event: .*event.json is not valid JSON/);
+  });
+
   it.each([
     [['event', '--policy', 'policy.yaml'], /event needs the path of a saved event/],
     [['plan', '--policy', 'does-not-exist.yaml'], /cannot read policy file does-not-exist.yaml/],
