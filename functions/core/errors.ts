@@ -4,15 +4,38 @@ export class InputError extends Error {
   override name = 'InputError';
 }
 
-export class PolicyError extends InputError {
-  override name = 'PolicyError';
+/** Input that failed validation; each problem names its field. */
+export class ValidationError extends InputError {
   constructor(
+    what: string,
     readonly problems: string[],
     options?: ErrorOptions,
   ) {
-    super(`invalid policy: ${problems.join('; ')}`, options);
+    super(`${what}: ${problems.join('; ')}`, options);
   }
 }
+
+export class PolicyError extends ValidationError {
+  override name = 'PolicyError';
+  constructor(problems: string[], options?: ErrorOptions) {
+    super('invalid policy', problems, options);
+  }
+}
+
+/** A CloudTrail event that cannot be read; never retried (it would fail the same way). */
+export class EventError extends ValidationError {
+  override name = 'EventError';
+  constructor(problems: string[], options?: ErrorOptions) {
+    super('malformed event', problems, options);
+  }
+}
+
+/** `scope.accounts[0]`, from a zod issue path, under an optional prefix. */
+export const fieldName = (path: ReadonlyArray<PropertyKey>, prefix = ''): string =>
+  [prefix, ...path].reduce<string>(
+    (name, part) => (typeof part === 'number' ? `${name}[${part}]` : name ? `${name}.${String(part)}` : String(part)),
+    '',
+  );
 
 /** An AWS call failed in a way that means something (role missing, access denied, region down). */
 export class ScopeFailure extends Error {

@@ -1,16 +1,7 @@
 import { z } from 'zod';
-import { InputError } from './errors.ts';
+import { EventError, fieldName } from './errors.ts';
 
-/** A CloudTrail event that cannot be read; never retried (it would fail the same way). */
-export class EventError extends InputError {
-  override name = 'EventError';
-  constructor(
-    readonly problems: string[],
-    options?: ErrorOptions,
-  ) {
-    super(`malformed event: ${problems.join('; ')}`, options);
-  }
-}
+export { EventError };
 
 const accountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit account id');
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be a region name like us-east-1');
@@ -68,13 +59,10 @@ export interface IgnoredEvent {
   region: string | undefined;
 }
 
-const fieldName = (prefix: string, path: ReadonlyArray<PropertyKey>) =>
-  [prefix, ...path].reduce<string>((name, p) => (typeof p === 'number' ? `${name}[${p}]` : name ? `${name}.${String(p)}` : String(p)), '');
-
 const parseOrThrow = <T>(schema: z.ZodType<T>, value: unknown, prefix: string): T => {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new EventError(result.error.issues.map((i) => `${fieldName(prefix, i.path) || '(event)'}: ${i.message}`));
+  throw new EventError(result.error.issues.map((i) => `${fieldName(i.path, prefix) || '(event)'}: ${i.message}`));
 };
 
 /**

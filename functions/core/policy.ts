@@ -1,6 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { PolicyError } from './errors.ts';
+import { fieldName, PolicyError } from './errors.ts';
 import { globMatcher, isValidGlob } from './glob.ts';
 
 const glob = (what: string) =>
@@ -80,9 +80,6 @@ const policySchema = z
 export type Policy = z.output<typeof policySchema>;
 export type PolicyInput = z.input<typeof policySchema>;
 export type TagMatch = z.output<typeof tagMatch>;
-
-const fieldName = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>((name, part) => (typeof part === 'number' ? `${name}[${part}]` : name ? `${name}.${String(part)}` : String(part)), '');
 
 export const parsePolicy = (input: unknown): Policy => {
   const result = policySchema.safeParse(input ?? {});

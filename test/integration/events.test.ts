@@ -1,4 +1,3 @@
-import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/compose.ts';
 import { composeWorld } from '../../functions/compose.ts';
@@ -10,6 +9,7 @@ import { parsePolicy, type PolicyInput } from '../../functions/core/policy.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { driftEvent, fixture, runInstancesEvent } from '../support/events.ts';
 import { captureLog, useMoto } from '../support/moto.ts';
+import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
 
 const { aws } = useMoto();
@@ -21,20 +21,6 @@ const handle = async (raw: unknown, policyInput: PolicyInput = testPolicy(), cus
   const world = composeWorld({ policy, env: readEnvironment(), customizeClient });
   const outcome = await remediateEvent(world, policy, raw, { log, verify: { attempts: 5, delayMs: 20 } });
   return { ...outcome, lines };
-};
-
-const recordCalls = () => {
-  const calls: string[] = [];
-  const customizeClient = (client: AnyClient) => {
-    (client.middlewareStack as MiddlewareStack<object, object>).add(
-      (next, context) => async (args) => {
-        calls.push(String(context.commandName).replace(/Command$/, ''));
-        return next(args);
-      },
-      { step: 'initialize', name: 'recordCalls' },
-    );
-  };
-  return { calls, customizeClient };
 };
 
 describe('event-driven auto-fix', () => {
@@ -97,8 +83,8 @@ describe('event-driven auto-fix', () => {
 
     expect(report.instances).toHaveLength(50);
     expect(report.instances.every((i) => i.verdict === 'enforce')).toBe(true);
-    expect(calls.filter((c) => c === 'DescribeInstances')).toHaveLength(2); // the 50, then their siblings
-    expect(calls.filter((c) => c === 'GetMetricData')).toHaveLength(1);
+    expect(calls.filter((c) => c.operation === 'DescribeInstances')).toHaveLength(2); // the 50, then their siblings
+    expect(calls.filter((c) => c.operation === 'GetMetricData')).toHaveLength(1);
   });
 
   it('re-enforces an instance whose IMDSv1 someone re-opened, and names who did it', async () => {
@@ -139,7 +125,7 @@ describe('event-driven auto-fix', () => {
 
     expect(report.summary.changed).toBe(0);
     expect(report.instances.map((i) => i.verdict)).toEqual(['compliant', 'compliant']);
-    expect(calls).not.toContain('ModifyInstanceMetadataOptions');
+    expect(calls.map((c) => c.operation)).not.toContain('ModifyInstanceMetadataOptions');
   });
 
   it('ignores a failed call, an account outside the scope and a region outside the scope', async () => {
@@ -175,17 +161,11 @@ describe('event-driven auto-fix', () => {
     await local.createOrganization([]);
     const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
     let refusals = 2;
-    const customizeClient = (client: AnyClient) => {
-      (client.middlewareStack as MiddlewareStack<object, object>).add(
-        (next, context) => async (args) => {
-          if (context.commandName === 'ModifyInstanceMetadataOptionsCommand' && refusals-- > 0) {
-            throw Object.assign(new Error(`The instance '${id}' is not in a state from which it can be modified.`), { name: 'IncorrectInstanceState' });
-          }
-          return next(args);
-        },
-        { step: 'initialize', name: 'pendingInstance' },
-      );
-    };
+    const customizeClient = intercept('pendingInstance', ({ operation }) => {
+      if (operation === 'ModifyInstanceMetadataOptions' && refusals-- > 0) {
+        throw awsError('IncorrectInstanceState', `The instance '${id}' is not in a state from which it can be modified.`);
+      }
+    });
 
     const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [id]), testPolicy(), customizeClient);
 

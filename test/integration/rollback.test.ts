@@ -1,9 +1,8 @@
-import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
-import type { AnyClient } from '../../functions/compose.ts';
 import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from '../../functions/core/act.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { sweep, useMoto } from '../support/moto.ts';
+import { awsError, intercept } from '../support/sdk-middleware.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
 
 const { aws } = useMoto();
@@ -52,18 +51,11 @@ describe('rollback watch', () => {
   it('reports that the revert is impossible when the account enforces IMDSv2', async () => {
     const { local, broken } = await seedBrokenWorkload();
     // EC2 answers this way when the account-level default sets HttpTokensEnforced.
-    const customizeClient = (client: AnyClient) => {
-      (client.middlewareStack as MiddlewareStack<object, object>).add(
-        (next, context) => async (args) => {
-          const input = args.input as { HttpTokens?: string };
-          if (context.commandName === 'ModifyInstanceMetadataOptionsCommand' && input.HttpTokens === 'optional') {
-            throw Object.assign(new Error('The account enforces IMDSv2: HttpTokens cannot be set to optional.'), { name: 'UnsupportedOperation' });
-          }
-          return next(args);
-        },
-        { step: 'initialize', name: 'accountEnforcesImdsv2' },
-      );
-    };
+    const customizeClient = intercept('accountEnforcesImdsv2', ({ operation, input }) => {
+      if (operation === 'ModifyInstanceMetadataOptions' && input.HttpTokens === 'optional') {
+        throw awsError('UnsupportedOperation', 'The account enforces IMDSv2: HttpTokens cannot be set to optional.');
+      }
+    });
 
     const { report } = await sweep(testPolicy({ scope: { regions: [REGION] }, rollback: 'revert' }), { apply: true, customizeClient });
 

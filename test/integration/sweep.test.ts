@@ -1,10 +1,9 @@
-import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
-import type { AnyClient } from '../../functions/compose.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/core/act.ts';
 import { days } from '../../local/local-aws.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy, type Kind } from '../support/scenario.ts';
 import { sweep, useMoto } from '../support/moto.ts';
+import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
 
 const { aws } = useMoto();
 
@@ -17,21 +16,6 @@ const EXPECTED: Record<Kind, string> = {
   exempt: 'exempt',
   'endpoint-off': 'compliant',
   compliant: 'compliant',
-};
-
-/** Counts SDK calls by operation, through middleware on every client. */
-const countCalls = () => {
-  const calls: Array<{ operation: string; input: Record<string, unknown> }> = [];
-  const customizeClient = (client: AnyClient) => {
-    (client.middlewareStack as MiddlewareStack<object, object>).add(
-      (next, context) => async (args) => {
-        calls.push({ operation: String(context.commandName).replace(/Command$/, ''), input: args.input as Record<string, unknown> });
-        return next(args);
-      },
-      { step: 'initialize', name: 'countCalls' },
-    );
-  };
-  return { calls, customizeClient };
 };
 
 describe('organization sweep', () => {
@@ -101,7 +85,7 @@ describe('organization sweep', () => {
     const local = aws();
     await seedOrganization(local);
     await sweep(testPolicy(), { apply: true });
-    const counter = countCalls();
+    const counter = recordCalls();
 
     const { report } = await sweep(testPolicy(), { apply: true, customizeClient: counter.customizeClient });
 
@@ -125,18 +109,11 @@ describe('organization sweep', () => {
     const { members, seeded } = await seedOrganization(local);
     const broken = members[0] ?? '';
     // The fault: STS refuses AssumeRole into one account, as AWS does when the role is missing.
-    const customizeClient = (client: AnyClient) => {
-      (client.middlewareStack as MiddlewareStack<object, object>).add(
-        (next, context) => async (args) => {
-          const input = args.input as { RoleArn?: string };
-          if (context.commandName === 'AssumeRoleCommand' && input.RoleArn?.includes(`::${broken}:`)) {
-            throw Object.assign(new Error(`User is not authorized to perform: sts:AssumeRole on resource: ${input.RoleArn}`), { name: 'AccessDenied' });
-          }
-          return next(args);
-        },
-        { step: 'initialize', name: 'denyAssumeRole' },
-      );
-    };
+    const customizeClient = intercept('denyAssumeRole', ({ operation, input }) => {
+      if (operation === 'AssumeRole' && String(input.RoleArn).includes(`::${broken}:`)) {
+        throw awsError('AccessDenied', `User is not authorized to perform: sts:AssumeRole on resource: ${String(input.RoleArn)}`);
+      }
+    });
 
     const { report } = await sweep(testPolicy(), { apply: true, customizeClient });
 
@@ -180,7 +157,7 @@ describe('organization sweep', () => {
       ...(await local.runInstances('123456789012', 'us-east-1', { count: 260 })),
     ];
     await local.putNoTokenCalls('123456789012', 'us-east-1', Object.fromEntries(ids.map((id, n) => [id, n % 100 === 0 ? days(7, 3) : days(7)])));
-    const counter = countCalls();
+    const counter = recordCalls();
 
     const { report } = await sweep(testPolicy({ scope: { regions: ['us-east-1'] } }), { customizeClient: counter.customizeClient });
 

@@ -2,22 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { decide } from '../../functions/core/decide.ts';
 import type { Evidence, InstanceFacts, MetadataOptions } from '../../functions/core/model.ts';
 import { parsePolicy } from '../../functions/core/policy.ts';
+import { testPolicy } from '../support/scenario.ts';
 
 const now = new Date('2026-11-23T12:00:00Z');
-const policy = parsePolicy({
-  lookbackDays: 14,
-  minObservedDays: 7,
-  hopLimit: {
-    default: 1,
-    rules: [
-      { tagKey: 'eks:cluster-name', hopLimit: 2 },
-      { tagKey: 'kubernetes.io/cluster/*', hopLimit: 2 },
-      { tagKey: 'workload', values: ['container', 'ecs', 'docker'], hopLimit: 2 },
-    ],
-  },
-  exempt: { tags: [{ key: 'imds-remediator:exempt', values: ['true'] }] },
-  force: { instanceIds: ['i-0000000000000f0ce'] },
-});
+const policy = parsePolicy(testPolicy({ force: { instanceIds: ['i-0000000000000f0ce'] } }));
 
 const instance = (metadata: Partial<MetadataOptions> = {}, tags: Record<string, string> = {}, id = 'i-0123456789abcdef0'): InstanceFacts => ({
   instanceId: id,
