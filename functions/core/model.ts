@@ -1,4 +1,6 @@
 // The domain's plain data: what the sweep knows about the world and what it decided.
+import type { NotificationOutcome } from './notify.ts';
+import type { FindingsOutcome } from './record-findings.ts';
 
 export const VERDICTS = [
   'compliant',
@@ -74,6 +76,8 @@ export interface ShardResult {
   shard: Shard;
   instances: InstanceResult[];
   errors: ScopeError[];
+  /** Undefined when findings were not recorded. */
+  findings?: FindingsOutcome | undefined;
 }
 
 export interface SweepSummary {
@@ -89,4 +93,6 @@ export interface SweepReport {
   summary: SweepSummary;
   instances: InstanceResult[];
   errors: ScopeError[];
+  findings?: FindingsOutcome & { enabled: boolean };
+  notifications?: { slack: NotificationOutcome };
 }
