@@ -18,20 +18,24 @@ export type ComplianceStatus = 'PASSED' | 'FAILED' | 'NOT_AVAILABLE';
 export type SeverityLabel = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
 
-/** The ASFF subset we write, field names as BatchImportFindings wants them. */
+/**
+ * The ASFF subset we write, field names as BatchImportFindings wants them. Region is left
+ * out: Security Hub sets it from the endpoint the finding is imported through.
+ */
 export interface AsffFinding {
   SchemaVersion: '2018-10-08';
   Id: string;
   ProductArn: string;
   GeneratorId: string;
   AwsAccountId: string;
-  Region: string;
   Types: string[];
   CreatedAt: string;
   UpdatedAt: string;
   FirstObservedAt: string;
   LastObservedAt: string;
   Severity: { Label: SeverityLabel };
+  /** Where a provider updates Severity and Types after creation (top-level ones may be the customer's). */
+  FindingProviderFields: { Severity: { Label: SeverityLabel }; Types: string[] };
   Title: string;
   Description: string;
   Remediation: { Recommendation: { Text: string; Url: string } };
@@ -212,13 +216,13 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
     ProductArn: productArn(partition, shard),
     GeneratorId: GENERATOR_ID,
     AwsAccountId: shard.accountId,
-    Region: shard.region,
     Types: [FINDING_TYPE],
     CreatedAt: input.existing?.createdAt ?? at,
     UpdatedAt: at,
     FirstObservedAt: input.existing?.firstObservedAt ?? at,
     LastObservedAt: at,
     Severity: { Label: severity },
+    FindingProviderFields: { Severity: { Label: severity }, Types: [FINDING_TYPE] },
     Title: clip(titleOf(result, options, facts), TITLE_MAX),
     Description: clip(description, DESCRIPTION_MAX),
     Remediation: {

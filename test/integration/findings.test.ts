@@ -1,4 +1,5 @@
 import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
+import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/compose.ts';
 import { findingId, GENERATOR_ID, type AsffFinding } from '../../functions/core/finding.ts';
@@ -146,6 +147,28 @@ describe('Security Hub findings', () => {
     expect(lines.filter((l) => l.message === 'finding not imported')).toEqual([
       expect.objectContaining({ instanceId: victim.instanceId, errorCode: 'InvalidInput', level: 'ERROR' }),
     ]);
+  });
+
+  it('imports every finding when what is already there cannot be read', async () => {
+    const { seeded } = await seedOrganization(aws(), ['alpha']);
+    await sweep(testPolicy(), { apply: true });
+    const counter = countCalls();
+    const customizeClient = (client: AnyClient) => {
+      counter.customizeClient(client);
+      (client.middlewareStack as MiddlewareStack<object, object>).add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'GetFindingsCommand') throw Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
+          return next(args);
+        },
+        { step: 'initialize', name: 'failGetFindings' },
+      );
+    };
+
+    const { report, lines } = await sweep(testPolicy(), { apply: true, customizeClient });
+
+    expect(report.findings).toEqual({ enabled: true, imported: seeded.length, unchanged: 0, failed: [] });
+    expect(imported(counter)).toHaveLength(seeded.length);
+    expect(lines.filter((l) => l.message === 'cannot read existing findings, importing all')).toHaveLength(report.summary.shards);
   });
 
   it('imports at most 100 findings a call', async () => {

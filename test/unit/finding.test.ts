@@ -48,6 +48,7 @@ describe('buildFinding', () => {
     const rank = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
     const worst = build(withProfile, result('blocked-v1-in-use', { noTokenCalls: 9 }));
     expect(worst.Severity.Label).toBe('HIGH');
+    expect(worst.FindingProviderFields.Severity.Label).toBe('HIGH');
     expect(worst.Compliance.Status).toBe('FAILED');
     expect(worst.Resources[0]?.Details.AwsEc2Instance.IamInstanceProfileArn).toBe('arn:aws:iam::111122223333:instance-profile/app');
     const others = severities.filter((s) => !(s.v === 'blocked-v1-in-use' && s.label === 'HIGH'));
