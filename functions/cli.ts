@@ -3,29 +3,36 @@ import { readFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { JsonLinesLog } from './adapters/json-lines-log.ts';
-import { composeWorld } from './compose.ts';
+import { composeNotifier, composeWorld } from './compose.ts';
 import { readEnvironment } from './config.ts';
 import { describeError, InputError } from './core/errors.ts';
+import { deliver } from './core/notify.ts';
+import { renderOutcomes } from './core/render-outcomes.ts';
+import { testMessage } from './core/slack-message.ts';
 import { parsePolicyText, type Policy } from './core/policy.ts';
 import { remediateEvent } from './core/event-remediation.ts';
 import { EventError } from './core/instance-event.ts';
 import { renderReport } from './core/render-report.ts';
 import { runSweep } from './core/sweep.ts';
 
-export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>]
-       imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>]
+export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
+       imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]
+       imds-remediator notify-test
 
   plan    evaluate every instance of the organization and show what would change (changes nothing)
   apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
   event   handle one saved EventBridge CloudTrail event (RunInstances, ModifyInstanceMetadataOptions)
           as the event-driven auto-fix does: same output and exit codes as apply
+  notify-test  post one test message to the Slack webhook (SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN)
 
   --policy <file>     policy document, YAML or JSON (see policy.yaml)
   --json              print one JSON document on stdout instead of the table
   --concurrency N     account-regions swept at once (default 8)
   --log-file <path>   structured JSON logs go here instead of stderr
+  --no-findings       do not write Security Hub findings (as policy findings.enabled: false)
 
-exit codes: 0 every account-region swept, 1 some failed (the others were swept), 2 bad input`;
+exit codes: 0 every account-region swept, 1 some failed (the others were swept) or findings were
+            not imported, 2 bad input. A Slack failure is reported, never an exit code.`;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -70,6 +77,7 @@ const parseCommand = (argv: string[]) => {
         json: { type: 'boolean', default: false },
         concurrency: { type: 'string' },
         'log-file': { type: 'string' },
+        'no-findings': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -79,6 +87,10 @@ const parseCommand = (argv: string[]) => {
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
   if (values.help) return { help: true as const };
+  if (command === 'notify-test') {
+    if (extra.length > 0) throw new InputError(`unexpected argument '${extra[0]}'`);
+    return { help: false as const, command: 'notify-test' as const, logFile: values['log-file'] };
+  }
   if (command !== 'plan' && command !== 'apply' && command !== 'event') {
     throw new InputError(command ? `unknown command '${command}'` : 'a command is required');
   }
@@ -90,7 +102,32 @@ const parseCommand = (argv: string[]) => {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new InputError(`--concurrency must be a whole number from 1 to 256, not '${values.concurrency}'`);
   }
-  return { help: false as const, command, eventFile, policyPath: values.policy, json: values.json, concurrency, logFile: values['log-file'] };
+  const run: 'plan' | 'apply' | 'event' = command;
+  return {
+    help: false as const,
+    command: run,
+    eventFile,
+    policyPath: values.policy,
+    json: values.json,
+    concurrency,
+    logFile: values['log-file'],
+    findings: !values['no-findings'],
+  };
+};
+
+/** One test message to the configured webhook: 0 sent, 1 not sent, 2 not configured. */
+const notifyTest = async (io: CliIo): Promise<number> => {
+  const env = readEnvironment(io.env);
+  const notifier = composeNotifier({ env });
+  if (!notifier) throw new InputError('no Slack webhook configured: set SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN');
+  const log = new JsonLinesLog(io.stderr, env.logLevel);
+  const outcome = await deliver(notifier, testMessage(), log, 'test');
+  if (outcome.status === 'sent') {
+    io.stdout(`test message sent (${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})\n`);
+    return 0;
+  }
+  io.stderr(`imds-remediator: test message not sent: ${outcome.status === 'failed' ? outcome.error : outcome.status}\n`);
+  return 1;
 };
 
 /** Runs one CLI invocation and returns its exit code; never calls process.exit itself. */
@@ -102,6 +139,7 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
+    if (options.command === 'notify-test') return await notifyTest(io);
     const policy = await readPolicy(options.policyPath);
     const env = readEnvironment(io.env);
     const logStream = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
@@ -110,7 +148,7 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
       const world = composeWorld({ policy, env });
       let report;
       if (options.eventFile !== undefined) {
-        const outcome = await remediateEvent(world, policy, await readEvent(options.eventFile), { log });
+        const outcome = await remediateEvent(world, policy, await readEvent(options.eventFile), { log, findings: options.findings });
         if (outcome.status === 'ignored') io.stderr(`event ignored: ${outcome.reason}\n`);
         report = outcome.report;
       } else {
@@ -118,12 +156,13 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
           apply: options.command === 'apply',
           log,
           concurrency: options.concurrency,
+          findings: options.findings,
           onProgress: io.isTty ? (done, total) => io.stderr(`\rswept ${done}/${total} account-regions`) : undefined,
         });
         if (io.isTty) io.stderr('\n');
       }
-      io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n`);
-      return report.summary.errors > 0 ? 1 : 0;
+      io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n${renderOutcomes(report)}\n`);
+      return report.summary.errors > 0 || (report.findings?.failed.length ?? 0) > 0 ? 1 : 0;
     } finally {
       await new Promise((resolve) => (logStream ? logStream.end(resolve) : resolve(undefined)));
     }

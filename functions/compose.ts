@@ -2,26 +2,42 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { CloudWatchAdapter } from './adapters/cloudwatch.ts';
 import { Ec2Adapter } from './adapters/ec2.ts';
 import { OrganizationsAdapter } from './adapters/organizations.ts';
+import { webhookFromSecret } from './adapters/secrets.ts';
+import { SecurityHubAdapter } from './adapters/securityhub.ts';
+import { SlackWebhook, type SlackWebhookOptions } from './adapters/slack.ts';
 import { memberRoleCredentials } from './adapters/sts.ts';
 import type { Environment } from './config.ts';
 import type { Policy } from './core/policy.ts';
-import type { World } from './ports.ts';
+import type { Notifier, World } from './ports.ts';
 
 /** Any SDK v3 client: tests add middleware through this (call counting, fault injection). */
-export type AnyClient = EC2Client | CloudWatchClient | OrganizationsClient | STSClient;
+export type AnyClient = EC2Client | CloudWatchClient | OrganizationsClient | STSClient | SecurityHubClient | SecretsManagerClient;
 
 export interface ComposeOptions {
   policy: Policy;
   env: Environment;
   customizeClient?: (client: AnyClient) => void;
+  slack?: SlackWebhookOptions;
 }
 
-export const composeWorld = ({ policy, env, customizeClient }: ComposeOptions): World => {
+/** The Slack webhook, from SLACK_WEBHOOK_URL or a Secrets Manager secret; undefined when neither is set. */
+export const composeNotifier = ({ env, customizeClient, slack }: Omit<ComposeOptions, 'policy'>): Notifier | undefined => {
+  const source = env.slack;
+  if (!source) return undefined;
+  if ('url' in source) return new SlackWebhook(async () => source.url, slack);
+  const client = new SecretsManagerClient({ retryMode: 'adaptive', maxAttempts: env.maxAttempts, region: source.region });
+  customizeClient?.(client);
+  return new SlackWebhook(webhookFromSecret(client, source.secretArn), slack);
+};
+
+export const composeWorld = ({ policy, env, customizeClient, slack }: ComposeOptions): World => {
   // Endpoints and base credentials come from the SDK's standard environment.
   const base = { retryMode: 'adaptive' as const, maxAttempts: env.maxAttempts };
   const make = <C extends AnyClient>(client: C): C => {
@@ -51,7 +67,10 @@ export const composeWorld = ({ policy, env, customizeClient }: ComposeOptions): 
       return {
         ec2: new Ec2Adapter(make(new EC2Client({ ...base, region, credentials }))),
         metrics: new CloudWatchAdapter(make(new CloudWatchClient({ ...base, region, credentials }))),
+        // In the instance's own account and region: BatchImportFindings accepts only the caller's account.
+        findings: new SecurityHubAdapter(make(new SecurityHubClient({ ...base, region, credentials }))),
       };
     },
+    notifier: composeNotifier({ env, customizeClient, slack }),
   };
 };

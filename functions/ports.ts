@@ -1,6 +1,8 @@
 // What the core needs from the world. Adapters implement these; tests and the CLI
 // wire real adapters against whatever endpoint the SDK's standard environment names.
+import type { AsffFinding, ExistingFinding } from './core/finding.ts';
 import type { Account, Evidence, InstanceFacts, MetadataOptions, Shard } from './core/model.ts';
+import type { SlackMessage } from './core/slack-message.ts';
 
 export interface Log {
   debug(message: string, attributes?: Record<string, unknown>): void;
@@ -52,10 +54,36 @@ export interface MetricsPort {
   countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, number>>;
 }
 
+export interface ImportFailure {
+  id: string;
+  errorCode: string;
+  message: string;
+}
+
+/** Security Hub in one account-region, with that account's credentials. */
+export interface FindingsPort {
+  /** Our findings already there, for these ids (others are ignored, whatever the server returns). */
+  existing(query: { accountId: string; generatorId: string; ids: string[] }): Promise<Map<string, ExistingFinding>>;
+  /** Imports in batches of at most 100; a batch that fails outright fails each of its findings. Never throws. */
+  importFindings(findings: AsffFinding[]): Promise<ImportFailure[]>;
+}
+
+export interface Delivery {
+  attempts: number;
+  /** Time spent waiting between attempts (Retry-After or back-off). */
+  waitedMs: number;
+}
+
+/** Where people act: a Slack incoming webhook. Throws NotificationError once its retries are spent. */
+export interface Notifier {
+  post(message: SlackMessage): Promise<Delivery>;
+}
+
 /** Access to one account-region, with credentials already arranged. */
 export interface ShardPorts {
   ec2: Ec2Port;
   metrics: MetricsPort;
+  findings?: FindingsPort;
 }
 
 export interface World {
@@ -63,4 +91,6 @@ export interface World {
   /** Regions are read from the account's home region endpoint. */
   accountEc2(accountId: string): Ec2Port;
   shard(shard: Shard): ShardPorts;
+  /** Undefined when no webhook is configured. */
+  notifier?: Notifier | undefined;
 }

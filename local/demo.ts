@@ -1,11 +1,16 @@
 // `npm run demo`: the main job on a local default. Starts moto_server, seeds a demo
-// organization, then runs the real `plan` and `apply` (the same code as the CLI).
+// organization, then runs the real `plan` and `apply` (the same code as the CLI), and shows
+// the Security Hub findings they left and the Slack summary a local webhook receiver got.
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ListAccountsCommand } from '@aws-sdk/client-organizations';
+import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
 import { runCli } from '../functions/cli.ts';
+import { readFindings } from './findings.ts';
 import { days, LocalAws, MANAGEMENT_ACCOUNT } from './local-aws.ts';
 import { motoEnvironment, startMoto } from './moto-server.ts';
+import { startSlackReceiver } from './slack-receiver.ts';
 
 const REGIONS = ['us-east-1', 'eu-west-1'];
 const say = (text = '') => process.stdout.write(`${text}\n`);
@@ -41,6 +46,23 @@ const seed = async (aws: LocalAws) => {
   }
 };
 
+/** What the sweep left in Security Hub, read back from every account-region. */
+const showFindings = async (aws: LocalAws, accounts: string[]) => {
+  const all: AwsSecurityFinding[] = [];
+  for (const accountId of accounts) for (const region of REGIONS) all.push(...(await readFindings(aws, accountId, region)));
+  const count = (status: string) => all.filter((f) => f.Compliance?.Status === status).length;
+  say(`${all.length} findings in ${accounts.length} accounts × ${REGIONS.length} regions (each imported in its own account-region):`);
+  say(`  PASSED ${count('PASSED')}   FAILED ${count('FAILED')}   NOT_AVAILABLE ${count('NOT_AVAILABLE')}`);
+  say('a few of them:');
+  const rank = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL'];
+  const sample = [...new Map(all.map((f) => [`${f.Compliance?.Status} ${f.Severity?.Label}`, f])).values()].sort(
+    (a, b) => rank.indexOf(a.Severity?.Label ?? '') - rank.indexOf(b.Severity?.Label ?? '') || (a.Title ?? '').localeCompare(b.Title ?? ''),
+  );
+  for (const f of sample.slice(0, 6)) {
+    say(`  ${(f.Compliance?.Status ?? '').padEnd(13)} ${(f.Severity?.Label ?? '').padEnd(13)} ${f.AwsAccountId} ${f.Resources?.[0]?.Region}  ${f.Title}`);
+  }
+};
+
 const main = async () => {
   const started = Date.now();
   heading('Starting a local AWS (moto_server)');
@@ -48,6 +70,7 @@ const main = async () => {
   say(`moto_server on ${moto.endpoint}`);
   Object.assign(process.env, motoEnvironment(moto.endpoint));
   const logFile = join(await mkdtemp(join(tmpdir(), 'imds-demo-')), 'sweep.log');
+  const slack = await startSlackReceiver();
   const io = {
     stdout: (text: string) => void process.stdout.write(text),
     stderr: (text: string) => void process.stderr.write(text),
@@ -56,7 +79,8 @@ const main = async () => {
   };
   try {
     heading('Seeding a demo organization');
-    await seed(new LocalAws());
+    const aws = new LocalAws();
+    await seed(aws);
     say(`3 accounts × ${REGIONS.length} regions × 11 instances: web, ECS and EKS hosts, a legacy app and a docker host`);
     say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off.');
 
@@ -64,8 +88,23 @@ const main = async () => {
     heading(`imds-remediator plan --policy ${policy}`);
     const planned = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
 
-    heading(`imds-remediator apply --policy ${policy}`);
-    const applied = await runCli(['apply', '--policy', policy, '--log-file', logFile], io);
+    heading(`imds-remediator apply --policy ${policy}   (SLACK_WEBHOOK_URL set to a local receiver)`);
+    const applied = await runCli(['apply', '--policy', policy, '--log-file', logFile], {
+      ...io,
+      env: { ...process.env, SLACK_WEBHOOK_URL: slack.url() },
+    });
+
+    heading('Security Hub findings');
+    const { Accounts } = await aws.org.send(new ListAccountsCommand({}));
+    await showFindings(aws, (Accounts ?? []).flatMap((a) => (a.Id ? [a.Id] : [])));
+
+    heading('Slack: the summary the local webhook receiver got');
+    for (const post of slack.received) {
+      const message = post.body as { text?: string; blocks?: unknown[] };
+      say(`fallback text: ${message.text}`);
+      say('blocks:');
+      for (const block of message.blocks ?? []) say(`  ${JSON.stringify(block)}`);
+    }
 
     heading('imds-remediator plan again: the organization has converged');
     const again = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
@@ -78,6 +117,7 @@ const main = async () => {
     say(`\nexit codes: plan ${planned}, apply ${applied}, plan again ${again}; demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return planned === 0 && applied === 0 && again === 0 ? 0 : 1;
   } finally {
+    await slack.close();
     await moto.stop();
   }
 };

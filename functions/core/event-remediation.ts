@@ -6,6 +6,9 @@ import { describeError } from './errors.ts';
 import { parseInstanceEvent, type InstanceEvent } from './instance-event.ts';
 import type { Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, SweepReport } from './model.ts';
 import type { Policy } from './policy.ts';
+import { deliverAll } from './notify.ts';
+import { noFindings, recordFindings, type Observed } from './record-findings.ts';
+import { autoFixMessage, blockedMessage, sweepSummaryMessage } from './slack-message.ts';
 import { buildReport } from './sweep-report.ts';
 import { TAG_ASG, TAG_LAUNCH_TEMPLATE } from './tags.ts';
 import { evidenceWindow, instanceResult, type ShardOptions } from './sweep-shard.ts';
@@ -22,7 +25,12 @@ export interface EventOptions {
   log: Log;
   now?: Date;
   verify?: ShardOptions['verify'];
+  /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
+  findings?: boolean;
 }
+
+/** An event launching more instances than this is told to Slack as one summary, not per instance. */
+const MAX_INSTANCE_MESSAGES = 10;
 
 /** Siblings share the Auto Scaling group; without one, the launch template. Not the AMI. */
 const siblingKey = (facts: InstanceFacts): { tag: string; value: string; label: string } | undefined => {
@@ -94,9 +102,10 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   const now = options.now ?? new Date();
   const ports = world.shard(shard);
   const errors: ScopeError[] = [];
+  let observed: Observed[];
   let results: InstanceResult[];
   try {
-    results = await decideEventInstances(ports, event, policy, scope.exemption(event.accountId), now, log);
+    ({ observed, results } = await decideEventInstances(ports, event, policy, scope.exemption(event.accountId), now, log));
   } catch (error) {
     // A valid event that fails is thrown back, so that the platform retries it and then dead-letters it.
     log.error('event failed', { ...shard, eventId: event.eventId, reason: describeError(error) });
@@ -106,8 +115,22 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     const targets = results.filter((r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit');
     if (targets.length > 0) await act(ports, shard, targets, { apply, now, log, verify: options.verify }, errors);
   }
+  const recordsFindings = (options.findings ?? true) && policy.findings.enabled;
+  const findings =
+    recordsFindings && ports.findings
+      ? await recordFindings(ports.findings, shard, observed, policy, { partition: (await world.organization.caller()).partition, now, log })
+      : undefined;
   const plan = { shards: [shard], errors: [], accounts: 1 };
-  return { status: 'handled', report: buildReport(apply ? 'apply' : 'plan', plan, [{ shard, instances: results, errors }]) };
+  const report = buildReport(apply ? 'apply' : 'plan', plan, [{ shard, instances: results, errors, findings }]);
+  report.findings = { enabled: recordsFindings, ...(findings ?? noFindings()) };
+
+  const worthSaying = results.filter((r) => r.changed || r.verdict === 'blocked-v1-in-use');
+  const messages =
+    worthSaying.length > MAX_INSTANCE_MESSAGES
+      ? [sweepSummaryMessage(report, { regions: [shard.region], findings: report.findings })]
+      : worthSaying.map((r) => (r.changed ? autoFixMessage(r) : blockedMessage(r)));
+  report.notifications = { slack: messages.length > 0 ? await deliverAll(world.notifier, messages, log, `${event.kind} event`) : { status: 'not-configured' } };
+  return { status: 'handled', report };
 };
 
 const decideEventInstances = async (
@@ -117,7 +140,7 @@ const decideEventInstances = async (
   accountExemption: string | undefined,
   now: Date,
   log: Log,
-): Promise<InstanceResult[]> => {
+): Promise<{ observed: Observed[]; results: InstanceResult[] }> => {
   const shard: Shard = { accountId: event.accountId, region: event.region };
   const facts = await ports.ec2.describeInstances(event.instanceIds);
   const found = new Set(facts.map((f) => f.instanceId));
@@ -139,15 +162,16 @@ const decideEventInstances = async (
     }
   }
 
-  const results = facts.map((f) => {
+  const observed = facts.map((f): Observed => {
     const context = {
       now,
       accountExemption,
       event: event.kind === 'launch' ? contexts.get(f.instanceId) : { kind: 'drift' as const, actor: event.actor },
     };
     const seen = ownEvidence.get(f.instanceId);
-    return instanceResult(shard, f, decide(f, seen, policy, context), seen);
+    return { facts: f, result: instanceResult(shard, f, decide(f, seen, policy, context), seen) };
   });
+  const results = observed.map((o) => o.result);
   for (const id of event.instanceIds.filter((i) => !found.has(i))) {
     results.push({
       ...shard,
@@ -163,5 +187,5 @@ const decideEventInstances = async (
   for (const r of results) {
     log.info('decision', { ...shard, instanceId: r.instanceId, verdict: r.verdict, reason: r.reason, trigger: event.kind, actor: event.actor, eventId: event.eventId });
   }
-  return results;
+  return { observed, results };
 };

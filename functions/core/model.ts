@@ -1,4 +1,6 @@
 // The domain's plain data: what the sweep knows about the world and what it decided.
+import type { NotificationOutcome } from './notify.ts';
+import type { FindingsOutcome } from './record-findings.ts';
 
 export const VERDICTS = [
   'compliant',
@@ -78,6 +80,8 @@ export interface ShardResult {
   shard: Shard;
   instances: InstanceResult[];
   errors: ScopeError[];
+  /** Undefined when findings were not recorded. */
+  findings?: FindingsOutcome | undefined;
 }
 
 export interface SweepSummary {
@@ -93,4 +97,7 @@ export interface SweepReport {
   summary: SweepSummary;
   instances: InstanceResult[];
   errors: ScopeError[];
+  findings?: FindingsOutcome & { enabled: boolean };
+  /** `slack`: the run summary (for an event, its messages); `alerts`: the rollback watch's alerts. */
+  notifications?: { slack: NotificationOutcome; alerts?: NotificationOutcome };
 }

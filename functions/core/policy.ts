@@ -66,6 +66,11 @@ const policySchema = z
         tags: z.array(tagMatch).default([]),
       })
       .prefault({}),
+    findings: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+      })
+      .prefault({}),
   })
   .superRefine((p, ctx) => {
     if (p.minObservedDays > p.lookbackDays) {

@@ -4,6 +4,7 @@ import { decide, isWatchedForRejections, needsEvidence } from './decide.ts';
 import { describeError } from './errors.ts';
 import type { Decision, Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, ShardResult } from './model.ts';
 import type { Policy } from './policy.ts';
+import { recordFindings } from './record-findings.ts';
 import type { PlannedShard } from './sweep-plan.ts';
 
 const DAY_MS = 86_400_000;
@@ -16,6 +17,8 @@ export interface ShardOptions {
   verify?: { attempts: number; delayMs: number };
   /** Parallel ModifyInstanceMetadataOptions calls within one account-region. */
   modifyConcurrency?: number;
+  /** Record Security Hub findings (needs ports.findings); undefined: do not. */
+  findings?: { partition: string } | undefined;
 }
 
 /** Whole days, ending now: the window GetMetricData buckets into daily sums. */
@@ -107,6 +110,14 @@ export const sweepShard = async (
       (r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit' || (revert && r.verdict === 'v1-rejected'),
     );
     if (targets.length > 0) await act(ports, where, targets, options, errors);
+  }
+  if (ports.findings && options.findings) {
+    const observed = instances.flatMap((facts, n) => {
+      const r = results[n];
+      return r ? [{ facts, result: r }] : [];
+    });
+    const findings = await recordFindings(ports.findings, where, observed, policy, { partition: options.findings.partition, now: options.now, log });
+    return { shard: where, instances: results, errors, findings };
   }
   return { shard: where, instances: results, errors };
 };

@@ -1,10 +1,16 @@
 import pLimit from 'p-limit';
 import type { Log, World } from '../ports.ts';
 import type { SweepReport } from './model.ts';
+import { deliver, deliverAll } from './notify.ts';
 import type { Policy } from './policy.ts';
+import { addFindings, noFindings } from './record-findings.ts';
+import { rollbackAlertMessage, sweepSummaryMessage } from './slack-message.ts';
 import { planSweep } from './sweep-plan.ts';
 import { buildReport } from './sweep-report.ts';
 import { sweepShard, type ShardOptions } from './sweep-shard.ts';
+
+/** Beyond this many, the summary's counts speak for the rest. */
+const MAX_ROLLBACK_ALERTS = 20;
 
 export interface SweepOptions {
   apply: boolean;
@@ -13,6 +19,8 @@ export interface SweepOptions {
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
   verify?: ShardOptions['verify'];
+  /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
+  findings?: boolean;
 }
 
 /** plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow. */
@@ -20,6 +28,8 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
   const apply = options.apply && policy.mode === 'enforce';
   if (options.apply && !apply) options.log.warn('policy mode is report: apply changes nothing');
   const plan = await planSweep(world, policy, options.log, options.concurrency);
+  const recordsFindings = (options.findings ?? true) && policy.findings.enabled;
+  const findings = recordsFindings ? { partition: (await world.organization.caller()).partition } : undefined;
   const limit = pLimit(options.concurrency ?? 8);
   let done = 0;
   const shards = await Promise.all(
@@ -31,11 +41,20 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
           now,
           log: options.log,
           verify: options.verify,
+          findings,
         });
         options.onProgress?.(++done, plan.shards.length);
         return shardResult;
       }),
     ),
   );
-  return buildReport(apply ? 'apply' : 'plan', plan, shards);
+  const report = buildReport(apply ? 'apply' : 'plan', plan, shards);
+  report.findings = { enabled: recordsFindings, ...shards.reduce((total, s) => addFindings(total, s.findings), noFindings()) };
+  const regions = plan.shards.map((s) => s.region);
+  const slack = await deliver(world.notifier, sweepSummaryMessage(report, { regions, findings: report.findings }), options.log, 'sweep summary');
+  // Each workload that enforcement broke is its own alert: rare, and the one thing to act on now.
+  const broken = report.instances.filter((i) => i.verdict === 'v1-rejected').slice(0, MAX_ROLLBACK_ALERTS);
+  const alerts = broken.length > 0 ? await deliverAll(world.notifier, broken.map(rollbackAlertMessage), options.log, 'rollback alert') : undefined;
+  report.notifications = alerts ? { slack, alerts } : { slack };
+  return report;
 };

@@ -8,6 +8,8 @@ import { EventError } from '../../functions/core/instance-event.ts';
 import { parsePolicy, type PolicyInput } from '../../functions/core/policy.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { driftEvent, fixture, runInstancesEvent } from '../support/events.ts';
+import { readFindings } from '../../local/findings.ts';
+import { startSlackReceiver } from '../../local/slack-receiver.ts';
 import { captureLog, useMoto } from '../support/moto.ts';
 import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
@@ -15,10 +17,10 @@ import { readInstance, testPolicy } from '../support/scenario.ts';
 const { aws } = useMoto();
 const REGION = 'us-east-1';
 
-const handle = async (raw: unknown, policyInput: PolicyInput = testPolicy(), customizeClient?: (c: AnyClient) => void) => {
+const handle = async (raw: unknown, policyInput: PolicyInput = testPolicy(), customizeClient?: (c: AnyClient) => void, env: Record<string, string> = {}) => {
   const policy = parsePolicy(policyInput);
   const { log, lines } = captureLog();
-  const world = composeWorld({ policy, env: readEnvironment(), customizeClient });
+  const world = composeWorld({ policy, env: readEnvironment({ ...process.env, ...env }), customizeClient });
   const outcome = await remediateEvent(world, policy, raw, { log, verify: { attempts: 5, delayMs: 20 } });
   return { ...outcome, lines };
 };
@@ -41,6 +43,32 @@ describe('event-driven auto-fix', () => {
     expect(now.tags[TAG_ENFORCED_AT]).toBeDefined();
     expect(now.tags[TAG_REASON]).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/PlatformAdmin\/alice@example.com/);
     expect(lines.filter((l) => l.message === 'instance changed')).toHaveLength(2);
+  });
+
+  it('records a PASSED finding and tells Slack about each auto-fix and each blocked launch', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'legacy', 1);
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [group.instanceIds[0] ?? '']: days(14, 9) });
+    const [blocked = ''] = await group.scaleOut(1);
+    const [fixed = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { tags: { workload: 'ecs' } });
+    const slack = await startSlackReceiver();
+    try {
+      const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [fixed, blocked]), testPolicy(), undefined, { SLACK_WEBHOOK_URL: slack.url() });
+
+      const findings = await readFindings(local, MANAGEMENT_ACCOUNT, REGION);
+      const statusOf = (id: string) => findings.find((f) => f.Resources?.[0]?.Id?.endsWith(id))?.Compliance?.Status;
+      expect([statusOf(fixed), statusOf(blocked)]).toEqual(['PASSED', 'FAILED']);
+      expect(report.notifications?.slack).toMatchObject({ status: 'sent' });
+      const texts = slack.received.map((r) => (r.body as { text: string }).text);
+      expect(texts.sort()).toEqual([
+        expect.stringMatching(new RegExp(`^IMDSv2 enforced, hop limit 2 on ${fixed} .*new instance launched by`)),
+        expect.stringMatching(new RegExp(`^Not enforced on ${blocked} \\(123456789012, us-east-1\\): IMDSv1 in use\\. siblings use IMDSv1: 9 calls`)),
+      ]);
+      expect(findings.find((f) => f.Resources?.[0]?.Id?.endsWith(blocked))?.Title).toBe(`IMDSv1 in use by the siblings of ${blocked}, not enforced`);
+    } finally {
+      await slack.close();
+    }
   });
 
   it('does not enforce an instance launched into an Auto Scaling group whose siblings use IMDSv1', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from '../../functions/core/act.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
+import { readFindings } from '../../local/findings.ts';
+import { startSlackReceiver } from '../../local/slack-receiver.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { awsError, intercept } from '../support/sdk-middleware.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
@@ -65,6 +67,25 @@ describe('rollback watch', () => {
       reason: expect.stringMatching(/the revert is impossible: this account enforces IMDSv2 for every instance \(HttpTokensEnforced\)/),
     });
     expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, broken)).toMatchObject({ httpTokens: 'required' });
+  });
+});
+
+describe('rollback watch: findings and alerts', () => {
+  it('raises a CRITICAL finding and a Slack alert naming the instance and the rejected count', async () => {
+    const { local, broken } = await seedBrokenWorkload();
+    const slack = await startSlackReceiver();
+    try {
+      const { report } = await sweep(testPolicy({ scope: { regions: [REGION] } }), { apply: true, env: { SLACK_WEBHOOK_URL: slack.url() } });
+
+      const finding = (await readFindings(local, MANAGEMENT_ACCOUNT, REGION)).find((f) => f.Resources?.[0]?.Id?.endsWith(broken));
+      expect(finding).toMatchObject({ Severity: { Label: 'CRITICAL' }, Compliance: { Status: 'FAILED' } });
+      expect(finding?.Title).toMatch(/IMDSv1 calls rejected .* a workload is failing/);
+      expect(report.notifications?.alerts).toMatchObject({ status: 'sent' });
+      const alert = slack.received.map((r) => (r.body as { text: string }).text).find((t) => t.startsWith('IMDSv1 calls rejected'));
+      expect(alert).toMatch(new RegExp(`^IMDSv1 calls rejected on ${broken} .*57 IMDSv1 calls rejected`));
+    } finally {
+      await slack.close();
+    }
   });
 });
 

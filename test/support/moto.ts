@@ -28,11 +28,16 @@ export const captureLog = () => {
 
 export const sweep = async (
   policyInput: PolicyInput,
-  options: Partial<SweepOptions> & { customizeClient?: ComposeOptions['customizeClient'] } = {},
+  options: Partial<SweepOptions> & {
+    customizeClient?: ComposeOptions['customizeClient'];
+    env?: Record<string, string>;
+    slack?: ComposeOptions['slack'];
+  } = {},
 ) => {
   const policy = parsePolicy(policyInput);
   const { log, lines } = captureLog();
-  const world = composeWorld({ policy, env: readEnvironment(), customizeClient: options.customizeClient });
+  const env = readEnvironment({ ...process.env, ...options.env });
+  const world = composeWorld({ policy, env, customizeClient: options.customizeClient, slack: options.slack });
   const report = await runSweep(world, policy, { apply: false, log, verify: { attempts: 5, delayMs: 50 }, ...options });
   return { report, lines };
 };

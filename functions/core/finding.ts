@@ -1,0 +1,294 @@
+// One ASFF finding per instance, pure: what Security Hub (and its auditors) should see.
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from './tags.ts';
+import type { InstanceFacts, InstanceResult, MetadataOptions, Shard, Verdict } from './model.ts';
+
+export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
+export const FINDING_TYPE = 'Software and Configuration Checks/AWS Security Best Practices';
+const REMEDIATION_URL = 'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-existing-instances.html';
+const FIELD = 'imds-remediator';
+/** ProductFields key of the state a PASSED finding stands for; unchanged state → no re-import. */
+export const STATE_FIELD = `${FIELD}/State`;
+
+const TITLE_MAX = 256;
+const DESCRIPTION_MAX = 1024;
+const TAGS_MAX = 50;
+const TAG_VALUE_MAX = 256;
+
+export type ComplianceStatus = 'PASSED' | 'FAILED' | 'NOT_AVAILABLE';
+export type SeverityLabel = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
+export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
+
+/**
+ * The ASFF subset we write, field names as BatchImportFindings wants them. Region is left
+ * out: Security Hub sets it from the endpoint the finding is imported through.
+ */
+export interface AsffFinding {
+  SchemaVersion: '2018-10-08';
+  Id: string;
+  ProductArn: string;
+  GeneratorId: string;
+  AwsAccountId: string;
+  Types: string[];
+  CreatedAt: string;
+  UpdatedAt: string;
+  FirstObservedAt: string;
+  LastObservedAt: string;
+  Severity: { Label: SeverityLabel };
+  /** Where a provider updates Severity and Types after creation (top-level ones may be the customer's). */
+  FindingProviderFields: { Severity: { Label: SeverityLabel }; Types: string[] };
+  Title: string;
+  Description: string;
+  Remediation: { Recommendation: { Text: string; Url: string } };
+  ProductFields: Record<string, string>;
+  Resources: Array<{
+    Type: 'AwsEc2Instance';
+    Id: string;
+    Partition: Partition;
+    Region: string;
+    Tags: Record<string, string>;
+    Details: {
+      AwsEc2Instance: {
+        IamInstanceProfileArn?: string;
+        LaunchedAt?: string;
+        MetadataOptions: { HttpEndpoint: string; HttpTokens: string; HttpPutResponseHopLimit: number };
+      };
+    };
+  }>;
+  Compliance: { Status: ComplianceStatus };
+  RecordState: 'ACTIVE' | 'ARCHIVED';
+}
+
+/** What an earlier import left in Security Hub, as far as the next import cares. */
+export interface ExistingFinding {
+  id: string;
+  complianceStatus: string | undefined;
+  recordState: string | undefined;
+  state: string | undefined;
+  createdAt: string | undefined;
+  firstObservedAt: string | undefined;
+}
+
+export interface FindingInput {
+  partition: string;
+  shard: Shard;
+  /** As read before acting. */
+  facts: InstanceFacts;
+  /** After acting: `changed` means EC2 showed the new options applied. */
+  result: InstanceResult;
+  lookbackDays: number;
+  minObservedDays: number;
+  now: Date;
+  existing?: ExistingFinding | undefined;
+}
+
+export const findingId = (shard: Shard, instanceId: string) => `${FIELD}/${shard.region}/${shard.accountId}/${instanceId}`;
+
+export const productArn = (partition: string, shard: Shard) =>
+  `arn:${partition}:securityhub:${shard.region}:${shard.accountId}:product/${shard.accountId}/default`;
+
+const asPartition = (p: string): Partition => (p === 'aws-cn' || p === 'aws-us-gov' ? p : 'aws');
+
+/** The options the instance has now: what EC2 showed after a change, else what was read. */
+export const currentOptions = (facts: InstanceFacts, result: InstanceResult): MetadataOptions =>
+  result.changed
+    ? {
+        // A change is an enforcement, except the rollback watch's revert.
+        httpTokens: result.verdict === 'v1-rejected' ? 'optional' : 'required',
+        httpEndpoint: 'enabled',
+        hopLimit: result.hopLimit,
+        state: 'applied',
+      }
+    : facts.metadata;
+
+export const complianceOf = (result: InstanceResult): ComplianceStatus => {
+  if (result.changed && result.verdict !== 'v1-rejected') return 'PASSED';
+  const byVerdict: Record<Verdict, ComplianceStatus> = {
+    compliant: 'PASSED',
+    'fix-hop-limit': 'FAILED',
+    enforce: 'FAILED',
+    'blocked-v1-in-use': 'FAILED',
+    // Enforced, and a workload is failing for it (or it was reverted to IMDSv1 because of that).
+    'v1-rejected': 'FAILED',
+    gone: 'NOT_AVAILABLE',
+    // Not judged: unknown evidence, an exemption, or a failed call are not a FAILED control.
+    'insufficient-evidence': 'NOT_AVAILABLE',
+    exempt: 'NOT_AVAILABLE',
+    error: 'NOT_AVAILABLE',
+  };
+  return byVerdict[result.verdict];
+};
+
+/** v1 in use where an instance profile's credentials can be read through it is the worst case. */
+export const severityOf = (result: InstanceResult, facts: InstanceFacts): SeverityLabel => {
+  // Something is broken in production because of an enforcement: the most urgent finding we make.
+  if (result.verdict === 'v1-rejected') return 'CRITICAL';
+  if (result.changed) return 'INFORMATIONAL';
+  const profile = facts.instanceProfileArn !== undefined;
+  switch (result.verdict) {
+    case 'blocked-v1-in-use':
+      return profile ? 'HIGH' : 'MEDIUM';
+    case 'enforce':
+      return profile ? 'MEDIUM' : 'LOW';
+    case 'fix-hop-limit':
+    case 'insufficient-evidence':
+    case 'error':
+      return 'LOW';
+    case 'compliant':
+    case 'exempt':
+    case 'gone':
+      return 'INFORMATIONAL';
+  }
+};
+
+const titleOf = (result: InstanceResult, options: MetadataOptions, facts: InstanceFacts): string => {
+  const id = result.instanceId;
+  if (result.verdict === 'v1-rejected') {
+    return result.changed
+      ? `IMDSv1 calls rejected on ${id} after IMDSv2 was enforced: reverted to IMDSv1-optional`
+      : `IMDSv1 calls rejected on ${id} since IMDSv2 was enforced: a workload is failing`;
+  }
+  if (result.changed || result.verdict === 'compliant') {
+    return options.httpEndpoint === 'disabled' ? `IMDS disabled on ${id}` : `IMDSv2 required on ${id}`;
+  }
+  switch (result.verdict) {
+    case 'blocked-v1-in-use':
+      return result.noTokenCalls === null
+        ? `IMDSv1 in use by the siblings of ${id}, not enforced`
+        : `IMDSv1 in use on ${id}: ${result.noTokenCalls} calls, not enforced`;
+    case 'enforce':
+      return `IMDSv1 allowed on ${id}, unused and safe to enforce`;
+    case 'fix-hop-limit':
+      return `IMDSv2 hop limit ${facts.metadata.hopLimit} on ${id}, policy wants ${result.hopLimit}`;
+    case 'insufficient-evidence':
+      return `IMDSv1 allowed on ${id}, not enough evidence to enforce`;
+    case 'exempt':
+      return `IMDSv1 allowed on ${id}, exempt by policy`;
+    case 'error':
+      return `IMDSv2 check failed on ${id}`;
+    case 'gone':
+      return `${id} was terminated`;
+  }
+};
+
+const remediationOf = (result: InstanceResult, minObserved: string): string => {
+  const command = `aws ec2 modify-instance-metadata-options --instance-id ${result.instanceId} --http-tokens required --http-endpoint enabled --http-put-response-hop-limit ${result.hopLimit}`;
+  if (result.verdict === 'v1-rejected') {
+    return 'A workload on this instance still calls IMDS without a token and is being refused (MetadataNoTokenRejected). Update its AWS SDK or agent to one that uses IMDSv2 (on a container host, check the hop limit), or set rollback: revert in the policy to have imds-remediator re-open IMDSv1 until it is fixed.';
+  }
+  if (result.changed || result.verdict === 'compliant') return 'None needed: IMDSv2 is required (or IMDS is off).';
+  switch (result.verdict) {
+    case 'blocked-v1-in-use':
+      return 'Find and update the software still calling IMDS without a token (the MetadataNoToken metric counts the calls; on a container host raise the hop limit to 2 first). Once the calls stop, imds-remediator enforces IMDSv2.';
+    case 'enforce':
+      return `No IMDSv1 calls were seen: run imds-remediator apply with policy mode enforce, or ${command}`;
+    case 'fix-hop-limit':
+      return `Set the hop limit the policy wants: imds-remediator apply, or ${command}`;
+    case 'insufficient-evidence':
+      return `Wait until MetadataNoToken has datapoints on ${minObserved}, or enforce it on purpose with force.instanceIds in the policy.`;
+    case 'exempt':
+      return 'Exempt by the imds-remediator policy (tag, account or OU). Remove the exemption to have it checked and enforced.';
+    case 'error':
+      return 'A call failed while checking or changing this instance (see the description); the next sweep tries again.';
+    case 'gone':
+      return 'None: the instance no longer exists.';
+  }
+};
+
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+const clipTags = (tags: Record<string, string>) =>
+  Object.fromEntries(
+    Object.entries(tags)
+      .slice(0, TAGS_MAX)
+      .map(([k, v]) => [k, clip(v, TAG_VALUE_MAX)]),
+  );
+
+/** The state a PASSED finding asserts: when it is the same next time, nothing needs importing. */
+export const stateKey = (status: ComplianceStatus, severity: SeverityLabel, options: MetadataOptions) =>
+  `${status} ${severity} HttpTokens=${options.httpTokens} HttpEndpoint=${options.httpEndpoint} HopLimit=${options.hopLimit}`;
+
+export const buildFinding = (input: FindingInput): AsffFinding => {
+  const { facts, result, shard, now } = input;
+  const at = now.toISOString();
+  const options = currentOptions(facts, result);
+  const status = complianceOf(result);
+  const severity = severityOf(result, facts);
+  const evidence =
+    result.noTokenCalls === null
+      ? 'MetadataNoToken was not needed for this verdict'
+      : `${result.noTokenCalls} IMDSv1 calls (MetadataNoToken) over the last ${input.lookbackDays} days, ${result.observedDays ?? 0} days observed`;
+  const profile = facts.instanceProfileArn ? 'an instance profile is attached' : 'no instance profile';
+  const description =
+    `HttpTokens=${options.httpTokens}, HttpEndpoint=${options.httpEndpoint}, hop limit ${options.hopLimit}; ${profile}. ` +
+    `${evidence}. Verdict ${result.verdict}${result.changed ? ' (applied)' : ''}: ${result.reason}`;
+
+  const enforcedAt = result.changed && result.verdict === 'enforce' ? at : facts.tags[TAG_ENFORCED_AT];
+  const revertedAt = result.changed && result.verdict === 'v1-rejected' ? at : facts.tags[TAG_REVERTED_AT];
+  const hopLimitSetAt = result.changed && result.verdict === 'fix-hop-limit' ? at : facts.tags[TAG_HOP_LIMIT_SET_AT];
+  const productFields: Record<string, string> = {
+    [`${FIELD}/Verdict`]: result.verdict,
+    [`${FIELD}/Changed`]: String(result.changed),
+    [`${FIELD}/NoTokenCalls`]: result.noTokenCalls === null ? 'not read' : String(result.noTokenCalls),
+    [`${FIELD}/ObservedDays`]: result.observedDays === null ? 'not read' : String(result.observedDays),
+    [`${FIELD}/HopLimitWanted`]: String(result.hopLimit),
+    [STATE_FIELD]: stateKey(status, severity, options),
+  };
+  if (enforcedAt) productFields[`${FIELD}/EnforcedAt`] = enforcedAt;
+  if (hopLimitSetAt) productFields[`${FIELD}/HopLimitSetAt`] = hopLimitSetAt;
+  if (revertedAt) productFields[`${FIELD}/RevertedAt`] = revertedAt;
+
+  const partition = asPartition(input.partition);
+  return {
+    SchemaVersion: '2018-10-08',
+    Id: findingId(shard, result.instanceId),
+    ProductArn: productArn(partition, shard),
+    GeneratorId: GENERATOR_ID,
+    AwsAccountId: shard.accountId,
+    Types: [FINDING_TYPE],
+    CreatedAt: input.existing?.createdAt ?? at,
+    UpdatedAt: at,
+    FirstObservedAt: input.existing?.firstObservedAt ?? at,
+    LastObservedAt: at,
+    Severity: { Label: severity },
+    FindingProviderFields: { Severity: { Label: severity }, Types: [FINDING_TYPE] },
+    Title: clip(titleOf(result, options, facts), TITLE_MAX),
+    Description: clip(description, DESCRIPTION_MAX),
+    Remediation: {
+      Recommendation: {
+        Text: remediationOf(result, `at least ${input.minObservedDays} days (minObservedDays)`),
+        Url: REMEDIATION_URL,
+      },
+    },
+    ProductFields: productFields,
+    Resources: [
+      {
+        Type: 'AwsEc2Instance',
+        Id: `arn:${partition}:ec2:${shard.region}:${shard.accountId}:instance/${result.instanceId}`,
+        Partition: partition,
+        Region: shard.region,
+        Tags: clipTags(facts.tags),
+        Details: {
+          AwsEc2Instance: {
+            ...(facts.instanceProfileArn ? { IamInstanceProfileArn: facts.instanceProfileArn } : {}),
+            ...(facts.launchTime ? { LaunchedAt: facts.launchTime.toISOString() } : {}),
+            MetadataOptions: {
+              HttpEndpoint: options.httpEndpoint,
+              HttpTokens: options.httpTokens,
+              HttpPutResponseHopLimit: options.hopLimit,
+            },
+          },
+        },
+      },
+    ],
+    Compliance: { Status: status },
+    RecordState: result.verdict === 'gone' ? 'ARCHIVED' : 'ACTIVE',
+  };
+};
+
+/** A PASSED finding whose state is what Security Hub already holds costs money and says nothing new. */
+export const isUnchangedPass = (finding: AsffFinding, existing: ExistingFinding | undefined): boolean =>
+  finding.Compliance.Status === 'PASSED' &&
+  existing !== undefined &&
+  existing.complianceStatus === 'PASSED' &&
+  existing.recordState === 'ACTIVE' &&
+  existing.state === finding.ProductFields[STATE_FIELD];

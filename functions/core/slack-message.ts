@@ -1,0 +1,173 @@
+// Slack Block Kit messages, pure: the sweep summary, an auto-fix, a blocked instance.
+import type { FindingsOutcome } from './record-findings.ts';
+import type { InstanceResult, SweepReport, Verdict } from './model.ts';
+
+type Text = { type: 'mrkdwn'; text: string } | { type: 'plain_text'; text: string; emoji?: boolean };
+export type SlackBlock =
+  | { type: 'header'; text: { type: 'plain_text'; text: string } }
+  | { type: 'section'; text: Text }
+  | { type: 'section'; fields: Text[] }
+  | { type: 'context'; elements: Text[] }
+  | { type: 'divider' };
+
+/** `text` is the plain fallback (notifications, screen readers); `blocks` the rich layout. */
+export interface SlackMessage {
+  text: string;
+  blocks: SlackBlock[];
+}
+
+// Slack's limits: 50 blocks a message, 3000 characters a section text, 10 fields of 2000,
+// 150 characters a header.
+export const MAX_BLOCKS = 50;
+export const MAX_SECTION_CHARS = 3000;
+const MAX_HEADER_CHARS = 150;
+const TOP_ACCOUNTS = 5;
+
+/** Slack's mrkdwn needs only these three escaped. */
+export const escapeMrkdwn = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const mrkdwn = (text: string): Text => ({ type: 'mrkdwn', text });
+const header = (text: string): SlackBlock => ({
+  type: 'header',
+  text: { type: 'plain_text', text: text.length <= MAX_HEADER_CHARS ? text : `${text.slice(0, MAX_HEADER_CHARS - 1)}…` },
+});
+const section = (text: string): SlackBlock => ({ type: 'section', text: mrkdwn(text) });
+
+/** A titled list that fits one section, ending with "…and N more" when it does not. */
+export const listSection = (title: string, lines: string[], max = MAX_SECTION_CHARS): string => {
+  let text = title;
+  for (const [n, line] of lines.entries()) {
+    const rest = lines.length - n - 1;
+    const suffix = rest > 0 ? `\n…and ${rest} more` : '';
+    const nextSuffix = `\n…and ${lines.length - n} more`;
+    if (text.length + 1 + line.length + suffix.length > max) return `${text}${nextSuffix}`;
+    text = `${text}\n${line}`;
+  }
+  return text;
+};
+
+const LABELS: Record<Verdict, string> = {
+  compliant: 'Compliant',
+  'fix-hop-limit': 'Hop limit to fix',
+  enforce: 'Safe to enforce',
+  'blocked-v1-in-use': 'Blocked (IMDSv1 in use)',
+  'v1-rejected': 'IMDSv1 rejected after enforcement (workload failing)',
+  gone: 'Gone (terminated)',
+  'insufficient-evidence': 'Not enough evidence',
+  exempt: 'Exempt',
+  error: 'Errors',
+};
+
+/** Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). */
+const NON_COMPLIANT = new Set<Verdict>(['enforce', 'fix-hop-limit', 'blocked-v1-in-use', 'v1-rejected', 'insufficient-evidence']);
+export const isNonCompliant = (i: InstanceResult) => !i.changed && NON_COMPLIANT.has(i.verdict);
+
+export interface SummaryContext {
+  /** The regions swept (from the plan: a region without instances still counts). */
+  regions: string[];
+  findings?: (FindingsOutcome & { enabled: boolean }) | undefined;
+}
+
+export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext): SlackMessage => {
+  const { summary } = report;
+  const mode = report.mode === 'apply' ? 'apply' : 'plan (nothing changed)';
+  const blocked = report.instances
+    .filter((i) => i.verdict === 'blocked-v1-in-use')
+    .sort((a, b) => (b.noTokenCalls ?? 0) - (a.noTokenCalls ?? 0) || a.instanceId.localeCompare(b.instanceId));
+  const perAccount = new Map<string, number>();
+  for (const i of report.instances.filter(isNonCompliant)) perAccount.set(i.accountId, (perAccount.get(i.accountId) ?? 0) + 1);
+  const top = [...perAccount.entries()].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  const regions = [...new Set(context.regions)].sort();
+
+  const blocks: SlackBlock[] = [
+    header(`IMDSv2 sweep: ${mode}`),
+    {
+      type: 'section',
+      fields: [
+        mrkdwn(`*Instances*\n${report.instances.length}`),
+        mrkdwn(`*Changed*\n${summary.changed}`),
+        ...(Object.keys(LABELS) as Verdict[]).map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
+      ].slice(0, 10),
+    },
+    {
+      type: 'context',
+      elements: [
+        mrkdwn(
+          escapeMrkdwn(
+            `${summary.accounts} accounts · ${summary.shards} account-regions · regions: ${regions.join(', ') || 'none'} · ${summary.errors} errors`,
+          ),
+        ),
+      ],
+    },
+  ];
+  if (top.length > 0) {
+    const lines = top.slice(0, TOP_ACCOUNTS).map(([account, n]) => `• \`${account}\`: ${n}`);
+    blocks.push(section(listSection('*Top accounts by non-compliant instances*', lines.concat(top.length > TOP_ACCOUNTS ? [`…and ${top.length - TOP_ACCOUNTS} more accounts`] : []))));
+  }
+  if (blocked.length > 0) {
+    const lines = blocked.map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${i.noTokenCalls ?? 0} IMDSv1 calls`);
+    blocks.push(section(listSection(`*Blocked: IMDSv1 still in use (${blocked.length})*`, lines)));
+  }
+  const errorLines = [
+    ...report.errors.map((e) => `• ${e.accountId} ${e.region ?? '(all regions)'}: ${escapeMrkdwn(e.message)}`),
+    ...report.instances.filter((i) => i.verdict === 'error').map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${escapeMrkdwn(i.reason)}`),
+  ];
+  if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${errorLines.length})*`, errorLines)));
+  if (context.findings?.enabled) {
+    const f = context.findings;
+    blocks.push({
+      type: 'context',
+      elements: [mrkdwn(`Security Hub: ${f.imported} findings imported, ${f.unchanged} unchanged, ${f.failed.length} failed`)],
+    });
+  }
+
+  const toChange = report.instances.filter((i) => !i.changed && (i.verdict === 'enforce' || i.verdict === 'fix-hop-limit')).length;
+  const text =
+    `IMDSv2 sweep (${mode}): ${report.instances.length} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
+    `${toChange} still to change, ${summary.byVerdict['blocked-v1-in-use']} blocked by IMDSv1 use, ${summary.errors} errors`;
+  return { text, blocks: blocks.slice(0, MAX_BLOCKS) };
+};
+
+const where = (i: InstanceResult) => `\`${i.instanceId}\` in account ${i.accountId}, ${i.region}`;
+
+/** One instance moved to IMDSv2 (or its hop limit set), and why that was safe. */
+export const autoFixMessage = (i: InstanceResult): SlackMessage => {
+  const what = i.verdict === 'fix-hop-limit' ? `hop limit set to ${i.hopLimit}` : `IMDSv2 enforced, hop limit ${i.hopLimit}`;
+  return {
+    text: `${what} on ${i.instanceId} (${i.accountId}, ${i.region}): ${i.reason}`,
+    blocks: [
+      section(`:white_check_mark: *${what}* on ${where(i)}`),
+      section(escapeMrkdwn(`Why it was safe: ${i.reason}`)),
+    ],
+  };
+};
+
+/** One instance left on IMDSv1 because the evidence says something still uses it. */
+export const blockedMessage = (i: InstanceResult): SlackMessage => {
+  // A new instance blocked for its siblings has no calls of its own: say none rather than "0".
+  const calls = i.noTokenCalls === null ? '' : `, ${i.noTokenCalls} calls`;
+  return {
+    text: `Not enforced on ${i.instanceId} (${i.accountId}, ${i.region}): IMDSv1 in use${calls}. ${i.reason}`,
+    blocks: [
+      section(`:no_entry: *IMDSv2 not enforced* on ${where(i)}: IMDSv1 still in use${calls ? ` (${calls.slice(2)})` : ''}`),
+      section(escapeMrkdwn(i.reason)),
+    ],
+  };
+};
+
+/** An instance we enforced whose workload now has IMDSv1 calls rejected: something is failing. */
+export const rollbackAlertMessage = (i: InstanceResult): SlackMessage => {
+  const what = i.changed ? 'reverted to IMDSv1-optional' : 'still enforced (policy rollback: alert)';
+  return {
+    text: `IMDSv1 calls rejected on ${i.instanceId} (${i.accountId}, ${i.region}) since IMDSv2 was enforced; ${what}. ${i.reason}`,
+    blocks: [
+      section(`:rotating_light: *IMDSv1 calls rejected* on ${where(i)} since IMDSv2 was enforced: a workload is failing; ${what}`),
+      section(escapeMrkdwn(i.reason)),
+    ],
+  };
+};
+
+export const testMessage = (): SlackMessage => ({
+  text: 'imds-remediator: test message. Sweep summaries, auto-fixes and blocked instances will be posted here.',
+  blocks: [section(':wave: *imds-remediator* is set up. Sweep summaries, auto-fixes and blocked instances will be posted here.')],
+});

@@ -1,0 +1,15 @@
+// Reads what Security Hub holds in one account-region, for the demo and the tests.
+import { paginateGetFindings, SecurityHubClient, type AwsSecurityFinding } from '@aws-sdk/client-securityhub';
+import { GENERATOR_ID } from '../functions/core/finding.ts';
+import type { LocalAws } from './local-aws.ts';
+
+/** Our findings there. moto ignores GetFindings filters, so they are applied here as well. */
+export const readFindings = async (aws: LocalAws, accountId: string, region: string): Promise<AwsSecurityFinding[]> => {
+  const client = new SecurityHubClient({ region, credentials: await aws.credentials(accountId) });
+  const findings: AwsSecurityFinding[] = [];
+  const filters = { GeneratorId: [{ Value: GENERATOR_ID, Comparison: 'EQUALS' as const }] };
+  for await (const page of paginateGetFindings({ client, pageSize: 100 }, { Filters: filters })) {
+    findings.push(...(page.Findings ?? []).filter((f) => f.GeneratorId === GENERATOR_ID));
+  }
+  return findings;
+};

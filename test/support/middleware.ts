@@ -1,0 +1,34 @@
+// SDK middleware for tests: observe or alter what the real clients send and receive.
+import type { MiddlewareStack } from '@smithy/types';
+import type { AnyClient } from '../../functions/compose.ts';
+
+export interface Call {
+  operation: string;
+  input: Record<string, unknown>;
+}
+
+/** Records every SDK call by operation, on every client the composition root builds. */
+export const countCalls = () => {
+  const calls: Call[] = [];
+  const customizeClient = (client: AnyClient) => {
+    (client.middlewareStack as MiddlewareStack<object, object>).add(
+      (next, context) => async (args) => {
+        calls.push({ operation: String(context.commandName).replace(/Command$/, ''), input: structuredClone(args.input) as Record<string, unknown> });
+        return next(args);
+      },
+      { step: 'initialize', name: 'countCalls' },
+    );
+  };
+  return { calls, customizeClient, of: (operation: string) => calls.filter((c) => c.operation === operation) };
+};
+
+/** Rewrites the input of one operation before it is sent (and recorded by countCalls). */
+export const rewriteInput = (operation: string, rewrite: (input: Record<string, unknown>) => void) => (client: AnyClient) => {
+  (client.middlewareStack as MiddlewareStack<object, object>).add(
+    (next, context) => async (args) => {
+      if (context.commandName === `${operation}Command`) rewrite(args.input as Record<string, unknown>);
+      return next(args);
+    },
+    { step: 'initialize', name: `rewrite${operation}`, priority: 'high' },
+  );
+};

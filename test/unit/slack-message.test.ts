@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import type { InstanceResult, SweepReport, Verdict } from '../../functions/core/model.ts';
+import { VERDICTS } from '../../functions/core/model.ts';
+import { autoFixMessage, blockedMessage, listSection, sweepSummaryMessage, type SlackBlock } from '../../functions/core/slack-message.ts';
+
+const instance = (n: number, verdict: Verdict, over: Partial<InstanceResult> = {}): InstanceResult => ({
+  accountId: String(100000000000 + (n % 7)),
+  region: n % 2 ? 'us-east-1' : 'eu-west-1',
+  instanceId: `i-${n.toString(16).padStart(17, '0')}`,
+  verdict,
+  reason: `reason <${n}> & more`,
+  noTokenCalls: verdict === 'blocked-v1-in-use' ? n : 0,
+  observedDays: 14,
+  hopLimit: 1,
+  changed: false,
+  ...over,
+});
+
+const report = (instances: InstanceResult[], errors: SweepReport['errors'] = []): SweepReport => {
+  const byVerdict = Object.fromEntries(VERDICTS.map((v) => [v, instances.filter((i) => i.verdict === v).length])) as SweepReport['summary']['byVerdict'];
+  return { mode: 'apply', summary: { byVerdict, changed: instances.filter((i) => i.changed).length, errors: errors.length, accounts: 7, shards: 14 }, instances, errors };
+};
+
+const sectionTexts = (blocks: SlackBlock[]) => blocks.flatMap((b) => (b.type === 'section' && 'text' in b ? [b.text.text] : []));
+
+describe('sweep summary message', () => {
+  it('fits Slack’s limits with 5000 blocked instances and 300 errors, saying how many were left out', () => {
+    const blocked = Array.from({ length: 5000 }, (_, n) => instance(n, 'blocked-v1-in-use'));
+    const errors = Array.from({ length: 300 }, (_, n) => ({ accountId: '100000000001', region: 'us-east-1', message: `boom ${n} `.repeat(20) }));
+
+    const message = sweepSummaryMessage(report(blocked, errors), { regions: ['us-east-1', 'eu-west-1'] });
+
+    expect(message.blocks.length).toBeLessThanOrEqual(50);
+    const texts = sectionTexts(message.blocks);
+    for (const t of texts) expect(t.length).toBeLessThanOrEqual(3000);
+    const list = texts.find((t) => t.startsWith('*Blocked: IMDSv1 still in use (5000)*')) ?? '';
+    const shown = list.split('\n').filter((l) => l.startsWith('• ')).length;
+    expect(shown).toBeGreaterThan(10);
+    expect(list.endsWith(`…and ${5000 - shown} more`)).toBe(true);
+    // The heaviest v1 users first.
+    expect(list.split('\n')[1]).toContain('4999 IMDSv1 calls');
+    expect(texts.find((t) => t.startsWith('*Errors (300)*'))).toMatch(/…and \d+ more$/);
+  });
+
+  it('lists the top accounts by instances still non-compliant, not those already fixed or exempt', () => {
+    const instances = [
+      ...Array.from({ length: 3 }, (_, n) => instance(n * 7, 'blocked-v1-in-use')), // account …000 ×3
+      instance(1, 'insufficient-evidence'), // account …001
+      instance(2, 'enforce', { changed: true }), // fixed: not counted
+      instance(3, 'exempt'),
+    ];
+    const texts = sectionTexts(sweepSummaryMessage(report(instances), { regions: [] }).blocks);
+    expect(texts).toContain('*Top accounts by non-compliant instances*\n• `100000000000`: 3\n• `100000000001`: 1');
+  });
+
+  it('escapes what Slack would read as markup', () => {
+    const message = sweepSummaryMessage(report([instance(1, 'error')]), { regions: ['us-east-1'] });
+    expect(sectionTexts(message.blocks).join()).toContain('reason &lt;1&gt; &amp; more');
+  });
+});
+
+describe('listSection', () => {
+  it('keeps every line when they fit, and never exceeds the limit when they do not', () => {
+    expect(listSection('*T*', ['a', 'b'], 100)).toBe('*T*\na\nb');
+    for (let max = 20; max < 60; max++) {
+      const text = listSection('*T*', Array.from({ length: 9 }, (_, n) => `line ${n}`), max);
+      expect(text.length, String(max)).toBeLessThanOrEqual(max);
+      const shown = text.split('\n').filter((l) => l.startsWith('line')).length;
+      if (shown < 9) expect(text.endsWith(`…and ${9 - shown} more`)).toBe(true);
+    }
+  });
+});
+
+describe('instance messages', () => {
+  it('an auto-fix says what was set and why it was safe', () => {
+    const m = autoFixMessage(instance(5, 'enforce', { changed: true, hopLimit: 2, reason: '0 IMDSv1 calls on 14 observed days' }));
+    expect(m.text).toBe('IMDSv2 enforced, hop limit 2 on i-00000000000000005 (100000000005, us-east-1): 0 IMDSv1 calls on 14 observed days');
+    expect(sectionTexts(m.blocks).join('\n')).toContain('Why it was safe: 0 IMDSv1 calls on 14 observed days');
+  });
+
+  it('a blocked message gives the call count', () => {
+    const m = blockedMessage(instance(42, 'blocked-v1-in-use'));
+    expect(m.text).toMatch(/^Not enforced on i-0000000000000002a \(100000000000, eu-west-1\): IMDSv1 in use, 42 calls/);
+  });
+});
