@@ -2,11 +2,13 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { CloudWatchAdapter } from './adapters/cloudwatch.ts';
 import { Ec2Adapter } from './adapters/ec2.ts';
 import { OrganizationsAdapter } from './adapters/organizations.ts';
+import { readParameterText } from './adapters/ssm.ts';
 import { memberRoleCredentials } from './adapters/sts.ts';
 import type { Environment } from './config.ts';
 import type { Policy } from './core/policy.ts';
@@ -54,4 +56,10 @@ export const composeWorld = ({ policy, env, customizeClient }: ComposeOptions): 
       };
     },
   };
+};
+
+/** Reads a policy stored as an SSM String parameter, in the function's own account and region. */
+export const composeParameterReader = (env: Environment) => {
+  const ssm = new SSMClient({ retryMode: 'adaptive', maxAttempts: env.maxAttempts, region: env.homeRegion });
+  return (name: string): Promise<string> => readParameterText(ssm, name);
 };
