@@ -1,11 +1,13 @@
 // `npm run package`: osls package, offline and without credentials, then each function's zip size.
 // The org id is an example: packaging checks the template; deploying takes the real one.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// serverless-esbuild leaves its work directories in TMPDIR: keep them in a git-ignored one.
 const tmp = join(process.cwd(), '.tmp');
+rmSync(tmp, { recursive: true, force: true });
 mkdirSync(tmp, { recursive: true });
 const args = ['package', '--stage', 'dev', '--region', 'us-east-1', '--param=orgId=o-exampleorg1', ...process.argv.slice(2)];
 const run = spawnSync(join('node_modules', '.bin', 'osls'), args, {

@@ -1,10 +1,19 @@
 // The template osls generates from serverless.yml, read as CloudFormation will read it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
 import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organizations.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
+import { motoEnvironment } from '../../local/moto-server.ts';
 import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Template } from '../support/cfn.ts';
+import { endpoint, useMoto } from '../support/moto.ts';
+import { seedOrganization } from '../support/scenario.ts';
+
+const { aws } = useMoto();
 
 // Issue 3 adds functions/adapters/securityhub.ts: replace this line with its SECURITYHUB_IAM_ACTIONS.
 const SECURITYHUB_IAM_ACTIONS = ['securityhub:BatchImportFindings', 'securityhub:GetFindings'] as const;
@@ -144,5 +153,39 @@ describe('central template (osls package)', () => {
         Environment: { Variables: { SWEEP_MODE: 'plan', MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole', POLICY_FILE: 'policy.yaml' } },
       });
     }
+  });
+});
+
+describe('packaged functions', () => {
+  it('run from their zip: sweep-plan plans the organization with the bundled policy.yaml', async () => {
+    const { accounts } = await seedOrganization(aws(), ['alpha']);
+    const taskRoot = mkdtempSync(join(tmpdir(), 'sweep-plan-zip-'));
+    execFileSync('unzip', ['-q', '.serverless/sweep-plan.zip', '-d', taskRoot]);
+
+    // A fresh node process, as Lambda starts one: only the zip's files and the function's environment.
+    const script = `const { handler } = await import('${taskRoot}/functions/handlers/sweep-plan.mjs'); process.stdout.write(JSON.stringify(await handler({ source: 'schedule' })));`;
+    const env = {
+      PATH: process.env.PATH,
+      ...motoEnvironment(endpoint()),
+      LAMBDA_TASK_ROOT: taskRoot,
+      SWEEP_MODE: 'apply',
+      POLICY_FILE: 'policy.yaml',
+      POLICY_SSM_PARAMETER: '',
+      MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    };
+    let stdout: string;
+    try {
+      stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: taskRoot, encoding: 'utf8', env });
+    } finally {
+      rmSync(taskRoot, { recursive: true, force: true });
+    }
+    const output = JSON.parse(stdout) as { apply: boolean; shards: Array<{ accountId: string; region: string }> };
+
+    // policy.yaml: mode enforce, scope.regions [us-east-1, eu-west-1].
+    expect(output.apply).toBe(true);
+    expect(output.shards.map((s) => `${s.accountId}/${s.region}`).sort()).toEqual(
+      accounts.flatMap((a) => [`${a}/eu-west-1`, `${a}/us-east-1`]).sort(),
+    );
   });
 });
