@@ -57,7 +57,7 @@ const seed = async () => {
 };
 
 describe('sweep functions chained like the state machine', () => {
-  it('plans every account-region, enforces the safe instances and reports the same totals as the CLI', async () => {
+  it('plans every account-region, enforces the safe instances and reports the totals of every verdict', async () => {
     const { local, accounts, seeded } = await seed();
 
     const report = await runStateMachine({ source: 'schedule' });
