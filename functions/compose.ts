@@ -4,6 +4,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { CloudWatchAdapter } from './adapters/cloudwatch.ts';
@@ -12,6 +13,7 @@ import { OrganizationsAdapter } from './adapters/organizations.ts';
 import { webhookFromSecret } from './adapters/secrets.ts';
 import { SecurityHubAdapter } from './adapters/securityhub.ts';
 import { SlackWebhook, type SlackWebhookOptions } from './adapters/slack.ts';
+import { readParameterText } from './adapters/ssm.ts';
 import { memberRoleCredentials } from './adapters/sts.ts';
 import type { Environment } from './config.ts';
 import type { Policy } from './core/policy.ts';
@@ -73,4 +75,10 @@ export const composeWorld = ({ policy, env, customizeClient, slack }: ComposeOpt
     },
     notifier: composeNotifier({ env, customizeClient, slack }),
   };
+};
+
+/** Reads a policy stored as an SSM String parameter, in the function's own account and region. */
+export const composeParameterReader = (env: Environment) => {
+  const ssm = new SSMClient({ retryMode: 'adaptive', maxAttempts: env.maxAttempts, region: env.homeRegion });
+  return (name: string): Promise<string> => readParameterText(ssm, name);
 };

@@ -49,3 +49,42 @@ export const readEnvironment = (env: NodeJS.ProcessEnv = process.env): Environme
         : undefined,
   };
 };
+
+// Empty variables (as CloudFormation leaves an unset parameter) count as absent.
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const lambdaEnvSchema = z.object({
+  SWEEP_MODE: optional(z.enum(['plan', 'apply'])),
+  POLICY_SSM_PARAMETER: optional(z.string().regex(/^\/[\w.\-/]{1,1010}$/, 'must be an SSM parameter name starting with /')),
+  POLICY_FILE: optional(z.string().min(1)),
+  MEMBER_ROLE_NAME: optional(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name')),
+  LAMBDA_TASK_ROOT: optional(z.string().min(1)),
+});
+
+export interface LambdaEnvironment extends Environment {
+  /** `apply` lets the sweep change instances (and only when the policy's mode is `enforce`). */
+  mode: 'plan' | 'apply';
+  /** Exactly one source: an SSM parameter name, or a file bundled with the function. */
+  policySource: { ssmParameter: string } | { file: string };
+  /** The role the deployment's IAM allows assuming; the policy must name the same one. */
+  memberRoleName: string | undefined;
+}
+
+/** The Lambda functions' environment (set by serverless.yml), validated once per container. */
+export const readLambdaEnvironment = (env: NodeJS.ProcessEnv = process.env): LambdaEnvironment => {
+  const base = readEnvironment(env);
+  const parsed = lambdaEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new InputError(`invalid environment: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const root = e.LAMBDA_TASK_ROOT ?? process.cwd();
+  const file = e.POLICY_FILE ?? 'policy.yaml';
+  return {
+    ...base,
+    mode: e.SWEEP_MODE ?? 'plan',
+    policySource: e.POLICY_SSM_PARAMETER ? { ssmParameter: e.POLICY_SSM_PARAMETER } : { file: file.startsWith('/') ? file : `${root}/${file}` },
+    memberRoleName: e.MEMBER_ROLE_NAME,
+  };
+};

@@ -27,6 +27,8 @@ export interface EventOptions {
   verify?: ShardOptions['verify'];
   /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
   findings?: boolean;
+  /** False keeps a deployment in plan mode from changing anything (default true; the policy's mode still rules). */
+  apply?: boolean;
 }
 
 /** An event launching more instances than this is told to Slack as one summary, not per instance. */
@@ -98,7 +100,7 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   if (outOfScope) return ignore(outOfScope);
 
   const shard: Shard = { accountId: event.accountId, region: event.region };
-  const apply = policy.mode === 'enforce';
+  const apply = (options.apply ?? true) && policy.mode === 'enforce';
   const now = options.now ?? new Date();
   const ports = world.shard(shard);
   const errors: ScopeError[] = [];

@@ -178,6 +178,16 @@ describe('event-driven auto-fix', () => {
     expect(await readInstance(local, beta, REGION, id)).toMatchObject({ httpTokens: 'optional' });
   });
 
+  it('throws a valid event that fails, for the platform to retry and then dead-letter', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    const outage = intercept('ec2Down', ({ operation }) => {
+      if (operation === 'DescribeInstances') throw awsError('ServiceUnavailable', 'EC2 is unavailable');
+    });
+    await expect(handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [id]), testPolicy(), outage)).rejects.toMatchObject({ name: 'ServiceUnavailable' });
+  });
+
   it('rejects a malformed event without touching AWS', async () => {
     const { calls, customizeClient } = recordCalls();
     await expect(handle({ source: 'aws.ec2', detail: {} }, testPolicy(), customizeClient)).rejects.toBeInstanceOf(EventError);

@@ -1,0 +1,92 @@
+// What one shard hands back through the Step Functions state: counts, not instances.
+// The state payload is capped at 256 KiB, so each digest has a bounded size; the
+// per-instance detail is in the shard's decision logs (and its Security Hub findings).
+import type { ScopeError, Shard, ShardResult, SweepReport, Verdict } from './model.ts';
+import { VERDICTS } from './model.ts';
+
+export const DIGEST_ERRORS_MAX = 1;
+/** Plan errors (unreachable accounts) kept in the state; the rest are counted. */
+export const PLAN_ERRORS_MAX = 20;
+export const DIGEST_MESSAGE_MAX = 200;
+
+export interface ShardDigest {
+  shard: Shard;
+  byVerdict: Partial<Record<Verdict, number>>;
+  changed: number;
+  /** Shard-level errors plus instances whose verdict is `error`. */
+  errorCount: number;
+  /** The first DIGEST_ERRORS_MAX errors, messages cut to DIGEST_MESSAGE_MAX characters. */
+  errors: ScopeError[];
+}
+
+/** What the plan step leaves in the state for the report step. */
+export interface PlanSummary {
+  accounts: number;
+  shards: number;
+  /** The first PLAN_ERRORS_MAX errors; `errorCount` counts them all. */
+  errors: ScopeError[];
+  errorCount: number;
+}
+
+const cut = (text: string) => (text.length > DIGEST_MESSAGE_MAX ? `${text.slice(0, DIGEST_MESSAGE_MAX - 1)}…` : text);
+const cutErrors = (errors: ScopeError[], max: number) => errors.slice(0, max).map((e) => ({ ...e, message: cut(e.message) }));
+
+export const summarizePlan = (plan: { accounts: number; shards: unknown[]; errors: ScopeError[] }): PlanSummary => ({
+  accounts: plan.accounts,
+  shards: plan.shards.length,
+  errors: cutErrors(plan.errors, PLAN_ERRORS_MAX),
+  errorCount: plan.errors.length,
+});
+
+export const digestShard = (result: ShardResult): ShardDigest => {
+  const byVerdict: Partial<Record<Verdict, number>> = {};
+  for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
+  const instanceErrors = result.instances
+    .filter((i) => i.verdict === 'error')
+    .map((i) => ({ accountId: i.accountId, region: i.region, message: `${i.instanceId}: ${i.reason}` }));
+  const all = [...result.errors, ...instanceErrors];
+  return {
+    shard: result.shard,
+    byVerdict,
+    changed: result.instances.filter((i) => i.changed).length,
+    errorCount: all.length,
+    errors: cutErrors(all, DIGEST_ERRORS_MAX),
+  };
+};
+
+/** A shard that failed as a whole in the Map (its function crashed or timed out). */
+export interface FailedShard {
+  shard: Shard | undefined;
+  message: string;
+}
+
+/**
+ * The sweep's report from the digests: the same summary as the CLI's report. `instances`
+ * is empty (the detail stays in the shards' logs); `errors` holds what the digests kept.
+ */
+export const reportFromDigests = (
+  mode: SweepReport['mode'],
+  plan: PlanSummary,
+  digests: ShardDigest[],
+  failed: FailedShard[],
+): SweepReport => {
+  const byVerdict = Object.fromEntries(VERDICTS.map((v) => [v, 0])) as SweepReport['summary']['byVerdict'];
+  for (const d of digests) for (const v of VERDICTS) byVerdict[v] += d.byVerdict[v] ?? 0;
+  const failedErrors = failed.map((f) => ({ accountId: f.shard?.accountId ?? 'unknown', region: f.shard?.region ?? null, message: cut(f.message) }));
+  // Shards the Map never reported on (beyond the tolerated failures) are errors too.
+  const missing = plan.shards - digests.length - failed.length;
+  const missingErrors = missing > 0 ? [{ accountId: 'unknown', region: null, message: `${missing} shard(s) returned no result` }] : [];
+  const shardErrors = digests.reduce((n, d) => n + d.errorCount - (d.byVerdict.error ?? 0), 0);
+  return {
+    mode,
+    summary: {
+      byVerdict,
+      changed: digests.reduce((n, d) => n + d.changed, 0),
+      errors: plan.errorCount + shardErrors + byVerdict.error + failed.length + Math.max(missing, 0),
+      accounts: plan.accounts,
+      shards: plan.shards,
+    },
+    instances: [],
+    errors: [...plan.errors, ...digests.flatMap((d) => d.errors), ...failedErrors, ...missingErrors],
+  };
+};

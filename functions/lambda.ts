@@ -1,0 +1,70 @@
+// The Lambda edge shared by the handlers: environment, policy and clients, read once per container.
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { composeParameterReader, composeWorld } from './compose.ts';
+import { readLambdaEnvironment, type LambdaEnvironment } from './config.ts';
+import { describeError, InputError } from './core/errors.ts';
+import { parsePolicyText, type Policy } from './core/policy.ts';
+import { logger } from './lambda-logger.ts';
+import type { Log, World } from './ports.ts';
+
+export interface LambdaRuntime {
+  env: LambdaEnvironment;
+  policy: Policy;
+  world: World;
+  log: Log;
+  /** The sweep may change instances: SWEEP_MODE=apply and the policy's mode is `enforce`. */
+  apply: boolean;
+}
+
+/** Reads and validates the policy from its SSM parameter or its bundled file. */
+export const loadPolicy = async (env: LambdaEnvironment, readParameter: (name: string) => Promise<string>): Promise<Policy> => {
+  const source = env.policySource;
+  let text: string;
+  let where: string;
+  if ('ssmParameter' in source) {
+    where = `SSM parameter ${source.ssmParameter}`;
+    text = await readParameter(source.ssmParameter);
+  } else {
+    where = source.file;
+    try {
+      text = await readFile(source.file, 'utf8');
+    } catch (error) {
+      throw new InputError(`cannot read policy file ${source.file}: ${describeError(error)}`, { cause: error });
+    }
+  }
+  const policy = parsePolicyText(text, where);
+  // IAM lets the functions assume only the deployed role name: a different one would fail in every account.
+  if (env.memberRoleName !== undefined && env.memberRoleName !== policy.memberRoleName) {
+    throw new InputError(
+      `the policy's memberRoleName (${policy.memberRoleName}) differs from the deployed MEMBER_ROLE_NAME (${env.memberRoleName})`,
+    );
+  }
+  return policy;
+};
+
+/** Powertools' logger behind the core's Log port. */
+const powertoolsLog = (logger: Logger): Log => ({
+  debug: (message, attributes = {}) => logger.debug(message, attributes),
+  info: (message, attributes = {}) => logger.info(message, attributes),
+  warn: (message, attributes = {}) => logger.warn(message, attributes),
+  error: (message, attributes = {}) => logger.error(message, attributes),
+});
+
+let runtime: Promise<LambdaRuntime> | undefined;
+
+const build = async (): Promise<LambdaRuntime> => {
+  const env = readLambdaEnvironment();
+  const policy = await loadPolicy(env, composeParameterReader(env));
+  const apply = env.mode === 'apply' && policy.mode === 'enforce';
+  return { env, policy, world: composeWorld({ policy, env }), log: powertoolsLog(logger), apply };
+};
+
+/** Built on the first invocation and kept for the container's life; a failure is retried next time. */
+export const lambdaRuntime = (): Promise<LambdaRuntime> => {
+  runtime ??= build().catch((error: unknown) => {
+    runtime = undefined;
+    throw error;
+  });
+  return runtime;
+};

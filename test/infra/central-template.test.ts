@@ -1,0 +1,203 @@
+// The template osls generates from serverless.yml, read as CloudFormation will read it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
+import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
+import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organizations.ts';
+import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
+import { motoEnvironment } from '../../local/moto-server.ts';
+import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Template } from '../support/cfn.ts';
+import { endpoint, useMoto } from '../support/moto.ts';
+import { seedOrganization } from '../support/scenario.ts';
+import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
+
+const { aws } = useMoto();
+
+const MEMBER_ACCOUNT_ACTIONS = [...EC2_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS];
+
+/** Every action a role of the central stack may hold: the adapters' constants plus the plumbing. */
+const ALLOWED_ACTIONS = new Set<string>([
+  ...MEMBER_ACCOUNT_ACTIONS, // the central account is swept with the functions' own roles
+  ...ORGANIZATIONS_IAM_ACTIONS,
+  ...SSM_IAM_ACTIONS,
+  'sts:AssumeRole',
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'secretsmanager:GetSecretValue',
+  'lambda:InvokeFunction',
+  'states:StartExecution',
+  'states:DescribeExecution',
+  'states:StopExecution',
+  'sqs:SendMessage', // on-instance-event's on-failure destination: its dead-letter queue
+]);
+
+const MEMBER_ROLE_ARN = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/ImdsRemediatorMemberRole' };
+const ORG_ID = 'o-exampleorg1'; // what `npm run package` passes as orgId
+
+let template: Template;
+beforeAll(() => {
+  template = packageAndReadTemplate();
+}, 120_000);
+
+const resource = (id: string) => {
+  const found = template.Resources[id];
+  if (!found) throw new Error(`the template has no ${id}`);
+  return found;
+};
+
+describe('central template (osls package)', () => {
+  it('fans the sweep out with a Distributed Map of bounded concurrency, retrying throttled Lambda calls', () => {
+    const definition = resource('SweepStateMachine').Properties.Definition as {
+      StartAt: string;
+      States: Record<string, Record<string, unknown>>;
+    };
+    const map = definition.States.Shards;
+
+    expect(definition.StartAt).toBe('Plan');
+    expect(map).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.shards',
+      MaxConcurrency: 20,
+      ToleratedFailurePercentage: 10,
+      ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED' } },
+      Next: 'Report',
+    });
+    const shardTask = (map?.ItemProcessor as { States: Record<string, { Retry: Array<Record<string, unknown>> }> }).States.Shard;
+    expect(shardTask?.Retry[0]).toMatchObject({ BackoffRate: 2, MaxAttempts: 6 });
+    expect(shardTask?.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
+    expect(resource('SweepSchedule').Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 day)',
+      Target: { Arn: { Ref: 'SweepStateMachine' } },
+    });
+  });
+
+  it('gives every function its own role, and every role only allow-listed actions, none wildcarded', () => {
+    const roles = roleStatements(template);
+    const functionRoles = Object.values(template.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => JSON.stringify(r.Properties.Role));
+
+    expect(new Set(functionRoles).size).toBe(4);
+    for (const [role, statements] of roles) {
+      for (const action of actionsOf(statements.filter((s) => s.Effect === 'Allow'))) {
+        expect(action, `${role}: ${action}`).not.toContain('*');
+        expect(ALLOWED_ACTIONS.has(action), `${role}: ${action} is not allow-listed`).toBe(true);
+      }
+    }
+    expect(actionsOf(roles.get('SweepPlanRole') ?? [])).toEqual(expect.arrayContaining([...ORGANIZATIONS_IAM_ACTIONS]));
+    expect(actionsOf(roles.get('SweepReportRole') ?? [])).not.toContain('sts:AssumeRole');
+    expect(actionsOf(roles.get('OnInstanceEventRole') ?? [])).toContain('sqs:SendMessage');
+  });
+
+  it('reaches other accounts only through the member role, inside the organization', () => {
+    const roles = roleStatements(template);
+    const assumers = [...roles].filter(([, statements]) => actionsOf(statements).includes('sts:AssumeRole')).map(([role]) => role);
+
+    expect(assumers.sort()).toEqual(['OnInstanceEventRole', 'SweepPlanRole', 'SweepShardRole']);
+    for (const [role, statements] of roles) {
+      const crossAccount = statements.filter((s) => JSON.stringify(s.Resource).includes(':iam::*:'));
+      for (const s of crossAccount) {
+        expect(s, role).toMatchObject({
+          Action: 'sts:AssumeRole',
+          Resource: MEMBER_ROLE_ARN,
+          Condition: { StringEquals: { 'aws:ResourceOrgID': ORG_ID } },
+        });
+      }
+      // Anything on every resource is a read (or Security Hub import) of this account, never a change.
+      for (const s of statements.filter((x) => x.Resource === '*')) {
+        for (const action of asArray(s.Action)) expect(action, role).toMatch(/^(ec2:Describe|cloudwatch:Get|securityhub:|organizations:List)/);
+      }
+    }
+  });
+
+  it('accepts PutEvents on the central bus from the organization only', () => {
+    expect(resource('CentralEventBusOrgPolicy').Properties).toMatchObject({
+      EventBusName: { Ref: 'CentralEventBus' },
+      Statement: {
+        Effect: 'Allow',
+        Principal: '*',
+        Action: 'events:PutEvents',
+        Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG_ID } },
+      },
+    });
+  });
+
+  it('sends instance events to on-instance-event with retries and an encrypted dead-letter queue', () => {
+    const rule = resource('InstanceEventRule').Properties;
+    const [target] = rule.Targets as Array<Record<string, unknown>>;
+
+    expect(rule.EventBusName).toEqual({ Ref: 'CentralEventBus' });
+    expect(target).toMatchObject({
+      Arn: { 'Fn::GetAtt': ['OnDashinstanceDasheventLambdaFunction', 'Arn'] },
+      RetryPolicy: { MaximumRetryAttempts: 8 },
+      DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['InstanceEventDeadLetterQueue', 'Arn'] } },
+    });
+    expect(resource('InstanceEventDeadLetterQueue').Properties.SqsManagedSseEnabled).toBe(true);
+    expect(resource('OnDashinstanceDasheventLambdaFunction').Properties.Handler).toBe('functions/handlers/on-instance-event.handler');
+  });
+
+  it('dead-letters an event the function accepted but kept failing on, after Lambda retries it', () => {
+    // The rule's dead-letter queue only sees events EventBridge could not deliver.
+    const invokeConfig = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::EventInvokeConfig' && JSON.stringify(r.Properties.FunctionName).includes('OnDashinstanceDashevent'),
+    );
+    expect(invokeConfig?.Properties).toMatchObject({
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['InstanceEventDeadLetterQueue', 'Arn'] } } },
+    });
+  });
+
+  it('forwards from member accounts with the same pattern the central rule matches', () => {
+    const member = readYamlTemplate('infra/member-events.yml').Resources.ForwardInstanceEvents;
+
+    expect(member?.Properties.EventPattern).toEqual(resource('InstanceEventRule').Properties.EventPattern);
+    expect(member?.Properties.EventBusName).toBe('default');
+  });
+
+  it('runs arm64 nodejs24.x functions whose environment names the deployment mode and policy source', () => {
+    for (const fn of Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function')) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Environment: { Variables: { SWEEP_MODE: 'plan', MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole', POLICY_FILE: 'policy.yaml' } },
+      });
+    }
+  });
+});
+
+describe('packaged functions', () => {
+  it('run from their zip: sweep-plan plans the organization with the bundled policy.yaml', async () => {
+    const { accounts } = await seedOrganization(aws(), ['alpha']);
+    const taskRoot = mkdtempSync(join(tmpdir(), 'sweep-plan-zip-'));
+    execFileSync('unzip', ['-q', '.serverless/sweep-plan.zip', '-d', taskRoot]);
+
+    // A fresh node process, as Lambda starts one: only the zip's files and the function's environment.
+    const script = `const { handler } = await import('${taskRoot}/functions/handlers/sweep-plan.mjs'); process.stdout.write(JSON.stringify(await handler({ source: 'schedule' })));`;
+    const env = {
+      PATH: process.env.PATH,
+      ...motoEnvironment(endpoint()),
+      LAMBDA_TASK_ROOT: taskRoot,
+      SWEEP_MODE: 'apply',
+      POLICY_FILE: 'policy.yaml',
+      POLICY_SSM_PARAMETER: '',
+      MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    };
+    let stdout: string;
+    try {
+      stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: taskRoot, encoding: 'utf8', env });
+    } finally {
+      rmSync(taskRoot, { recursive: true, force: true });
+    }
+    const output = JSON.parse(stdout) as { apply: boolean; shards: Array<{ accountId: string; region: string }> };
+
+    // policy.yaml: mode enforce, scope.regions [us-east-1, eu-west-1].
+    expect(output.apply).toBe(true);
+    expect(output.shards.map((s) => `${s.accountId}/${s.region}`).sort()).toEqual(
+      accounts.flatMap((a) => [`${a}/eu-west-1`, `${a}/us-east-1`]).sort(),
+    );
+  });
+});

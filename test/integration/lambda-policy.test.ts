@@ -1,0 +1,44 @@
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { describe, expect, it } from 'vitest';
+import { composeParameterReader } from '../../functions/compose.ts';
+import { readEnvironment, readLambdaEnvironment } from '../../functions/config.ts';
+import { InputError, PolicyError } from '../../functions/core/errors.ts';
+import { loadPolicy } from '../../functions/lambda.ts';
+import { useMoto } from '../support/moto.ts';
+
+useMoto();
+
+const lambdaEnv = (vars: Record<string, string>) => readLambdaEnvironment({ ...process.env, LAMBDA_TASK_ROOT: process.cwd(), ...vars });
+const ssm = () => composeParameterReader(readEnvironment());
+
+describe('the functions’ policy', () => {
+  it('is the bundled policy.yaml when no SSM parameter is named (an empty name counts as none)', async () => {
+    const env = lambdaEnv({ POLICY_SSM_PARAMETER: '', POLICY_FILE: 'policy.yaml' });
+
+    const policy = await loadPolicy(env, ssm());
+
+    expect(env.policySource).toEqual({ file: `${process.cwd()}/policy.yaml` });
+    expect(policy).toMatchObject({ mode: 'enforce', memberRoleName: 'ImdsRemediatorMemberRole' });
+  });
+
+  it('refuses a policy whose memberRoleName is not the role the deployment may assume', async () => {
+    const env = lambdaEnv({ MEMBER_ROLE_NAME: 'SomeOtherRole' });
+
+    await expect(loadPolicy(env, ssm())).rejects.toThrow(/memberRoleName \(ImdsRemediatorMemberRole\) differs .*SomeOtherRole/);
+  });
+
+  it('names a missing SSM parameter, and an invalid one by its bad field', async () => {
+    const missing = lambdaEnv({ POLICY_SSM_PARAMETER: '/imds-remediator/absent' });
+    await expect(loadPolicy(missing, ssm())).rejects.toThrow(new InputError('SSM parameter /imds-remediator/absent does not exist'));
+
+    await new SSMClient({}).send(new PutParameterCommand({ Name: '/imds-remediator/bad', Type: 'String', Value: 'lookbackDays: 99' }));
+    const invalid = lambdaEnv({ POLICY_SSM_PARAMETER: '/imds-remediator/bad' });
+    const failure = await loadPolicy(invalid, ssm()).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PolicyError);
+    expect((failure as PolicyError).problems.join()).toMatch(/^lookbackDays: /);
+  });
+
+  it('rejects a bad mode in the environment, naming the variable', () => {
+    expect(() => lambdaEnv({ SWEEP_MODE: 'yolo' })).toThrow(/SWEEP_MODE/);
+  });
+});
