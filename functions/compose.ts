@@ -23,7 +23,12 @@ export interface ComposeOptions {
 
 export const composeWorld = ({ policy, env, customizeClient }: ComposeOptions): World => {
   // Endpoints and base credentials come from the SDK's standard environment.
-  const base = { retryMode: 'adaptive' as const, maxAttempts: env.maxAttempts };
+  const base = {
+    retryMode: 'adaptive' as const,
+    maxAttempts: env.maxAttempts,
+    // A stalled call fails as a TimeoutError, which the SDK retries like any transient error.
+    requestHandler: { requestTimeout: env.requestTimeoutMs, throwOnRequestTimeout: true },
+  };
   const make = <C extends AnyClient>(client: C): C => {
     customizeClient?.(client);
     return client;
