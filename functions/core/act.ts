@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import type { ShardPorts } from '../ports.ts';
+import type { Log, ShardPorts } from '../ports.ts';
 import { describeError } from './errors.ts';
 import type { InstanceResult, ScopeError, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
@@ -11,8 +11,15 @@ const TAG_VALUE_MAX = 256;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const isNotFound = (error: unknown) =>
-  error instanceof Error && /InvalidInstanceID\.(NotFound|Malformed)/.test(`${error.name} ${(error as { Code?: string }).Code ?? ''}`);
+// Terminated between discovery and the change: accounted for as `gone`, not as a failure.
+const isGone = (error: unknown) =>
+  error instanceof Error && /InvalidInstanceID\.NotFound/.test(`${error.name} ${(error as { Code?: string }).Code ?? ''}`);
+
+const markGone = (target: InstanceResult, log: Log, shard: Shard) => {
+  target.reason = `gone: terminated before it could be changed (${target.verdict} was due; EC2 says InvalidInstanceID.NotFound)`;
+  target.verdict = 'gone';
+  log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
+};
 
 /** Modify, then re-read (batched) until EC2 shows the options applied. */
 export const act = async (
@@ -32,7 +39,8 @@ export const act = async (
           await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
           sent.push(target);
         } catch (error) {
-          const why = isNotFound(error) ? 'instance no longer exists' : describeError(error);
+          if (isGone(error)) return markGone(target, log, shard);
+          const why = describeError(error);
           log.error('change failed', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
           target.reason = `${target.verdict} failed: ${why}`;
           target.verdict = 'error';
@@ -55,8 +63,9 @@ export const act = async (
     pending = pending.filter((target) => {
       const options = current.get(target.instanceId);
       if (!options) {
-        target.reason = `${target.verdict} sent, but the instance no longer exists`;
-        target.verdict = 'error';
+        target.reason = `gone: terminated after the change was sent, before EC2 showed it applied (${target.verdict})`;
+        target.verdict = 'gone';
+        log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
         return false;
       }
       const applied = options.state === 'applied' && options.httpTokens === 'required' && options.hopLimit === target.hopLimit;

@@ -7,6 +7,7 @@ export const VERDICTS = [
   'blocked-v1-in-use',
   'insufficient-evidence',
   'exempt',
+  'gone',
   'error',
 ] as const;
 export type Verdict = (typeof VERDICTS)[number];

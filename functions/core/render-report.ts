@@ -7,6 +7,7 @@ const COLUMNS: Array<[Verdict, string]> = [
   ['blocked-v1-in-use', 'blocked'],
   ['insufficient-evidence', 'no-data'],
   ['exempt', 'exempt'],
+  ['gone', 'gone'],
   ['error', 'error'],
 ];
 
