@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { Log, ShardPorts } from '../ports.ts';
 import { describeError } from './errors.ts';
-import type { InstanceResult, ScopeError, Shard } from './model.ts';
+import type { InstanceResult, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
 
 export const TAG_ENFORCED_AT = 'imds-remediator:enforced-at';
@@ -21,19 +21,73 @@ const markGone = (target: InstanceResult, log: Log, shard: Shard) => {
   log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
 };
 
-/** Modify, then re-read (batched) until EC2 shows the options applied. */
+const stampFor = (target: InstanceResult, at: string) => ({
+  [target.verdict === 'enforce' ? TAG_ENFORCED_AT : TAG_HOP_LIMIT_SET_AT]: at,
+  [TAG_REASON]: target.reason.slice(0, TAG_VALUE_MAX),
+});
+
+/**
+ * Tags each target with when and why, in batches, before it is changed. The tags are the
+ * only record that we changed an instance: written after the change, a lost answer or a
+ * throttled CreateTags would leave it changed and untagged for good (the next run sees it
+ * compliant). Written first, a change that then fails leaves tags that state an intent,
+ * and the next run redoes the change and rewrites them. Returns the targets that carry
+ * their tags; a target that cannot be tagged is not changed.
+ */
+const stamp = async (ports: ShardPorts, shard: Shard, targets: InstanceResult[], at: string, log: Log) => {
+  const groups = new Map<string, InstanceResult[]>();
+  for (const t of targets) {
+    const key = `${t.verdict}\u0000${t.reason}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const stamped: InstanceResult[] = [];
+  const refuse = (group: InstanceResult[], error: unknown) => {
+    const why = describeError(error);
+    log.error('tagging failed, not changed', { ...shard, instanceIds: group.map((t) => t.instanceId), reason: why });
+    for (const t of group) {
+      t.reason = `${t.verdict} not attempted: could not tag it first: ${why}`;
+      t.verdict = 'error';
+    }
+  };
+  for (const group of groups.values()) {
+    const first = group[0];
+    if (!first) continue;
+    try {
+      await ports.ec2.tagInstances(group.map((t) => t.instanceId), stampFor(first, at));
+      stamped.push(...group);
+    } catch (error) {
+      if (!isGone(error)) {
+        refuse(group, error);
+        continue;
+      }
+      // One terminated instance fails the whole batch: find it, tag the others.
+      for (const t of group) {
+        try {
+          await ports.ec2.tagInstances([t.instanceId], stampFor(t, at));
+          stamped.push(t);
+        } catch (single) {
+          if (isGone(single)) markGone(t, log, shard);
+          else refuse([t], single);
+        }
+      }
+    }
+  }
+  return stamped;
+};
+
+/** Tag, modify, then re-read (batched) until EC2 shows the options applied. */
 export const act = async (
   ports: ShardPorts,
   shard: Shard,
   targets: InstanceResult[],
   options: ShardOptions,
-  errors: ScopeError[],
 ): Promise<void> => {
   const { log } = options;
+  const stamped = await stamp(ports, shard, targets, options.now.toISOString(), log);
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const sent: InstanceResult[] = [];
   await Promise.all(
-    targets.map((target) =>
+    stamped.map((target) =>
       limit(async () => {
         try {
           await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
@@ -79,27 +133,6 @@ export const act = async (
   }
 
   const changed = targets.filter((t) => t.changed);
-  const at = options.now.toISOString();
-  const groups = new Map<string, InstanceResult[]>();
-  for (const t of changed) {
-    const key = `${t.verdict}\u0000${t.reason}`;
-    groups.set(key, [...(groups.get(key) ?? []), t]);
-  }
-  for (const group of groups.values()) {
-    const first = group[0];
-    if (!first) continue;
-    const when = first.verdict === 'enforce' ? TAG_ENFORCED_AT : TAG_HOP_LIMIT_SET_AT;
-    try {
-      await ports.ec2.tagInstances(
-        group.map((t) => t.instanceId),
-        { [when]: at, [TAG_REASON]: first.reason.slice(0, TAG_VALUE_MAX) },
-      );
-    } catch (error) {
-      const message = `changed ${group.length} instance(s) but could not tag them: ${describeError(error)}`;
-      log.error('tagging failed', { ...shard, instanceIds: group.map((t) => t.instanceId), reason: message });
-      errors.push({ ...shard, message });
-    }
-  }
   for (const t of changed) {
     log.info('instance changed', {
       ...shard,

@@ -88,7 +88,7 @@ export const sweepShard = async (
 
   if (options.apply) {
     const targets = results.filter((r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit');
-    if (targets.length > 0) await act(ports, where, targets, options, errors);
+    if (targets.length > 0) await act(ports, where, targets, options);
   }
   return { shard: where, instances: results, errors };
 };
