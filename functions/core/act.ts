@@ -105,13 +105,16 @@ export const act = async (
 
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   let pending = sent;
+  let readFailure: string | undefined;
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
     if (attempt > 1) await sleep(delayMs * Math.min(attempt - 1, 5));
     let current;
     try {
       current = await ports.ec2.readMetadataOptions(pending.map((t) => t.instanceId));
+      readFailure = undefined;
     } catch (error) {
-      log.warn('re-read failed, will retry', { ...shard, attempt, reason: describeError(error) });
+      readFailure = describeError(error);
+      log.warn('re-read failed, will retry', { ...shard, attempt, reason: readFailure });
       continue;
     }
     pending = pending.filter((target) => {
@@ -128,7 +131,9 @@ export const act = async (
     });
   }
   for (const target of pending) {
-    target.reason = `${target.verdict} sent, but EC2 did not show it applied after ${attempts} reads`;
+    target.reason = readFailure
+      ? `${target.verdict} sent, but it could not be re-read to confirm it (${attempts} tries): ${readFailure}`
+      : `${target.verdict} sent, but EC2 did not show it applied after ${attempts} reads`;
     target.verdict = 'error';
   }
 
