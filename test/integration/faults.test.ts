@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/compose.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/core/act.ts';
 import { VERDICTS, type SweepReport } from '../../functions/core/model.ts';
-import type { LocalAws } from '../../local/local-aws.ts';
+import { days, type LocalAws } from '../../local/local-aws.ts';
 import { startFaultProxy, type Call, type FaultProxy } from '../support/fault-proxy.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';
 import { readInstance, seedOrganization, testPolicy, type Kind, type Seeded } from '../support/scenario.ts';
@@ -378,6 +378,37 @@ describe('an instance terminated while the sweep runs', () => {
     expectNothingLost(report, seeded);
     expectRestSwept(report, seeded, (s) => s === victim);
     expect(lines).toContainEqual(expect.objectContaining({ message: 'instance gone', instanceId: victim.instanceId }));
+  });
+
+  it('is reported as gone when it vanishes before it is tagged, and the rest of its tag batch is still changed', async () => {
+    const { local, alpha, seeded } = await seed();
+    const victim = seeded.find((s) => s.accountId === alpha && s.region === 'eu-west-1' && s.kind === 'plain');
+    if (!victim) throw new Error('no plain instance seeded');
+    // A twin enforced for the same reason shares the victim's CreateTags batch.
+    const [twin = ''] = await local.runInstances(alpha, 'eu-west-1', { tags: { Name: 'web' } });
+    await local.putNoTokenCalls(alpha, 'eu-west-1', { [twin]: days(14) });
+    seeded.push({ accountId: alpha, region: 'eu-west-1', kind: 'plain', instanceId: twin });
+    const names = (c: Call) => Object.values(c.params).includes(victim.instanceId);
+    proxy.inject({
+      operation: 'CreateTags',
+      when: names,
+      fault: { code: 'InvalidInstanceID.NotFound', message: `The instance ID '${victim.instanceId}' does not exist` },
+      before: () => terminate(local, victim),
+    });
+
+    const { report } = await sweepThroughProxy(testPolicy(), { apply: true });
+
+    expect(report.instances.find((i) => i.instanceId === victim.instanceId)).toMatchObject({ verdict: 'gone', changed: false });
+    expect(report.summary.errors).toBe(0);
+    expectNothingLost(report, seeded);
+    expectRestSwept(report, seeded, (s) => s === victim);
+    const refused = proxy.calls.filter((c) => c.operation === 'CreateTags' && c.fault !== undefined);
+    expect(refused.map((c) => Object.values(c.params).includes(twin))).toEqual([true, false]);
+    expect(report.instances.find((i) => i.instanceId === twin)).toMatchObject({ verdict: 'enforce', changed: true });
+    expect((await readInstance(local, alpha, 'eu-west-1', twin)).tags[TAG_ENFORCED_AT]).toBeDefined();
+    const rest = seeded.filter((s) => s !== victim && ['plain', 'container', 'eks-drift'].includes(s.kind));
+    for (const s of rest) expect(report.instances.find((i) => i.instanceId === s.instanceId), s.kind).toMatchObject({ changed: true });
+    expect(proxy.calls.filter((c) => c.operation === 'ModifyInstanceMetadataOptions' && c.params.InstanceId === victim.instanceId)).toEqual([]);
   });
 
   it('is reported as gone when it disappears after the change was sent, before EC2 showed it applied', async () => {

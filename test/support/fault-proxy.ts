@@ -50,9 +50,10 @@ export interface FaultRule {
   fault: Fault;
   /** Fail the first N matching calls (then forward). */
   first?: number;
-  /** Fail every Kth matching call (K = 1: every call). Without first, every or attempts: every call. */
-  every?: number;
-  /** Fail the first N attempts of each SDK call (its amz-sdk-request header counts them). */
+  /**
+   * Fail the first N attempts of each SDK call (its amz-sdk-request header counts them):
+   * deterministic even when calls run concurrently. Without first or attempts: every call.
+   */
   attempts?: number;
   /** Runs before the faulted call is answered, e.g. to change the world as a race would. */
   before?: (call: Call) => Promise<void>;
@@ -183,9 +184,7 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
       if (r.when && !r.when(call)) return false;
       if (r.attempts !== undefined) return call.attempt <= r.attempts;
       r.matched += 1;
-      if (r.first !== undefined) return r.matched <= r.first;
-      if (r.every !== undefined) return r.matched % r.every === 0;
-      return true;
+      return r.first === undefined || r.matched <= r.first;
     });
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, call: Call, dropAnswer = false) => {
@@ -237,6 +236,8 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
+  // Never the reason a test process stays alive.
+  server.unref();
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
