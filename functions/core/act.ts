@@ -16,7 +16,7 @@ const isGone = (error: unknown) =>
   error instanceof Error && /InvalidInstanceID\.NotFound/.test(`${error.name} ${(error as { Code?: string }).Code ?? ''}`);
 
 const markGone = (target: InstanceResult, log: Log, shard: Shard) => {
-  target.reason = `gone: terminated before it could be changed (${target.verdict} was due; EC2 says InvalidInstanceID.NotFound)`;
+  target.reason = `terminated before it could be changed (${target.verdict} was due; EC2 says InvalidInstanceID.NotFound)`;
   target.verdict = 'gone';
   log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
 };
@@ -120,7 +120,7 @@ export const act = async (
     pending = pending.filter((target) => {
       const options = current.get(target.instanceId);
       if (!options) {
-        target.reason = `gone: terminated after the change was sent, before EC2 showed it applied (${target.verdict})`;
+        target.reason = `terminated after the change was sent, before EC2 showed it applied (${target.verdict})`;
         target.verdict = 'gone';
         log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
         return false;

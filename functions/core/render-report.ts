@@ -54,6 +54,12 @@ export const renderReport = (report: SweepReport): string => {
     for (const i of blocked) out.push(line(i, `${i.noTokenCalls ?? 0} v1 calls`));
     out.push('');
   }
+  const gone = report.instances.filter((i) => i.verdict === 'gone');
+  if (gone.length > 0) {
+    out.push(`Gone, terminated during the run (${gone.length}):`);
+    for (const i of gone) out.push(line(i, 'gone'));
+    out.push('');
+  }
   const failed = report.instances.filter((i) => i.verdict === 'error');
   if (report.errors.length > 0 || failed.length > 0) {
     out.push(`Errors (${report.errors.length + failed.length}):`);
