@@ -26,7 +26,7 @@ beforeEach(() => proxy.clear());
 
 /** Runs a sweep with the SDK pointed at the proxy, a small retry budget and a short timeout. */
 const sweepThroughProxy = async (...args: Parameters<typeof sweep>) => {
-  const vars = { AWS_ENDPOINT_URL: proxy.endpoint, AWS_MAX_ATTEMPTS: String(MAX_ATTEMPTS), AWS_REQUEST_TIMEOUT_MS: '1500' };
+  const vars = { AWS_ENDPOINT_URL: proxy.endpoint, AWS_MAX_ATTEMPTS: String(MAX_ATTEMPTS), AWS_REQUEST_TIMEOUT_MS: '2500' };
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
   Object.assign(process.env, vars);
   try {
