@@ -41,7 +41,12 @@ export const composeNotifier = ({ env, customizeClient, slack }: Omit<ComposeOpt
 
 export const composeWorld = ({ policy, env, customizeClient, slack }: ComposeOptions): World => {
   // Endpoints and base credentials come from the SDK's standard environment.
-  const base = { retryMode: 'adaptive' as const, maxAttempts: env.maxAttempts };
+  const base = {
+    retryMode: 'adaptive' as const,
+    maxAttempts: env.maxAttempts,
+    // A stalled call fails as a TimeoutError, which the SDK retries like any transient error.
+    requestHandler: { requestTimeout: env.requestTimeoutMs, throwOnRequestTimeout: true },
+  };
   const make = <C extends AnyClient>(client: C): C => {
     customizeClient?.(client);
     return client;

@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
-import type { ShardPorts } from '../ports.ts';
+import type { Log, ShardPorts } from '../ports.ts';
 import { describeError } from './errors.ts';
-import type { InstanceResult, ScopeError, Shard } from './model.ts';
+import type { InstanceResult, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
 
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from './tags.ts';
@@ -12,15 +12,16 @@ const TAG_VALUE_MAX = 256;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const errorCode = (error: unknown) => (error instanceof Error ? `${error.name} ${(error as { Code?: string }).Code ?? ''}` : '');
-const isNotFound = (error: unknown) => /InvalidInstanceID\.NotFound/.test(errorCode(error));
+// Terminated between discovery and the change: accounted for as `gone`, not as a failure.
+const isGone = (error: unknown) => /InvalidInstanceID\.NotFound/.test(errorCode(error));
 /** A just-launched instance may refuse the change while it is still pending. */
 const isNotReady = (error: unknown) => /IncorrectInstanceState/.test(errorCode(error));
+/** The account-level IMDS default (HttpTokensEnforced) refuses to re-open v1. */
+const isUnsupported = (error: unknown) => /UnsupportedOperation/.test(errorCode(error));
 
 /** The rollback watch's revert is the one change that re-opens IMDSv1. */
 const isRevert = (target: InstanceResult) => target.verdict === 'v1-rejected';
 const wantedTokens = (target: InstanceResult) => (isRevert(target) ? 'optional' : 'required');
-/** The account-level IMDS default (HttpTokensEnforced) refuses to re-open v1. */
-const isUnsupported = (error: unknown) => /UnsupportedOperation/.test(errorCode(error));
 
 const changePatiently = async (ports: ShardPorts, target: InstanceResult, attempts: number, delayMs: number) => {
   for (let attempt = 1; ; attempt++) {
@@ -34,34 +35,89 @@ const changePatiently = async (ports: ShardPorts, target: InstanceResult, attemp
   }
 };
 
-/** Modify, then re-read (batched) until EC2 shows the options applied. */
+const markGone = (target: InstanceResult, log: Log, shard: Shard) => {
+  target.reason = `terminated before it could be changed (${target.verdict} was due; EC2 says InvalidInstanceID.NotFound)`;
+  target.verdict = 'gone';
+  log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
+};
+
+const stampFor = (target: InstanceResult, at: string) => ({
+  [target.verdict === 'enforce' ? TAG_ENFORCED_AT : isRevert(target) ? TAG_REVERTED_AT : TAG_HOP_LIMIT_SET_AT]: at,
+  [TAG_REASON]: target.reason.slice(0, TAG_VALUE_MAX),
+});
+
+/**
+ * Tags each target with when and why, in batches, before it is changed. The tags are the
+ * only record that we changed an instance: written after the change, a lost answer or a
+ * throttled CreateTags would leave it changed and untagged for good (the next run sees it
+ * compliant). Written first, a change that then fails leaves tags that state an intent,
+ * and the next run redoes the change and rewrites them. Returns the targets that carry
+ * their tags; a target that cannot be tagged is not changed.
+ */
+const stamp = async (ports: ShardPorts, shard: Shard, targets: InstanceResult[], at: string, log: Log) => {
+  const groups = new Map<string, InstanceResult[]>();
+  for (const t of targets) {
+    const key = `${t.verdict}\u0000${t.reason}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const stamped: InstanceResult[] = [];
+  const refuse = (group: InstanceResult[], error: unknown) => {
+    const why = describeError(error);
+    log.error('tagging failed, not changed', { ...shard, instanceIds: group.map((t) => t.instanceId), reason: why });
+    for (const t of group) {
+      t.reason = `${t.verdict} not attempted: could not tag it first: ${why}`;
+      t.verdict = 'error';
+    }
+  };
+  for (const group of groups.values()) {
+    const first = group[0];
+    if (!first) continue;
+    try {
+      await ports.ec2.tagInstances(group.map((t) => t.instanceId), stampFor(first, at));
+      stamped.push(...group);
+    } catch (error) {
+      if (!isGone(error)) {
+        refuse(group, error);
+        continue;
+      }
+      // One terminated instance fails the whole batch: find it, tag the others.
+      for (const t of group) {
+        try {
+          await ports.ec2.tagInstances([t.instanceId], stampFor(t, at));
+          stamped.push(t);
+        } catch (single) {
+          if (isGone(single)) markGone(t, log, shard);
+          else refuse([t], single);
+        }
+      }
+    }
+  }
+  return stamped;
+};
+
+/** Tag, modify, then re-read (batched) until EC2 shows the options applied. */
 export const act = async (
   ports: ShardPorts,
   shard: Shard,
   targets: InstanceResult[],
   options: ShardOptions,
-  errors: ScopeError[],
 ): Promise<void> => {
   const { log } = options;
+  const stamped = await stamp(ports, shard, targets, options.now.toISOString(), log);
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   const sent: InstanceResult[] = [];
   await Promise.all(
-    targets.map((target) =>
+    stamped.map((target) =>
       limit(async () => {
         try {
           await changePatiently(ports, target, attempts, delayMs);
           sent.push(target);
         } catch (error) {
+          if (isGone(error)) return markGone(target, log, shard);
           if (isRevert(target) && isUnsupported(error)) {
             log.error('revert impossible', { ...shard, instanceId: target.instanceId, reason: describeError(error) });
             target.reason = `${target.reason}; the revert is impossible: this account enforces IMDSv2 for every instance (HttpTokensEnforced), so fix the workload or lift the account setting (${describeError(error)})`;
-            return;
-          }
-          if (isNotFound(error)) {
-            log.warn('instance gone before it could be changed', { ...shard, instanceId: target.instanceId, verdict: target.verdict });
-            target.reason = `terminated before it could be changed (was ${target.verdict})`;
-            target.verdict = 'gone';
             return;
           }
           const why = describeError(error);
@@ -74,20 +130,24 @@ export const act = async (
   );
 
   let pending = sent;
+  let readFailure: string | undefined;
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
     if (attempt > 1) await sleep(delayMs * Math.min(attempt - 1, 5));
     let current;
     try {
       current = await ports.ec2.readMetadataOptions(pending.map((t) => t.instanceId));
+      readFailure = undefined;
     } catch (error) {
-      log.warn('re-read failed, will retry', { ...shard, attempt, reason: describeError(error) });
+      readFailure = describeError(error);
+      log.warn('re-read failed, will retry', { ...shard, attempt, reason: readFailure });
       continue;
     }
     pending = pending.filter((target) => {
       const options = current.get(target.instanceId);
       if (!options) {
-        target.reason = `terminated while ${target.verdict} was being applied`;
+        target.reason = `terminated after the change was sent, before EC2 showed it applied (${target.verdict})`;
         target.verdict = 'gone';
+        log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
         return false;
       }
       const applied = options.state === 'applied' && options.httpTokens === wantedTokens(target) && options.hopLimit === target.hopLimit;
@@ -96,32 +156,13 @@ export const act = async (
     });
   }
   for (const target of pending) {
-    target.reason = `${target.verdict} sent, but EC2 did not show it applied after ${attempts} reads`;
+    target.reason = readFailure
+      ? `${target.verdict} sent, but it could not be re-read to confirm it (${attempts} tries): ${readFailure}`
+      : `${target.verdict} sent, but EC2 did not show it applied after ${attempts} reads`;
     target.verdict = 'error';
   }
 
   const changed = targets.filter((t) => t.changed);
-  const at = options.now.toISOString();
-  const groups = new Map<string, InstanceResult[]>();
-  for (const t of changed) {
-    const key = `${t.verdict}\u0000${t.reason}`;
-    groups.set(key, [...(groups.get(key) ?? []), t]);
-  }
-  for (const group of groups.values()) {
-    const first = group[0];
-    if (!first) continue;
-    const when = first.verdict === 'enforce' ? TAG_ENFORCED_AT : isRevert(first) ? TAG_REVERTED_AT : TAG_HOP_LIMIT_SET_AT;
-    try {
-      await ports.ec2.tagInstances(
-        group.map((t) => t.instanceId),
-        { [when]: at, [TAG_REASON]: first.reason.slice(0, TAG_VALUE_MAX) },
-      );
-    } catch (error) {
-      const message = `changed ${group.length} instance(s) but could not tag them: ${describeError(error)}`;
-      log.error('tagging failed', { ...shard, instanceIds: group.map((t) => t.instanceId), reason: message });
-      errors.push({ ...shard, message });
-    }
-  }
   for (const t of changed) {
     log.info('instance changed', {
       ...shard,

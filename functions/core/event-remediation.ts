@@ -115,7 +115,7 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   }
   if (apply) {
     const targets = results.filter((r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit');
-    if (targets.length > 0) await act(ports, shard, targets, { apply, now, log, verify: options.verify }, errors);
+    if (targets.length > 0) await act(ports, shard, targets, { apply, now, log, verify: options.verify });
   }
   const recordsFindings = (options.findings ?? true) && policy.findings.enabled;
   const findings =

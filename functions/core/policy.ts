@@ -42,7 +42,9 @@ const policySchema = z
       .default('ImdsRemediatorMemberRole'),
     scope: z
       .strictObject({
-        regions: z.array(region).default([]),
+        // Left out, every enabled region. An explicit empty list is ambiguous ("nowhere"?)
+        // and would silently widen the scope of a tool that can change every instance.
+        regions: z.array(region).min(1, 'an empty list is ambiguous: leave scope.regions out to sweep every enabled region').default([]),
         accounts: z.array(accountId).default([]),
         ous: z.array(ouId).default([]),
       })

@@ -61,6 +61,12 @@ export const renderReport = (report: SweepReport): string => {
     for (const i of rejected) out.push(line(i, i.changed ? 'reverted' : 'alert'));
     out.push('');
   }
+  const gone = report.instances.filter((i) => i.verdict === 'gone');
+  if (gone.length > 0) {
+    out.push(`Gone, terminated during the run (${gone.length}):`);
+    for (const i of gone) out.push(line(i, 'gone'));
+    out.push('');
+  }
   const failed = report.instances.filter((i) => i.verdict === 'error');
   if (report.errors.length > 0 || failed.length > 0) {
     out.push(`Errors (${report.errors.length + failed.length}):`);

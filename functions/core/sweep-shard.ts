@@ -109,7 +109,7 @@ export const sweepShard = async (
     const targets = results.filter(
       (r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit' || (revert && r.verdict === 'v1-rejected'),
     );
-    if (targets.length > 0) await act(ports, where, targets, options, errors);
+    if (targets.length > 0) await act(ports, where, targets, options);
   }
   if (ports.findings && options.findings) {
     const observed = instances.flatMap((facts, n) => {

@@ -49,6 +49,14 @@ describe('policy', () => {
     [{ memberRoleName: 'role with spaces' }, 'memberRoleName: memberRoleName must be an IAM role name'],
     [{ force: { instanceIds: ['web-1'] } }, 'force.instanceIds[0]: instance id must look like'],
     [{ lookbackDays: 5, minObservedDays: 7 }, 'minObservedDays: minObservedDays (7) cannot exceed lookbackDays (5)'],
+    [{ scope: { regions: [] } }, 'scope.regions: an empty list is ambiguous'],
+    [{ scope: { regions: [''] } }, 'scope.regions[0]: region must look like us-east-1'],
+    [{ hopLimit: { rules: [{ tagKey: 'team-{a,b}', hopLimit: 2 }] } }, 'hopLimit.rules[0].tagKey: tagKey is not a supported glob'],
+    [{ hopLimit: { rules: [{ tagKey: '', hopLimit: 2 }] } }, 'hopLimit.rules[0].tagKey: tagKey must not be empty'],
+    [{ exempt: { tags: [{ key: 'team', values: ['[prod]'] }] } }, 'exempt.tags[0].values[0]: tag value is not a supported glob'],
+    [{ force: { tags: [{ key: 'team', values: [] }] } }, 'force.tags[0].values:'],
+    [{ hopLimit: { default: 2.5 } }, 'hopLimit.default:'],
+    [{ scope: { regions: 'us-east-1' } }, 'scope.regions:'],
   ])('refuses %j naming the field', (input, expected) => {
     expect(problemsOf(input).join('\n')).toContain(expected);
   });

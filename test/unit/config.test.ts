@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest';
+import { readEnvironment } from '../../functions/config.ts';
+
+describe('environment', () => {
+  it('abandons a stalled AWS call after 30 s unless told otherwise', () => {
+    expect(readEnvironment({}).requestTimeoutMs).toBe(30_000);
+    expect(readEnvironment({ AWS_REQUEST_TIMEOUT_MS: '1500' }).requestTimeoutMs).toBe(1500);
+  });
+
+  it.each(['soon', '0', '-5', '3600000'])('refuses AWS_REQUEST_TIMEOUT_MS=%s, naming the variable', (value) => {
+    expect(() => readEnvironment({ AWS_REQUEST_TIMEOUT_MS: value })).toThrow(/invalid environment: AWS_REQUEST_TIMEOUT_MS/);
+  });
+});
