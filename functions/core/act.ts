@@ -3,6 +3,7 @@ import type { ShardPorts } from '../ports.ts';
 import { describeError } from './errors.ts';
 import type { InstanceResult, ScopeError, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
+import { MODIFY_METADATA_BUCKET, TokenBucket } from './token-bucket.ts';
 
 export const TAG_ENFORCED_AT = 'imds-remediator:enforced-at';
 export const TAG_HOP_LIMIT_SET_AT = 'imds-remediator:hop-limit-set-at';
@@ -24,11 +25,14 @@ export const act = async (
 ): Promise<void> => {
   const { log } = options;
   const limit = pLimit(options.modifyConcurrency ?? 5);
+  // One shard is one account-region: its modifies share EC2's bucket for that account-region.
+  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, options.clock);
   const sent: InstanceResult[] = [];
   await Promise.all(
     targets.map((target) =>
       limit(async () => {
         try {
+          await bucket.take();
           await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
           sent.push(target);
         } catch (error) {

@@ -5,6 +5,7 @@ import { describeError } from './errors.ts';
 import type { Decision, Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, ShardResult } from './model.ts';
 import type { Policy } from './policy.ts';
 import type { PlannedShard } from './sweep-plan.ts';
+import type { Clock } from './token-bucket.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -16,6 +17,8 @@ export interface ShardOptions {
   verify?: { attempts: number; delayMs: number };
   /** Parallel ModifyInstanceMetadataOptions calls within one account-region. */
   modifyConcurrency?: number;
+  /** Paces modifies to EC2's bucket (100 burst, 5/s); tests inject a virtual clock. */
+  clock?: Clock;
 }
 
 /** Whole days, ending now: the window GetMetricData buckets into daily sums. */

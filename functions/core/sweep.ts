@@ -13,6 +13,7 @@ export interface SweepOptions {
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
   verify?: ShardOptions['verify'];
+  clock?: ShardOptions['clock'];
 }
 
 /** plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow. */
@@ -31,6 +32,7 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
           now,
           log: options.log,
           verify: options.verify,
+          clock: options.clock,
         });
         options.onProgress?.(++done, plan.shards.length);
         return shardResult;
