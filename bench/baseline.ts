@@ -1,0 +1,116 @@
+// The naive strategy common tools use, for comparison only: per-instance calls everywhere.
+// It reaches the same verdicts as production (the same pure decide()), so the work is equal.
+import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeInstancesCommand, DescribeRegionsCommand, EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
+import { OrganizationsClient, paginateListAccounts } from '@aws-sdk/client-organizations';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import pLimit from 'p-limit';
+import type { AnyClient } from '../functions/compose.ts';
+import { decide, needsEvidence } from '../functions/core/decide.ts';
+import type { Evidence, InstanceFacts, Verdict } from '../functions/core/model.ts';
+import type { Policy } from '../functions/core/policy.ts';
+import { evidenceWindow } from '../functions/core/sweep-shard.ts';
+
+export interface BaselineOptions {
+  homeRegion: string;
+  concurrency: number;
+  customizeClient: (client: AnyClient) => void;
+  now: Date;
+}
+
+/**
+ * THE FINDINGS SLOT (issue 3, Security Hub): once findings exist, the baseline imports
+ * each instance's finding on its own, one BatchImportFindings call per instance, with a
+ * SecurityHubClient built from `credentials` and `customizeClient` like the others here.
+ * Until then this does nothing and the benchmark reports findings as not measured.
+ */
+const importOneFinding = async (_credentials: AwsCredentialIdentity, _result: { instanceId: string; verdict: Verdict }) => {};
+
+export const runBaseline = async (policy: Policy, options: BaselineOptions) => {
+  const base = { maxAttempts: 5 };
+  const make = <C extends AnyClient>(client: C): C => {
+    options.customizeClient(client);
+    return client;
+  };
+  const sts = make(new STSClient({ ...base, region: options.homeRegion }));
+  // No per-run credential cache: every call site assumes the role again.
+  const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
+    const out = await sts.send(
+      new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/${policy.memberRoleName}`, RoleSessionName: 'naive' }),
+    );
+    const c = out.Credentials;
+    return { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken };
+  };
+
+  const org = make(new OrganizationsClient({ ...base, region: options.homeRegion }));
+  const accounts: string[] = [];
+  for await (const page of paginateListAccounts({ client: org }, {})) {
+    for (const a of page.Accounts ?? []) if (a.Id && a.Status === 'ACTIVE') accounts.push(a.Id);
+  }
+
+  const shards: Array<{ accountId: string; region: string }> = [];
+  for (const accountId of accounts) {
+    const ec2 = make(new EC2Client({ ...base, region: options.homeRegion, credentials: await assume(accountId) }));
+    const out = await ec2.send(new DescribeRegionsCommand({}));
+    const enabled = (out.Regions ?? []).flatMap((r) => (r.RegionName ? [r.RegionName] : []));
+    for (const region of policy.scope.regions.filter((r) => enabled.includes(r))) shards.push({ accountId, region });
+  }
+
+  const byVerdict: Partial<Record<Verdict, number>> = {};
+  const window = evidenceWindow(policy, options.now);
+  const limit = pLimit(options.concurrency);
+  await Promise.all(
+    shards.map(({ accountId, region }) =>
+      limit(async () => {
+        // Discover ids (default page size), then look at each instance on its own.
+        const lister = make(new EC2Client({ ...base, region, credentials: await assume(accountId) }));
+        const ids: string[] = [];
+        for await (const page of paginateDescribeInstances({ client: lister }, {})) {
+          for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId) ids.push(i.InstanceId);
+        }
+        for (const instanceId of ids) {
+          const credentials = await assume(accountId);
+          const ec2 = make(new EC2Client({ ...base, region, credentials }));
+          const described = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+          const i = described.Reservations?.[0]?.Instances?.[0];
+          if (!i || i.State?.Name === 'terminated' || i.State?.Name === 'shutting-down') continue;
+          const facts: InstanceFacts = {
+            instanceId,
+            state: i.State?.Name ?? 'unknown',
+            launchTime: i.LaunchTime,
+            tags: Object.fromEntries((i.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? '']] : []))),
+            metadata: {
+              httpTokens: i.MetadataOptions?.HttpTokens === 'required' ? 'required' : 'optional',
+              httpEndpoint: i.MetadataOptions?.HttpEndpoint === 'disabled' ? 'disabled' : 'enabled',
+              hopLimit: i.MetadataOptions?.HttpPutResponseHopLimit ?? 1,
+              state: 'applied',
+            },
+            instanceProfileArn: i.IamInstanceProfile?.Arn,
+          };
+          let evidence: Evidence | undefined;
+          if (needsEvidence(facts)) {
+            const cloudwatch = make(new CloudWatchClient({ ...base, region, credentials }));
+            const stats = await cloudwatch.send(
+              new GetMetricStatisticsCommand({
+                Namespace: 'AWS/EC2',
+                MetricName: 'MetadataNoToken',
+                Dimensions: [{ Name: 'InstanceId', Value: instanceId }],
+                StartTime: window.start,
+                EndTime: window.end,
+                Period: 86_400,
+                Statistics: ['Sum'],
+              }),
+            );
+            const points = stats.Datapoints ?? [];
+            evidence = { noTokenCalls: points.reduce((s, p) => s + (p.Sum ?? 0), 0), observedDays: points.length };
+          }
+          const { verdict } = decide(facts, evidence, policy, { now: options.now });
+          byVerdict[verdict] = (byVerdict[verdict] ?? 0) + 1;
+          await importOneFinding(credentials, { instanceId, verdict });
+        }
+      }),
+    ),
+  );
+  return { byVerdict };
+};
