@@ -14,14 +14,15 @@ import { RESULT_PREFIX, type StrategyInput, type StrategyResult } from './protoc
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
-const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--seed N] [--concurrency N] [--no-bundles]
+const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--seed N] [--concurrency N] [--no-bundles] [--shard-only]
   --accounts N          accounts in the organization, the management account included (default 10; env BENCH_ACCOUNTS)
   --regions N           regions swept in each account, 1–${ALL_REGIONS.length} (default 2; env BENCH_REGIONS)
   --instances N         instances per account-region (default 500; env BENCH_INSTANCES)
   --shard-instances N   instances of the one-shard RSS run, 0 to skip (default 5000; env BENCH_SHARD_INSTANCES)
   --seed N              seed of the verdict mix (default 7; env BENCH_SEED)
   --concurrency N       account-regions swept at once, both strategies (default 8)
-  --no-bundles          skip building dist/ and timing cold imports`;
+  --no-bundles          skip building dist/ and timing cold imports
+  --shard-only          only the one-shard RSS run (and the bundles)`;
 
 const positiveInt = (name: string, text: string | undefined, fallback: number, min = 1): number => {
   if (text === undefined) return fallback;
@@ -42,6 +43,7 @@ const readParams = () => {
       seed: { type: 'string' },
       concurrency: { type: 'string' },
       'no-bundles': { type: 'boolean', default: false },
+      'shard-only': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -61,6 +63,7 @@ const readParams = () => {
     concurrency: positiveInt('--concurrency', values.concurrency, 8),
     lookbackDays: 14,
     bundles: !values['no-bundles'],
+    shardOnly: values['shard-only'],
   };
 };
 
@@ -143,6 +146,75 @@ const table = (rows: string[][]): string => {
 
 const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 10) / 10 : null);
 
+type Params = ReturnType<typeof readParams>;
+type Input = (mode: StrategyInput['mode']) => StrategyInput;
+const pick = ({ calls, callsByOperation, wallMs, peakRssMb }: StrategyResult) => ({ calls, callsByOperation, wallMs, peakRssMb });
+const n = (x: number | undefined) => String(x ?? 0);
+const check = (ok: boolean, text: string) => say(`${ok ? 'met    ' : 'MISSED '} ${text}`);
+
+/** The daily sweep, production then baseline, each on a freshly seeded identical organization. */
+const compareStrategies = async (moto: MotoServer, script: string, params: Params, orgParams: OrgParams, input: Input) => {
+  const seeded = await timed('seeding the organization (production)', () => freshOrg(moto, orgParams));
+  say(`  ${seeded.instances} instances, ${seeded.datapoints} MetadataNoToken datapoints; mix ${JSON.stringify(seeded.byKind)}`);
+  const production = await timed('production sweep (plan)', () => runStrategy(script, input('production')));
+  const apply = await timed('production apply (same organization)', () => runStrategy(script, input('apply')));
+
+  const reseeded = await timed('seeding the same organization again (baseline)', () => freshOrg(moto, orgParams));
+  if (JSON.stringify(reseeded.byKind) !== JSON.stringify(seeded.byKind)) throw new Error('the two seeded organizations differ');
+  const baseline = await timed('baseline sweep', () => runStrategy(script, input('baseline')));
+  const counts = (r: StrategyResult) => JSON.stringify(Object.entries(r.byVerdict).filter(([, c]) => (c ?? 0) > 0).sort());
+  if (counts(production) !== counts(baseline)) {
+    throw new Error(`the strategies disagree: production ${JSON.stringify(production.byVerdict)}, baseline ${JSON.stringify(baseline.byVerdict)}`);
+  }
+  const ratios = { calls: ratio(baseline.calls, production.calls), wall: ratio(baseline.wallMs, production.wallMs) };
+
+  const ops = [...new Set([...Object.keys(production.callsByOperation), ...Object.keys(baseline.callsByOperation)])].sort();
+  const total = params.accounts * params.regions.length * params.instancesPerRegion;
+  say('');
+  say(
+    table([
+      [`daily sweep, ${total} instances`, 'production', 'baseline', 'baseline / production'],
+      ['API calls', n(production.calls), n(baseline.calls), `${ratios.calls}×`],
+      ...ops.map((op) => [`  ${op}`, n(production.callsByOperation[op]), n(baseline.callsByOperation[op]), '']),
+      ['wall time (s)', (production.wallMs / 1000).toFixed(1), (baseline.wallMs / 1000).toFixed(1), `${ratios.wall}×`],
+      ['peak RSS (MB)', n(production.peakRssMb), n(baseline.peakRssMb), ''],
+      ['  RSS before the sweep', n(production.startRssMb), n(baseline.startRssMb), ''],
+    ]),
+  );
+  say(`verdicts (both): ${JSON.stringify(production.byVerdict)}`);
+  say(`findings: ${FINDINGS_NOTE}`);
+  const applyOps = Object.entries(apply.callsByOperation).map(([op, c]) => `${op} ${c}`).join(', ');
+  say(`apply (outside the ratio): ${apply.changed} changed, ${apply.calls} calls (${applyOps}), ${(apply.wallMs / 1000).toFixed(1)} s, peak RSS ${apply.peakRssMb} MB`);
+  check((ratios.calls ?? 0) >= 50, `≥ 50× fewer API calls than the baseline (${ratios.calls}×)`);
+  check(production.wallMs < baseline.wallMs, `less wall time than the baseline (${ratios.wall}×)`);
+  return {
+    production: pick(production),
+    baseline: pick(baseline),
+    ratios,
+    verdicts: production.byVerdict,
+    findings: FINDINGS_NOTE,
+    apply: { ...pick(apply), changed: apply.changed },
+    mix: seeded.byKind,
+  };
+};
+
+const FINDINGS_NOTE = 'not measured yet: Security Hub findings (issue 3) fill the marked slots in bench/strategy.ts and bench/baseline.ts';
+
+/** One account-region holding many instances: its peak RSS. */
+const measureShard = async (moto: MotoServer, script: string, params: Params, input: Input) => {
+  await timed(`seeding one account-region with ${params.shardInstances} instances`, async () => {
+    await moto.reset();
+    // One datapoint a series here: moto's GetMetricData scans every stored datapoint per
+    // query and period, and memory is held by the instances, not by 1 vs 14 values a series.
+    const region = params.regions[0] ?? 'us-east-1';
+    await seedShard(new LocalAws(), MANAGEMENT_ACCOUNT, region, params.shardInstances, params.lookbackDays, random(params.seed), {}, 1);
+  });
+  const shard = await timed('one shard (plan)', () => runStrategy(script, input('shard')));
+  say(`one shard of ${shard.instances} instances: ${shard.calls} calls, ${(shard.wallMs / 1000).toFixed(1)} s, peak RSS ${shard.peakRssMb} MB (${shard.startRssMb} MB before the sweep)`);
+  check(shard.peakRssMb < 256, `peak RSS of a ${shard.instances}-instance shard < 256 MB (${shard.peakRssMb} MB)`);
+  return { instances: shard.instances, ...pick(shard), startRssMb: shard.startRssMb };
+};
+
 const main = async () => {
   const params = readParams();
   const orgParams: OrgParams = {
@@ -153,7 +225,9 @@ const main = async () => {
     lookbackDays: params.lookbackDays,
   };
   const total = params.accounts * params.regions.length * params.instancesPerRegion;
-  say(`imds-remediator benchmark: ${params.accounts} accounts × ${params.regions.length} regions × ${params.instancesPerRegion} instances = ${total} instances, seed ${params.seed}`);
+  if (!params.shardOnly) {
+    say(`imds-remediator benchmark: ${params.accounts} accounts × ${params.regions.length} regions × ${params.instancesPerRegion} instances = ${total} instances, seed ${params.seed}`);
+  }
 
   const workDir = await mkdtemp(join(tmpdir(), 'imds-bench-'));
   const script = await bundleStrategy(workDir);
@@ -162,7 +236,7 @@ const main = async () => {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   Object.assign(process.env, motoEnvironment(moto.endpoint));
-  const input = (mode: StrategyInput['mode']): StrategyInput => ({
+  const input: Input = (mode) => ({
     mode,
     regions: [...params.regions],
     lookbackDays: params.lookbackDays,
@@ -170,73 +244,21 @@ const main = async () => {
     now: new Date().toISOString(),
   });
   try {
-    const seeded = await timed('seeding the organization (production)', () => freshOrg(moto, orgParams));
-    say(`  ${seeded.instances} instances, ${seeded.datapoints} MetadataNoToken datapoints; mix ${JSON.stringify(seeded.byKind)}`);
-    const production = await timed('production sweep (plan)', () => runStrategy(script, input('production')));
-    const apply = await timed('production apply (same organization)', () => runStrategy(script, input('apply')));
-
-    const reseeded = await timed('seeding the same organization again (baseline)', () => freshOrg(moto, orgParams));
-    if (JSON.stringify(reseeded.byKind) !== JSON.stringify(seeded.byKind)) throw new Error('the two seeded organizations differ');
-    const baseline = await timed('baseline sweep', () => runStrategy(script, input('baseline')));
-    const same = JSON.stringify(Object.entries(production.byVerdict).filter(([, n]) => n > 0).sort()) ===
-      JSON.stringify(Object.entries(baseline.byVerdict).filter(([, n]) => (n ?? 0) > 0).sort());
-    if (!same) throw new Error(`the strategies disagree: production ${JSON.stringify(production.byVerdict)}, baseline ${JSON.stringify(baseline.byVerdict)}`);
-
-    let shard: (StrategyResult & { instances: number }) | undefined;
-    if (params.shardInstances > 0) {
-      await timed(`seeding one account-region with ${params.shardInstances} instances`, async () => {
-        await moto.reset();
-        // One datapoint a series here: moto's GetMetricData scans every stored datapoint per
-        // query and period, and memory is held by the instances, not by 1 vs 14 values a series.
-        const region = params.regions[0] ?? 'us-east-1';
-        await seedShard(new LocalAws(), MANAGEMENT_ACCOUNT, region, params.shardInstances, params.lookbackDays, random(params.seed), {}, 1);
-      });
-      shard = await timed('one shard (plan)', () => runStrategy(script, input('shard')));
-    }
-
+    const compared = params.shardOnly ? undefined : await compareStrategies(moto, script, params, orgParams, input);
+    say('');
+    const shard = params.shardInstances > 0 ? await measureShard(moto, script, params, input) : null;
     const bundles = params.bundles ? await timed('building dist/ and timing cold imports', bundleImportTimes) : {};
-
-    const pick = ({ calls, callsByOperation, wallMs, peakRssMb }: StrategyResult) => ({ calls, callsByOperation, wallMs, peakRssMb });
-    const results = {
-      params: { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix: seeded.byKind },
-      production: pick(production),
-      baseline: pick(baseline),
-      ratios: { calls: ratio(baseline.calls, production.calls), wall: ratio(baseline.wallMs, production.wallMs) },
-      verdicts: production.byVerdict,
-      findings: 'not measured yet: Security Hub findings (issue 3) fill the marked slots in bench/strategy.ts and bench/baseline.ts',
-      apply: { ...pick(apply), changed: apply.changed },
-      shard: shard ? { instances: shard.instances, ...pick(shard), startRssMb: shard.startRssMb } : null,
-      bundles,
-    };
-    await writeFile('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
-
-    const ops = [...new Set([...Object.keys(production.callsByOperation), ...Object.keys(baseline.callsByOperation)])].sort();
-    const n = (x: number | undefined) => String(x ?? 0);
-    say('');
-    say(
-      table([
-        ['daily sweep, ' + total + ' instances', 'production', 'baseline', 'baseline / production'],
-        ['API calls', n(production.calls), n(baseline.calls), `${results.ratios.calls}×`],
-        ...ops.map((op) => [`  ${op}`, n(production.callsByOperation[op]), n(baseline.callsByOperation[op]), '']),
-        ['wall time (s)', (production.wallMs / 1000).toFixed(1), (baseline.wallMs / 1000).toFixed(1), `${results.ratios.wall}×`],
-        ['peak RSS (MB)', n(production.peakRssMb), n(baseline.peakRssMb), ''],
-        ['  RSS before the sweep', n(production.startRssMb), n(baseline.startRssMb), ''],
-      ]),
-    );
-    say(`verdicts (both): ${JSON.stringify(production.byVerdict)}`);
-    say(`findings: ${results.findings}`);
-    say('');
-    const applyOps = Object.entries(apply.callsByOperation).map(([op, c]) => `${op} ${c}`).join(', ');
-    say(`apply (outside the ratio): ${apply.changed} changed, ${apply.calls} calls (${applyOps}), ${(apply.wallMs / 1000).toFixed(1)} s, peak RSS ${apply.peakRssMb} MB`);
-    if (shard) say(`one shard of ${shard.instances} instances: ${shard.calls} calls, ${(shard.wallMs / 1000).toFixed(1)} s, peak RSS ${shard.peakRssMb} MB (target < 256 MB; ${shard.startRssMb} MB before the sweep)`);
     for (const [file, { coldImportMs }] of Object.entries(bundles)) {
       say(`cold import dist/${file}: ${coldImportMs === null ? 'failed (see stderr above)' : `${coldImportMs} ms`}`);
     }
-    say('');
-    const check = (ok: boolean, text: string) => say(`${ok ? 'met    ' : 'MISSED '} ${text}`);
-    check((results.ratios.calls ?? 0) >= 50, `≥ 50× fewer API calls than the baseline (${results.ratios.calls}×)`);
-    check(production.wallMs < baseline.wallMs, `less wall time than the baseline (${results.ratios.wall}×)`);
-    if (shard) check(shard.peakRssMb < 256, `peak RSS of a ${shard.instances}-instance shard < 256 MB (${shard.peakRssMb} MB)`);
+    const { mix, ...rest } = compared ?? { mix: undefined };
+    const results = {
+      params: { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix },
+      ...rest,
+      shard,
+      bundles,
+    };
+    await writeFile('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
     say('\nwritten: bench/results.json');
   } finally {
     await moto.stop();
