@@ -3,6 +3,7 @@ import type { Log, ShardPorts } from '../ports.ts';
 import { describeError } from './errors.ts';
 import type { InstanceResult, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
+import { MODIFY_METADATA_BUCKET, TokenBucket } from './token-bucket.ts';
 
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from './tags.ts';
 
@@ -106,11 +107,14 @@ export const act = async (
   const stamped = await stamp(ports, shard, targets, options.now.toISOString(), log);
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
+  // One shard is one account-region: its modifies share EC2's bucket for that account-region.
+  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, options.clock);
   const sent: InstanceResult[] = [];
   await Promise.all(
     stamped.map((target) =>
       limit(async () => {
         try {
+          await bucket.take();
           await changePatiently(ports, target, attempts, delayMs);
           sent.push(target);
         } catch (error) {

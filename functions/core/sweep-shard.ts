@@ -6,6 +6,7 @@ import type { Decision, Evidence, InstanceFacts, InstanceResult, ScopeError, Sha
 import type { Policy } from './policy.ts';
 import { recordFindings } from './record-findings.ts';
 import type { PlannedShard } from './sweep-plan.ts';
+import type { Clock } from './token-bucket.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -19,6 +20,8 @@ export interface ShardOptions {
   modifyConcurrency?: number;
   /** Record Security Hub findings (needs ports.findings); undefined: do not. */
   findings?: { partition: string } | undefined;
+  /** Paces modifies to EC2's bucket (100 burst, 5/s); tests inject a virtual clock. */
+  clock?: Clock;
 }
 
 /** Whole days, ending now: the window GetMetricData buckets into daily sums. */

@@ -21,6 +21,7 @@ export interface SweepOptions {
   verify?: ShardOptions['verify'];
   /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
   findings?: boolean;
+  clock?: ShardOptions['clock'];
 }
 
 /** plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow. */
@@ -42,6 +43,7 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
           log: options.log,
           verify: options.verify,
           findings,
+          clock: options.clock,
         });
         options.onProgress?.(++done, plan.shards.length);
         return shardResult;

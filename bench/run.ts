@@ -1,0 +1,269 @@
+// `npm run bench`: the daily steady-state sweep at scale, production against a naive baseline,
+// each on an identical freshly seeded organization in a private moto_server (bench/README.md).
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LocalAws, MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';
+import { motoEnvironment, startMoto, type MotoServer } from '../local/moto-server.ts';
+import { ALL_REGIONS, random, seedOrg, seedShard, type OrgParams } from './org.ts';
+import { RESULT_PREFIX, type StrategyInput, type StrategyResult } from './protocol.ts';
+
+const say = (text = '') => process.stdout.write(`${text}\n`);
+
+const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--seed N] [--concurrency N] [--no-bundles] [--shard-only]
+  --accounts N          accounts in the organization, the management account included (default 10; env BENCH_ACCOUNTS)
+  --regions N           regions swept in each account, 1–${ALL_REGIONS.length} (default 2; env BENCH_REGIONS)
+  --instances N         instances per account-region (default 500; env BENCH_INSTANCES)
+  --shard-instances N   instances of the one-shard RSS run, 0 to skip (default 5000; env BENCH_SHARD_INSTANCES)
+  --seed N              seed of the verdict mix (default 7; env BENCH_SEED)
+  --concurrency N       account-regions swept at once, both strategies (default 8)
+  --no-bundles          skip building dist/ and timing cold imports
+  --shard-only          only the one-shard RSS run (and the bundles)`;
+
+const positiveInt = (name: string, text: string | undefined, fallback: number, min = 1): number => {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, not '${text}'\n${USAGE}`);
+  return n;
+};
+
+const readParams = () => {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    options: {
+      accounts: { type: 'string' },
+      regions: { type: 'string' },
+      instances: { type: 'string' },
+      'shard-instances': { type: 'string' },
+      seed: { type: 'string' },
+      concurrency: { type: 'string' },
+      'no-bundles': { type: 'boolean', default: false },
+      'shard-only': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    say(USAGE);
+    process.exit(0);
+  }
+  const env = process.env;
+  const regionCount = positiveInt('--regions', values.regions ?? env.BENCH_REGIONS, 2);
+  if (regionCount > ALL_REGIONS.length) throw new Error(`--regions is at most ${ALL_REGIONS.length}`);
+  return {
+    accounts: positiveInt('--accounts', values.accounts ?? env.BENCH_ACCOUNTS, 10),
+    regions: ALL_REGIONS.slice(0, regionCount),
+    instancesPerRegion: positiveInt('--instances', values.instances ?? env.BENCH_INSTANCES, 500),
+    shardInstances: positiveInt('--shard-instances', values['shard-instances'] ?? env.BENCH_SHARD_INSTANCES, 5000, 0),
+    seed: positiveInt('--seed', values.seed ?? env.BENCH_SEED, 7, 0),
+    concurrency: positiveInt('--concurrency', values.concurrency, 8),
+    lookbackDays: 14,
+    bundles: !values['no-bundles'],
+    shardOnly: values['shard-only'],
+  };
+};
+
+const runChild = (args: string[], env: NodeJS.ProcessEnv) =>
+  new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout }));
+  });
+
+/**
+ * The strategies run from one esbuild bundle, as the Lambda functions do: plain Node, no
+ * TypeScript loader in the process whose peak RSS is measured.
+ */
+const bundleStrategy = async (dir: string): Promise<string> => {
+  const outfile = join(dir, 'strategy.mjs');
+  await build({
+    entryPoints: ['bench/strategy.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return outfile;
+};
+
+const runStrategy = async (script: string, input: StrategyInput): Promise<StrategyResult> => {
+  const { code, stdout } = await runChild([script, JSON.stringify(input)], process.env);
+  const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
+  if (code !== 0 || !line) throw new Error(`strategy ${input.mode} failed (exit ${code}): ${stdout.slice(-2000)}`);
+  return JSON.parse(line.slice(RESULT_PREFIX.length)) as StrategyResult;
+};
+
+const timed = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+  const started = performance.now();
+  process.stdout.write(`${what} … `);
+  const out = await work();
+  say(`${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return out;
+};
+
+const freshOrg = async (moto: MotoServer, params: OrgParams) => {
+  await moto.reset();
+  return seedOrg(params);
+};
+
+/** Cold import of each bundle in dist/, in a fresh Node process: median of three. */
+const bundleImportTimes = async (): Promise<Record<string, { coldImportMs: number | null }>> => {
+  const build = await runChild(['--import', 'tsx', 'scripts/build.ts'], process.env);
+  if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}`);
+  const files = (await readdir('dist', { recursive: true })).filter((f) => f.endsWith('.js')).sort();
+  const times: Record<string, { coldImportMs: number | null }> = {};
+  for (const file of files) {
+    const url = pathToFileURL(join('dist', file)).href;
+    // The CLI bundle runs on import; `--help` makes it print its usage and return.
+    const code = `process.argv = [process.argv[0], 'bundle', '--help']; const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write('\\nCOLD_MS ' + (performance.now() - t));`;
+    const samples: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      const { stdout } = await runChild(['--input-type=module', '-e', code], process.env);
+      const ms = Number(/COLD_MS ([\d.]+)/.exec(stdout)?.[1]);
+      if (Number.isFinite(ms)) samples.push(ms);
+    }
+    samples.sort((a, b) => a - b);
+    const median = samples[Math.floor(samples.length / 2)];
+    // null: the bundle threw on import (a handler that needs its environment, say).
+    times[file] = { coldImportMs: median === undefined ? null : Math.round(median) };
+  }
+  return times;
+};
+
+const table = (rows: string[][]): string => {
+  const widths = rows[0]?.map((_, n) => Math.max(...rows.map((r) => (r[n] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, n) => (n === 0 ? c.padEnd(widths[n] ?? 0) : c.padStart(widths[n] ?? 0))).join('   ')).join('\n');
+};
+
+const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 10) / 10 : null);
+
+type Params = ReturnType<typeof readParams>;
+type Input = (mode: StrategyInput['mode']) => StrategyInput;
+const pick = ({ calls, callsByOperation, wallMs, peakRssMb }: StrategyResult) => ({ calls, callsByOperation, wallMs, peakRssMb });
+const n = (x: number | undefined) => String(x ?? 0);
+const check = (ok: boolean, text: string) => say(`${ok ? 'met    ' : 'MISSED '} ${text}`);
+
+/** The daily sweep, production then baseline, each on a freshly seeded identical organization. */
+const compareStrategies = async (moto: MotoServer, script: string, params: Params, orgParams: OrgParams, input: Input) => {
+  const seeded = await timed('seeding the organization (production)', () => freshOrg(moto, orgParams));
+  say(`  ${seeded.instances} instances, ${seeded.datapoints} MetadataNoToken datapoints; mix ${JSON.stringify(seeded.byKind)}`);
+  const production = await timed('production sweep (plan)', () => runStrategy(script, input('production')));
+  const apply = await timed('production apply (same organization)', () => runStrategy(script, input('apply')));
+
+  const reseeded = await timed('seeding the same organization again (baseline)', () => freshOrg(moto, orgParams));
+  if (JSON.stringify(reseeded.byKind) !== JSON.stringify(seeded.byKind)) throw new Error('the two seeded organizations differ');
+  const baseline = await timed('baseline sweep', () => runStrategy(script, input('baseline')));
+  const counts = (r: StrategyResult) => JSON.stringify(Object.entries(r.byVerdict).filter(([, c]) => (c ?? 0) > 0).sort());
+  if (counts(production) !== counts(baseline)) {
+    throw new Error(`the strategies disagree: production ${JSON.stringify(production.byVerdict)}, baseline ${JSON.stringify(baseline.byVerdict)}`);
+  }
+  const ratios = { calls: ratio(baseline.calls, production.calls), wall: ratio(baseline.wallMs, production.wallMs) };
+
+  const ops = [...new Set([...Object.keys(production.callsByOperation), ...Object.keys(baseline.callsByOperation)])].sort();
+  const total = params.accounts * params.regions.length * params.instancesPerRegion;
+  say('');
+  say(
+    table([
+      [`daily sweep, ${total} instances`, 'production', 'baseline', 'baseline / production'],
+      ['API calls', n(production.calls), n(baseline.calls), `${ratios.calls}×`],
+      ...ops.map((op) => [`  ${op}`, n(production.callsByOperation[op]), n(baseline.callsByOperation[op]), '']),
+      ['wall time (s)', (production.wallMs / 1000).toFixed(1), (baseline.wallMs / 1000).toFixed(1), `${ratios.wall}×`],
+      ['peak RSS (MB)', n(production.peakRssMb), n(baseline.peakRssMb), ''],
+      ['  RSS before the sweep', n(production.startRssMb), n(baseline.startRssMb), ''],
+    ]),
+  );
+  say(`verdicts (both): ${JSON.stringify(production.byVerdict)}`);
+  say(`findings: ${FINDINGS_NOTE}`);
+  const applyOps = Object.entries(apply.callsByOperation).map(([op, c]) => `${op} ${c}`).join(', ');
+  say(`apply (outside the ratio): ${apply.changed} changed, ${apply.calls} calls (${applyOps}), ${(apply.wallMs / 1000).toFixed(1)} s, peak RSS ${apply.peakRssMb} MB`);
+  check((ratios.calls ?? 0) >= 50, `≥ 50× fewer API calls than the baseline (${ratios.calls}×)`);
+  check(production.wallMs < baseline.wallMs, `less wall time than the baseline (${ratios.wall}×)`);
+  return {
+    production: pick(production),
+    baseline: pick(baseline),
+    ratios,
+    verdicts: production.byVerdict,
+    findings: FINDINGS_NOTE,
+    apply: { ...pick(apply), changed: apply.changed },
+    mix: seeded.byKind,
+  };
+};
+
+const FINDINGS_NOTE = 'kept current in both strategies: production ≤ 100 a BatchImportFindings call (unchanged PASSED skipped), baseline one call per instance';
+
+/** One account-region holding many instances: its peak RSS. */
+const measureShard = async (moto: MotoServer, script: string, params: Params, input: Input) => {
+  await timed(`seeding one account-region with ${params.shardInstances} instances`, async () => {
+    await moto.reset();
+    // One datapoint a series here: moto's GetMetricData scans every stored datapoint per
+    // query and period, and memory is held by the instances, not by 1 vs 14 values a series.
+    const region = params.regions[0] ?? 'us-east-1';
+    await seedShard(new LocalAws(), MANAGEMENT_ACCOUNT, region, params.shardInstances, params.lookbackDays, random(params.seed), {}, 1);
+  });
+  const shard = await timed('one shard (plan)', () => runStrategy(script, input('shard')));
+  say(`one shard of ${shard.instances} instances: ${shard.calls} calls, ${(shard.wallMs / 1000).toFixed(1)} s, peak RSS ${shard.peakRssMb} MB (${shard.startRssMb} MB before the sweep)`);
+  check(shard.peakRssMb < 256, `peak RSS of a ${shard.instances}-instance shard < 256 MB (${shard.peakRssMb} MB)`);
+  return { instances: shard.instances, ...pick(shard), startRssMb: shard.startRssMb };
+};
+
+const main = async () => {
+  const params = readParams();
+  const orgParams: OrgParams = {
+    accounts: params.accounts,
+    regions: [...params.regions],
+    instancesPerRegion: params.instancesPerRegion,
+    seed: params.seed,
+    lookbackDays: params.lookbackDays,
+  };
+  const total = params.accounts * params.regions.length * params.instancesPerRegion;
+  if (!params.shardOnly) {
+    say(`imds-remediator benchmark: ${params.accounts} accounts × ${params.regions.length} regions × ${params.instancesPerRegion} instances = ${total} instances, seed ${params.seed}`);
+  }
+
+  const workDir = await mkdtemp(join(tmpdir(), 'imds-bench-'));
+  const script = await bundleStrategy(workDir);
+  const moto = await startMoto();
+  const stop = () => void moto.stop().finally(() => process.exit(130));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  Object.assign(process.env, motoEnvironment(moto.endpoint));
+  const input: Input = (mode) => ({
+    mode,
+    regions: [...params.regions],
+    lookbackDays: params.lookbackDays,
+    concurrency: params.concurrency,
+    now: new Date().toISOString(),
+  });
+  try {
+    const compared = params.shardOnly ? undefined : await compareStrategies(moto, script, params, orgParams, input);
+    say('');
+    const shard = params.shardInstances > 0 ? await measureShard(moto, script, params, input) : null;
+    const bundles = params.bundles ? await timed('building dist/ and timing cold imports', bundleImportTimes) : {};
+    for (const [file, { coldImportMs }] of Object.entries(bundles)) {
+      say(`cold import dist/${file}: ${coldImportMs === null ? 'failed (see stderr above)' : `${coldImportMs} ms`}`);
+    }
+    const { mix, ...rest } = compared ?? { mix: undefined };
+    const results = {
+      params: { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix },
+      ...rest,
+      shard,
+      bundles,
+    };
+    await writeFile('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
+    say('\nwritten: bench/results.json');
+  } finally {
+    await moto.stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+};
+
+await main();

@@ -1,0 +1,69 @@
+// One benchmark strategy in its own process, so that its peak RSS is its own.
+// Prints one line `BENCH_RESULT {json}` on stdout; the parent (bench/run.ts) reads it.
+import { JsonLinesLog } from '../functions/adapters/json-lines-log.ts';
+import { composeWorld } from '../functions/compose.ts';
+import { readEnvironment } from '../functions/config.ts';
+import type { Verdict } from '../functions/core/model.ts';
+import { sweepShard } from '../functions/core/sweep-shard.ts';
+import { runSweep } from '../functions/core/sweep.ts';
+import { MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';
+import { runBaseline } from './baseline.ts';
+import { countCalls, sortedCounts } from './count-calls.ts';
+import { benchPolicy } from './policy.ts';
+import { RESULT_PREFIX, strategyInput, type StrategyResult } from './protocol.ts';
+
+const main = async () => {
+  const input = strategyInput.parse(JSON.parse(process.argv[2] ?? '{}'));
+  const env = readEnvironment();
+  const policy = benchPolicy(input.regions, input.lookbackDays);
+  const counter = countCalls();
+  const log = new JsonLinesLog(() => undefined, 'SILENT');
+  const now = new Date(input.now);
+  const world = () => composeWorld({ policy, env, customizeClient: counter.customizeClient });
+
+  // What the process holds before the sweep (Node, the bundle, the SDK clients' code).
+  const startRssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
+  const started = performance.now();
+  let outcome: { byVerdict: Partial<Record<Verdict, number>>; changed: number; errors: number; instances: number };
+  switch (input.mode) {
+    case 'production':
+    case 'apply': {
+      // Findings are kept current too: BatchImportFindings (≤ 100 each) and GetFindings are counted.
+      const report = await runSweep(world(), policy, { apply: input.mode === 'apply', log, now: () => now, concurrency: input.concurrency });
+      outcome = { byVerdict: report.summary.byVerdict, changed: report.summary.changed, errors: report.summary.errors, instances: report.instances.length };
+      break;
+    }
+    case 'shard': {
+      const shard = { accountId: MANAGEMENT_ACCOUNT, region: input.regions[0] ?? env.homeRegion };
+      const result = await sweepShard(world().shard(shard), shard, policy, { apply: false, now, log });
+      const byVerdict: Partial<Record<Verdict, number>> = {};
+      for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
+      outcome = { byVerdict, changed: 0, errors: result.errors.length, instances: result.instances.length };
+      break;
+    }
+    case 'baseline': {
+      const { byVerdict } = await runBaseline(policy, {
+        homeRegion: env.homeRegion,
+        concurrency: input.concurrency,
+        customizeClient: counter.customizeClient,
+        now,
+      });
+      const instances = Object.values(byVerdict).reduce((a, b) => a + b, 0);
+      outcome = { byVerdict, changed: 0, errors: byVerdict.error ?? 0, instances };
+      break;
+    }
+  }
+  const wallMs = Math.round(performance.now() - started);
+  const result: StrategyResult = {
+    calls: counter.total(),
+    callsByOperation: sortedCounts(counter.byOperation),
+    wallMs,
+    // maxRSS is in KiB: the high-water mark of this whole process (Node, tsx, SDK and the sweep).
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    startRssMb,
+    ...outcome,
+  };
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+};
+
+await main();

@@ -1,0 +1,53 @@
+// Client-side rate limiting that mirrors an AWS token bucket, so a big shard waits for
+// tokens instead of spending its retries on RequestLimitExceeded.
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * EC2 gives ModifyInstanceMetadataOptions its own bucket per account-region: a burst of
+ * 100, refilled at 5 a second (DESIGN.md §5).
+ */
+export const MODIFY_METADATA_BUCKET = { capacity: 100, refillPerSecond: 5 } as const;
+
+export class TokenBucket {
+  #tokens: number;
+  #last: number;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly capacity: number,
+    private readonly refillPerSecond: number,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.#tokens = capacity;
+    this.#last = clock.now();
+  }
+
+  /** Resolves when a token is taken; callers are served in the order they asked. */
+  take(): Promise<void> {
+    const turn = this.#queue.then(() => this.#takeInTurn());
+    this.#queue = turn;
+    return turn;
+  }
+
+  async #takeInTurn(): Promise<void> {
+    for (;;) {
+      const now = this.clock.now();
+      this.#tokens = Math.min(this.capacity, this.#tokens + ((now - this.#last) / 1000) * this.refillPerSecond);
+      this.#last = now;
+      if (this.#tokens >= 1) {
+        this.#tokens -= 1;
+        return;
+      }
+      await this.clock.sleep(Math.ceil(((1 - this.#tokens) * 1000) / this.refillPerSecond));
+    }
+  }
+}

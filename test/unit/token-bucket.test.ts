@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { MODIFY_METADATA_BUCKET, TokenBucket, type Clock } from '../../functions/core/token-bucket.ts';
+
+/** Time moves only when someone sleeps: deterministic, and instant. */
+const virtualClock = () => {
+  let t = 0;
+  const clock: Clock = {
+    now: () => t,
+    sleep: async (ms) => {
+      t += ms;
+    },
+  };
+  return { clock, advance: (ms: number) => (t += ms), now: () => t };
+};
+
+const takeAll = async (bucket: TokenBucket, n: number, now: () => number) => {
+  const grantedAt: number[] = [];
+  await Promise.all(Array.from({ length: n }, () => bucket.take().then(() => grantedAt.push(now()))));
+  return grantedAt;
+};
+
+describe('token bucket for ModifyInstanceMetadataOptions', () => {
+  it('grants a burst of 100 at once, then one token every 200 ms (5 a second)', async () => {
+    const { clock, now } = virtualClock();
+    const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
+
+    const grantedAt = await takeAll(bucket, 250, now);
+
+    expect(grantedAt.slice(0, 100)).toEqual(Array(100).fill(0));
+    expect(grantedAt.slice(100, 103)).toEqual([200, 400, 600]);
+    // 150 beyond the burst at 5 a second: 30 s of (virtual) waiting, no more.
+    expect(grantedAt.at(-1)).toBe(30_000);
+    expect(grantedAt).toEqual([...grantedAt].sort((a, b) => a - b));
+  });
+
+  it('refills while idle, but never beyond its capacity', async () => {
+    const { clock, advance, now } = virtualClock();
+    const bucket = new TokenBucket(100, 5, clock);
+    await takeAll(bucket, 100, now);
+
+    advance(2_000);
+    const afterTwoSeconds = await takeAll(bucket, 11, now);
+    expect(afterTwoSeconds.filter((t) => t === 2_000)).toHaveLength(10);
+
+    advance(3_600_000);
+    const afterAnHour = await takeAll(bucket, 101, now);
+    expect(afterAnHour.filter((t) => t === afterAnHour[0])).toHaveLength(100);
+    expect(afterAnHour.at(-1)).toBe((afterAnHour[0] ?? 0) + 200);
+  });
+});
