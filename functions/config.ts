@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { InputError } from './core/errors.ts';
 import { Secret } from './core/secret.ts';
 
+// Empty variables (as CloudFormation leaves an unset parameter) count as absent.
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
 const envSchema = z.object({
   AWS_REGION: z.string().min(1).optional(),
   AWS_DEFAULT_REGION: z.string().min(1).optional(),
@@ -13,11 +16,10 @@ const envSchema = z.object({
     .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL']))
     .optional(),
   // The message names the variable, never the value.
-  SLACK_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  SLACK_WEBHOOK_SECRET_ARN: z
-    .string()
-    .regex(/^arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN')
-    .optional(),
+  SLACK_WEBHOOK_URL: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
+  SLACK_WEBHOOK_SECRET_ARN: optional(
+    z.string().regex(/^arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'must be a Secrets Manager secret ARN'),
+  ),
 });
 
 /** Where the Slack incoming webhook URL comes from; undefined when Slack is not set up. */
@@ -56,8 +58,6 @@ export const readEnvironment = (env: NodeJS.ProcessEnv = process.env): Environme
   };
 };
 
-// Empty variables (as CloudFormation leaves an unset parameter) count as absent.
-const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 const lambdaEnvSchema = z.object({
   SWEEP_MODE: optional(z.enum(['plan', 'apply'])),

@@ -44,7 +44,7 @@ export const loadPolicy = async (env: LambdaEnvironment, readParameter: (name: s
 };
 
 /** Powertools' logger behind the core's Log port. */
-const powertoolsLog = (logger: Logger): Log => ({
+export const powertoolsLog = (logger: Logger): Log => ({
   debug: (message, attributes = {}) => logger.debug(message, attributes),
   info: (message, attributes = {}) => logger.info(message, attributes),
   warn: (message, attributes = {}) => logger.warn(message, attributes),

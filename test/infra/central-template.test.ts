@@ -1,3 +1,4 @@
+import { readdirSync, statSync } from 'node:fs';
 // The template osls generates from serverless.yml, read as CloudFormation will read it.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -110,6 +111,20 @@ describe('central template (osls package)', () => {
       for (const s of statements.filter((x) => x.Resource === '*')) {
         for (const action of asArray(s.Action)) expect(action, role).toMatch(/^(ec2:Describe|cloudwatch:Get|securityhub:|organizations:List)/);
       }
+    }
+  });
+
+  it('keeps every function zip under the 1 MB bundle budget', () => {
+    const zips = readdirSync('.serverless').filter((f) => f.endsWith('.zip'));
+    expect(zips.sort()).toEqual(['on-instance-event.zip', 'sweep-plan.zip', 'sweep-report.zip', 'sweep-shard.zip']);
+    for (const zip of zips) expect(statSync(`.serverless/${zip}`).size, zip).toBeLessThan(1024 * 1024);
+  });
+
+  it('gives the functions the Slack secret under the variable the code reads', () => {
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    for (const f of functions) {
+      const variables = (f.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(Object.keys(variables)).toContain('SLACK_WEBHOOK_SECRET_ARN');
     }
   });
 

@@ -1,7 +1,8 @@
 // The three sweep functions in-process, chained as the state machine chains them: plan →
 // one sweep-shard per item of the Map → report, each payload through JSON as in the state.
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 import { InputError } from '../../functions/core/errors.ts';
 import type { SweepReport } from '../../functions/core/model.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/scenario.ts';
@@ -15,9 +16,18 @@ const POLICY_PARAMETER = '/imds-remediator/policy';
 type Handler = (event: unknown) => Promise<unknown>;
 let handlers: { plan: Handler; shard: Handler; report: Handler; event: Handler };
 
+let slack: SlackReceiver;
+
+afterAll(async () => {
+  delete process.env.SLACK_WEBHOOK_URL;
+  await slack.close();
+});
+
 beforeAll(async () => {
+  slack = await startSlackReceiver();
   // What serverless.yml sets, for a deployment in apply mode reading its policy from SSM.
   Object.assign(process.env, {
+    SLACK_WEBHOOK_URL: slack.url(),
     SWEEP_MODE: 'apply',
     POLICY_SSM_PARAMETER: POLICY_PARAMETER,
     POLICY_FILE: 'policy.yaml',
@@ -85,6 +95,9 @@ describe('sweep functions chained like the state machine', () => {
       accounts: accounts.length,
       shards,
     });
+    expect(report.notifications?.slack).toMatchObject({ status: 'sent' });
+    const summary = slack.received.at(-1)?.body as { text: string };
+    expect(summary.text).toMatch(new RegExp(`^IMDSv2 sweep \\(apply\\): .*${3 * shards} changed`));
     for (const s of seeded.filter((x) => x.kind === 'plain' || x.kind === 'v1-user')) {
       const expected = s.kind === 'plain' ? 'required' : 'optional';
       expect(await readInstance(local, s.accountId, s.region, s.instanceId)).toMatchObject({ httpTokens: expected });

@@ -10,4 +10,10 @@ describe('environment', () => {
   it.each(['soon', '0', '-5', '3600000'])('refuses AWS_REQUEST_TIMEOUT_MS=%s, naming the variable', (value) => {
     expect(() => readEnvironment({ AWS_REQUEST_TIMEOUT_MS: value })).toThrow(/invalid environment: AWS_REQUEST_TIMEOUT_MS/);
   });
+
+  it('reads the Slack webhook secret ARN, and treats an empty one (an unset CloudFormation parameter) as absent', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:imds-remediator/slack-AbCdEf';
+    expect(readEnvironment({ SLACK_WEBHOOK_SECRET_ARN: arn }).slack).toEqual({ secretArn: arn, region: 'eu-west-1' });
+    expect(readEnvironment({ SLACK_WEBHOOK_SECRET_ARN: '', SLACK_WEBHOOK_URL: '' }).slack).toBeUndefined();
+  });
 });
