@@ -23,7 +23,7 @@ const envelope = z.object({
     errorCode: z.string().nullish(),
     errorMessage: z.string().nullish(),
     eventID: z.string().optional(),
-    userIdentity: z.object({ arn: z.string().optional(), type: z.string().optional() }).optional(),
+    userIdentity: z.object({ arn: z.string().optional(), type: z.string().optional(), invokedBy: z.string().optional() }).optional(),
     requestParameters: z.unknown().optional(),
     responseElements: z.unknown().optional(),
   }),
@@ -41,6 +41,18 @@ const modifyRequest = z.union([
   z.object({ ModifyInstanceMetadataOptionsRequest: modifyOptions }).transform((r) => r.ModifyInstanceMetadataOptionsRequest),
   z.object({ instanceId, httpTokens: z.string().optional() }).transform((r) => ({ InstanceId: r.instanceId, HttpTokens: r.httpTokens })),
 ]);
+
+/**
+ * Who made the call goes into reasons, tags, findings and Slack, so only a well-formed IAM or
+ * STS ARN (or AWS service principal) is repeated; anything else in a forged event is not.
+ */
+const ACTOR = /^arn:aws[\w-]*:(iam|sts)::\d{12}:[\w+=,.@/-]{1,200}$/;
+const SERVICE = /^[a-z0-9.-]{1,64}\.amazonaws\.com$/;
+const actorOf = (identity: { arn?: string | undefined; type?: string | undefined; invokedBy?: string | undefined } | undefined): string => {
+  if (identity?.arn && ACTOR.test(identity.arn)) return identity.arn;
+  if (identity?.invokedBy && SERVICE.test(identity.invokedBy)) return identity.invokedBy;
+  return 'an unrecognized caller';
+};
 
 export interface InstanceEvent {
   kind: 'launch' | 'drift';
@@ -80,7 +92,7 @@ export const parseInstanceEvent = (raw: unknown): InstanceEvent | IgnoredEvent =
     return ignored(`not an EC2 CloudTrail event (source ${event.source}, detail-type ${event['detail-type']})`);
   }
   if (detail.errorCode) return ignored(`${detail.eventName} failed (${detail.errorCode}): nothing was launched or changed`);
-  const actor = detail.userIdentity?.arn ?? detail.userIdentity?.type ?? 'unknown caller';
+  const actor = actorOf(detail.userIdentity);
   const base = { accountId, region, actor, eventId: detail.eventID ?? event.id };
 
   switch (detail.eventName) {

@@ -12,12 +12,12 @@ import { readInstance, seedOrganization, testPolicy } from '../support/scenario.
 const { aws } = useMoto();
 
 /** Runs the installed command the way a user does, in a child process. */
-const cli = (args: string[]) =>
+const cli = (args: string[], env: Record<string, string> = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
       ['bin/imds-remediator.js', ...args],
-      { env: { ...process.env, ...motoEnvironment(endpoint()) } },
+      { env: { ...process.env, ...motoEnvironment(endpoint()), ...env } },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -70,6 +70,23 @@ describe('imds-remediator command', () => {
     const plain = seeded.find((s) => s.kind === 'plain');
     if (!plain) throw new Error('no plain instance');
     expect(await readInstance(local, plain.accountId, plain.region, plain.instanceId)).toMatchObject({ httpTokens: 'required' });
+  });
+
+  it('never prints a credential: not the caller\'s secret key, nor the member roles\' session credentials', async () => {
+    await seedOrganization(aws());
+    const policy = await policyFile(testPolicy());
+    const baseSecret = 'base-secret-Zq9xV2mK7pL4wR8tY1uE';
+
+    const runs = [
+      await cli(['apply', '--policy', policy], { AWS_SECRET_ACCESS_KEY: baseSecret, POWERTOOLS_LOG_LEVEL: 'DEBUG' }),
+      await cli(['plan', '--policy', policy, '--json'], { AWS_SECRET_ACCESS_KEY: baseSecret, POWERTOOLS_LOG_LEVEL: 'DEBUG' }),
+    ];
+
+    const everything = runs.map((r) => r.stdout + r.stderr).join('\n');
+    expect(everything).toContain('instance changed'); // the run did assume roles and log at length…
+    expect(everything).not.toContain(baseSecret); // …without the caller's secret
+    expect(everything).not.toMatch(/ASIA[A-Z0-9]{16}/); // …nor an STS temporary access key
+    expect(everything).not.toMatch(/sessionToken|SessionToken|secretAccessKey|SecretAccessKey/);
   });
 
   it('exits 1 when part of the scope failed, after sweeping the rest', async () => {

@@ -32,6 +32,15 @@ describe('reading CloudTrail events', () => {
     });
   });
 
+  it('repeats the caller only when it is a well-formed IAM or STS ARN', () => {
+    const forged = fixture('modify-instance-metadata-options');
+    (forged.detail as Record<string, unknown>).userIdentity = { type: 'AssumedRole', arn: '<!channel> *click here* https://evil.example' };
+    expect(parseInstanceEvent(forged)).toMatchObject({ kind: 'drift', actor: 'an unrecognized caller' });
+    const byService = fixture('run-instances');
+    (byService.detail as Record<string, unknown>).userIdentity = { type: 'AWSService', invokedBy: 'autoscaling.amazonaws.com' };
+    expect(parseInstanceEvent(byService)).toMatchObject({ actor: 'autoscaling.amazonaws.com' });
+  });
+
   it('takes the account from recipientAccountId when it differs from the envelope', () => {
     const event = fixture('run-instances');
     const parsed = parseInstanceEvent({ ...event, account: '999999999999' });
