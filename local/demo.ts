@@ -1,12 +1,13 @@
 // `npm run demo`: the main job on a local default. Starts moto_server, seeds a demo
 // organization, then runs the real `plan` and `apply` (the same code as the CLI), and shows
 // the Security Hub findings they left and the Slack summary a local webhook receiver got.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ListAccountsCommand } from '@aws-sdk/client-organizations';
 import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
 import { runCli } from '../functions/cli.ts';
+import { runInstancesEvent } from './cloudtrail-events.ts';
 import { readFindings } from './findings.ts';
 import { days, LocalAws, MANAGEMENT_ACCOUNT } from './local-aws.ts';
 import { motoEnvironment, startMoto } from './moto-server.ts';
@@ -109,13 +110,25 @@ const main = async () => {
     heading('imds-remediator plan again: the organization has converged');
     const again = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
 
+    // The event-driven auto-fix, replayed from saved CloudTrail events: a plain launch, and a
+    // launch into an Auto Scaling group whose other members still use IMDSv1.
+    const group = await aws.createAutoScalingGroup(MANAGEMENT_ACCOUNT, 'us-east-1', 'billing-workers', 2);
+    await aws.putNoTokenCalls(MANAGEMENT_ACCOUNT, 'us-east-1', { [group.instanceIds[0] ?? '']: days(14, 31), [group.instanceIds[1] ?? '']: days(14) });
+    const [scaledOut = ''] = await group.scaleOut(1);
+    const [launched = ''] = await aws.runInstances(MANAGEMENT_ACCOUNT, 'us-east-1', { tags: { Name: 'batch-worker', workload: 'docker' } });
+    const eventFile = join(dirname(logFile), 'run-instances.json');
+    await writeFile(eventFile, JSON.stringify(runInstancesEvent(MANAGEMENT_ACCOUNT, 'us-east-1', [launched, scaledOut]), null, 2));
+    heading(`imds-remediator event ${eventFile} --policy ${policy}`);
+    say('two instances just launched: one plain, one into an Auto Scaling group whose siblings use IMDSv1');
+    const replayed = await runCli(['event', eventFile, '--policy', policy, '--log-file', logFile], io);
+
     const logLines = (await readFile(logFile, 'utf8')).trim().split('\n');
     const change = logLines.find((l) => l.includes('"instance changed"'));
     heading('Structured logs');
     say(`${logLines.length} JSON lines in ${logFile}; one change, as logged:`);
     say(change ?? '(none)');
-    say(`\nexit codes: plan ${planned}, apply ${applied}, plan again ${again}; demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return planned === 0 && applied === 0 && again === 0 ? 0 : 1;
+    say(`\nexit codes: plan ${planned}, apply ${applied}, plan again ${again}, event ${replayed}; demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return planned === 0 && applied === 0 && again === 0 && replayed === 0 ? 0 : 1;
   } finally {
     await slack.close();
     await moto.stop();

@@ -52,7 +52,7 @@ export const renderReport = (report: SweepReport): string => {
   const blocked = report.instances.filter((i) => i.verdict === 'blocked-v1-in-use');
   if (blocked.length > 0) {
     out.push(`Blocked, IMDSv1 still in use (${blocked.length}):`);
-    for (const i of blocked) out.push(line(i, `${i.noTokenCalls ?? 0} v1 calls`));
+    for (const i of blocked) out.push(line(i, i.noTokenCalls === null ? 'v1 in use' : `${i.noTokenCalls} v1 calls`));
     out.push('');
   }
   const rejected = report.instances.filter((i) => i.verdict === 'v1-rejected');
