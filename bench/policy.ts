@@ -1,19 +1,8 @@
-import { parsePolicy, type Policy } from '../functions/core/policy.ts';
+import { readFileSync } from 'node:fs';
+import { parsePolicy, parsePolicyText, type Policy } from '../functions/core/policy.ts';
 
-/** The benchmark's policy: the shape of policy.yaml, scoped to the seeded regions. */
-export const benchPolicy = (regions: string[], lookbackDays: number): Policy =>
-  parsePolicy({
-    mode: 'enforce',
-    lookbackDays,
-    minObservedDays: 7,
-    scope: { regions },
-    hopLimit: {
-      default: 1,
-      rules: [
-        { tagKey: 'eks:cluster-name', hopLimit: 2 },
-        { tagKey: 'kubernetes.io/cluster/*', hopLimit: 2 },
-        { tagKey: 'workload', values: ['container', 'ecs', 'docker'], hopLimit: 2 },
-      ],
-    },
-    exempt: { tags: [{ key: 'imds-remediator:exempt', values: ['true'] }] },
-  });
+/** The benchmark's policy: the shipped policy.yaml, enforcing, scoped to the seeded regions. */
+export const benchPolicy = (regions: string[], lookbackDays: number): Policy => {
+  const shipped = parsePolicyText(readFileSync('policy.yaml', 'utf8'), 'policy.yaml');
+  return parsePolicy({ ...shipped, mode: 'enforce', lookbackDays, minObservedDays: 7, scope: { regions, accounts: [], ous: [] } });
+};

@@ -11,7 +11,7 @@ import { VERDICTS, type SweepReport } from '../../functions/core/model.ts';
 import { days, type LocalAws } from '../../local/local-aws.ts';
 import { startFaultProxy, type Call, type FaultProxy } from '../support/fault-proxy.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';
-import { readInstance, seedOrganization, testPolicy, type Kind, type Seeded } from '../support/scenario.ts';
+import { readInstance, seedOrganization, testPolicy, type Kind, type Seeded, PLANNED_VERDICT } from '../support/scenario.ts';
 
 const { aws } = useMoto();
 
@@ -37,17 +37,6 @@ const sweepThroughProxy = async (...args: Parameters<typeof sweep>) => {
       else process.env[k] = v;
     }
   }
-};
-
-const PLANNED: Record<Kind, string> = {
-  plain: 'enforce',
-  container: 'enforce',
-  'eks-drift': 'fix-hop-limit',
-  'v1-user': 'blocked-v1-in-use',
-  'no-data': 'insufficient-evidence',
-  exempt: 'exempt',
-  'endpoint-off': 'compliant',
-  compliant: 'compliant',
 };
 
 /** Where every kind of instance ends after a clean apply (the first test proves it). */
@@ -104,7 +93,7 @@ const expectRestSwept = (report: SweepReport, seeded: Seeded[], failing: (s: See
   expect(rest.length).toBeGreaterThan(0);
   for (const s of rest) {
     const found = report.instances.find((i) => i.instanceId === s.instanceId);
-    expect(found, `${s.kind} ${s.instanceId}`).toMatchObject({ verdict: PLANNED[s.kind] });
+    expect(found, `${s.kind} ${s.instanceId}`).toMatchObject({ verdict: PLANNED_VERDICT[s.kind] });
   }
 };
 
@@ -343,7 +332,7 @@ describe('sweep under injected faults', () => {
         changed: false,
         reason: expect.stringMatching(/not attempted: could not tag it first: Throttling|RequestLimitExceeded/),
       });
-      expect(await readInstance(local, t.accountId, t.region, t.instanceId)).toMatchObject({ httpTokens: PLANNED[t.kind] === 'enforce' ? 'optional' : 'required', hopLimit: 1 });
+      expect(await readInstance(local, t.accountId, t.region, t.instanceId)).toMatchObject({ httpTokens: PLANNED_VERDICT[t.kind] === 'enforce' ? 'optional' : 'required', hopLimit: 1 });
     }
     await expectRecovers(local, seeded);
   });

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/core/act.ts';
 import { days } from '../../local/local-aws.ts';
-import { readInstance, REGIONS, seedOrganization, testPolicy, type Kind } from '../support/scenario.ts';
+import { readInstance, REGIONS, seedOrganization, testPolicy, type Kind, PLANNED_VERDICT } from '../support/scenario.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
 
 const { aws } = useMoto();
-
-const EXPECTED: Record<Kind, string> = {
-  plain: 'enforce',
-  container: 'enforce',
-  'eks-drift': 'fix-hop-limit',
-  'v1-user': 'blocked-v1-in-use',
-  'no-data': 'insufficient-evidence',
-  exempt: 'exempt',
-  'endpoint-off': 'compliant',
-  compliant: 'compliant',
-};
 
 describe('organization sweep', () => {
   it('plans a verdict for every instance of every account-region and changes nothing', async () => {
@@ -31,7 +20,7 @@ describe('organization sweep', () => {
     expect(report.instances).toHaveLength(seeded.length);
     for (const s of seeded) {
       const found = report.instances.find((i) => i.instanceId === s.instanceId);
-      expect(found, `${s.kind} ${s.instanceId}`).toMatchObject({ accountId: s.accountId, region: s.region, verdict: EXPECTED[s.kind] });
+      expect(found, `${s.kind} ${s.instanceId}`).toMatchObject({ accountId: s.accountId, region: s.region, verdict: PLANNED_VERDICT[s.kind] });
     }
     for (const s of seeded.filter((x) => x.kind === 'plain' || x.kind === 'v1-user')) {
       expect(await readInstance(local, s.accountId, s.region, s.instanceId)).toMatchObject({ httpTokens: 'optional' });

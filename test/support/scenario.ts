@@ -24,6 +24,18 @@ export const testPolicy = (overrides: PolicyInput = {}): PolicyInput => ({
 
 export type Kind = 'plain' | 'container' | 'eks-drift' | 'v1-user' | 'no-data' | 'exempt' | 'endpoint-off' | 'compliant';
 
+/** The verdict a plan gives each kind of seeded instance. */
+export const PLANNED_VERDICT: Record<Kind, string> = {
+  plain: 'enforce',
+  container: 'enforce',
+  'eks-drift': 'fix-hop-limit',
+  'v1-user': 'blocked-v1-in-use',
+  'no-data': 'insufficient-evidence',
+  exempt: 'exempt',
+  'endpoint-off': 'compliant',
+  compliant: 'compliant',
+};
+
 export interface Seeded {
   accountId: string;
   region: string;
