@@ -6,6 +6,7 @@ import { findingId, GENERATOR_ID, type AsffFinding } from '../../functions/core/
 import { readFindings } from '../../local/findings.ts';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { countCalls, rewriteInput } from '../support/middleware.ts';
+import { awsError, intercept } from '../support/sdk-middleware.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { REGIONS, seedOrganization, testPolicy, type Kind, type Seeded } from '../support/scenario.ts';
 
@@ -169,6 +170,32 @@ describe('Security Hub findings', () => {
     expect(report.findings).toEqual({ enabled: true, imported: seeded.length, unchanged: 0, failed: [] });
     expect(imported(counter)).toHaveLength(seeded.length);
     expect(lines.filter((l) => l.message === 'cannot read existing findings, importing all')).toHaveLength(report.summary.shards);
+  });
+
+  it('reports the findings of an account whose Security Hub is disabled as not delivered, and still enforces there', async () => {
+    const local = aws();
+    const { members, seeded } = await seedOrganization(local);
+    const disabled = members[0] ?? '';
+    // What Security Hub answers in an account (and region) where it is not enabled.
+    const hubOff = intercept('securityHubDisabled', ({ operation, input }) => {
+      const about = JSON.stringify(input);
+      if ((operation === 'BatchImportFindings' || operation === 'GetFindings') && about.includes(disabled)) {
+        throw awsError('InvalidAccessException', `Account ${disabled} is not subscribed to AWS Security Hub`);
+      }
+    });
+
+    const { report } = await sweep(testPolicy(), { apply: true, customizeClient: hubOff });
+
+    const theirs = seeded.filter((s) => s.accountId === disabled);
+    const failed = report.findings?.failed ?? [];
+    expect(failed.map((f) => f.instanceId).sort()).toEqual(theirs.map((s) => s.instanceId).sort());
+    expect(new Set(failed.map((f) => f.errorCode))).toEqual(new Set(['InvalidAccessException']));
+    // Enforcement is not held back by the missing record…
+    const changedThere = report.instances.filter((i) => i.accountId === disabled && i.changed);
+    expect(changedThere.length).toBe(theirs.filter((s) => ['plain', 'container', 'eks-drift'].includes(s.kind)).length);
+    // …and the other accounts' findings are all there.
+    const others = (await allFindings(members.slice(1))).length;
+    expect(others).toBe(seeded.filter((s) => s.accountId === members[1]).length);
   });
 
   it('imports at most 100 findings a call', async () => {
