@@ -91,23 +91,20 @@ export class Ec2Adapter implements Ec2Port {
     return new Map(found.map((i) => [i.InstanceId, toMetadata(i)]));
   }
 
-  async requireTokens(instanceId: string, hopLimit: number): Promise<void> {
+  requireTokens(instanceId: string, hopLimit: number): Promise<void> {
+    return this.#setTokens(instanceId, 'required', hopLimit);
+  }
+
+  allowTokens(instanceId: string, hopLimit: number): Promise<void> {
+    return this.#setTokens(instanceId, 'optional', hopLimit);
+  }
+
+  async #setTokens(instanceId: string, tokens: 'required' | 'optional', hopLimit: number): Promise<void> {
     // All three together: on AWS omitted options keep their value, but moto resets them.
     await this.ec2.send(
       new ModifyInstanceMetadataOptionsCommand({
         InstanceId: instanceId,
-        HttpTokens: 'required',
-        HttpEndpoint: 'enabled',
-        HttpPutResponseHopLimit: hopLimit,
-      }),
-    );
-  }
-
-  async allowTokens(instanceId: string, hopLimit: number): Promise<void> {
-    await this.ec2.send(
-      new ModifyInstanceMetadataOptionsCommand({
-        InstanceId: instanceId,
-        HttpTokens: 'optional',
+        HttpTokens: tokens,
         HttpEndpoint: 'enabled',
         HttpPutResponseHopLimit: hopLimit,
       }),
