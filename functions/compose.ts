@@ -2,6 +2,7 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -13,14 +14,22 @@ import { OrganizationsAdapter } from './adapters/organizations.ts';
 import { webhookFromSecret } from './adapters/secrets.ts';
 import { SecurityHubAdapter } from './adapters/securityhub.ts';
 import { SlackWebhook, type SlackWebhookOptions } from './adapters/slack.ts';
+import { S3JsonStore } from './adapters/s3.ts';
 import { readParameterText } from './adapters/ssm.ts';
 import { memberRoleCredentials } from './adapters/sts.ts';
 import type { Environment } from './config.ts';
 import type { Policy } from './core/policy.ts';
-import type { Notifier, World } from './ports.ts';
+import type { JsonStore, Notifier, World } from './ports.ts';
 
 /** Any SDK v3 client: tests add middleware through this (call counting, fault injection). */
-export type AnyClient = EC2Client | CloudWatchClient | OrganizationsClient | STSClient | SecurityHubClient | SecretsManagerClient;
+export type AnyClient =
+  | EC2Client
+  | CloudWatchClient
+  | OrganizationsClient
+  | STSClient
+  | SecurityHubClient
+  | SecretsManagerClient
+  | S3Client;
 
 export interface ComposeOptions {
   policy: Policy;
@@ -39,14 +48,23 @@ export const composeNotifier = ({ env, customizeClient, slack }: Omit<ComposeOpt
   return new SlackWebhook(webhookFromSecret(client, source.secretArn), slack);
 };
 
+// Endpoints and base credentials come from the SDK's standard environment.
+const clientSettings = (env: Environment) => ({
+  retryMode: 'adaptive' as const,
+  maxAttempts: env.maxAttempts,
+  // A stalled call fails as a TimeoutError, which the SDK retries like any transient error.
+  requestHandler: { requestTimeout: env.requestTimeoutMs, throwOnRequestTimeout: true },
+});
+
+/** The sweep's bucket in the central account, with the function's own credentials. */
+export const composeJsonStore = (env: Environment, bucket: string, customizeClient?: ComposeOptions['customizeClient']): JsonStore => {
+  const s3 = new S3Client({ ...clientSettings(env), region: env.homeRegion });
+  customizeClient?.(s3);
+  return new S3JsonStore(s3, bucket);
+};
+
 export const composeWorld = ({ policy, env, customizeClient, slack }: ComposeOptions): World => {
-  // Endpoints and base credentials come from the SDK's standard environment.
-  const base = {
-    retryMode: 'adaptive' as const,
-    maxAttempts: env.maxAttempts,
-    // A stalled call fails as a TimeoutError, which the SDK retries like any transient error.
-    requestHandler: { requestTimeout: env.requestTimeoutMs, throwOnRequestTimeout: true },
-  };
+  const base = clientSettings(env);
   const make = <C extends AnyClient>(client: C): C => {
     customizeClient?.(client);
     return client;

@@ -1,12 +1,12 @@
 // The Lambda edge shared by the handlers: environment, policy and clients, read once per container.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { composeParameterReader, composeWorld } from './compose.ts';
+import { composeJsonStore, composeParameterReader, composeWorld } from './compose.ts';
 import { readLambdaEnvironment, type LambdaEnvironment } from './config.ts';
 import { describeError, InputError } from './core/errors.ts';
 import { parsePolicyText, type Policy } from './core/policy.ts';
 import { logger } from './lambda-logger.ts';
-import type { Log, World } from './ports.ts';
+import type { JsonStore, Log, World } from './ports.ts';
 
 export interface LambdaRuntime {
   env: LambdaEnvironment;
@@ -16,6 +16,14 @@ export interface LambdaRuntime {
   /** The sweep may change instances: SWEEP_MODE=apply and the policy's mode is `enforce`. */
   apply: boolean;
 }
+
+/** The sweep bucket (SWEEP_BUCKET), which sweep-plan and sweep-report cannot do without. */
+export const sweepStore = (env: LambdaEnvironment): JsonStore => {
+  if (env.sweepBucket === undefined) {
+    throw new InputError("invalid environment: SWEEP_BUCKET: required (the bucket that carries the Distributed Map's items and results)");
+  }
+  return composeJsonStore(env, env.sweepBucket);
+};
 
 /** Reads and validates the policy from its SSM parameter or its bundled file. */
 export const loadPolicy = async (env: LambdaEnvironment, readParameter: (name: string) => Promise<string>): Promise<Policy> => {

@@ -86,6 +86,14 @@ export interface ShardPorts {
   findings?: FindingsPort;
 }
 
+/** JSON documents in the sweep's own bucket: the Distributed Map's items and its results. */
+export interface JsonStore {
+  readonly bucket: string;
+  putJson(key: string, value: unknown): Promise<void>;
+  /** Throws InputError when the object is missing or not JSON. */
+  getJson(key: string): Promise<unknown>;
+}
+
 export interface World {
   organization: OrganizationPort;
   /** Regions are read from the account's home region endpoint. */

@@ -15,7 +15,7 @@ export const shardEventSchema = z.object({
   apply: z.boolean(),
 });
 
-const digest = z.object({
+export const digestSchema = z.object({
   shard,
   byVerdict: z.record(z.string(), z.number().int().min(0)),
   changed: z.number().int().min(0),
@@ -23,8 +23,12 @@ const digest = z.object({
   errors: z.array(scopeError),
 });
 
-/** A child execution that failed as a whole: Step Functions' error output. */
-const mapFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
+/** What the Distributed Map returns when its ResultWriter has written the results to S3. */
+const mapRunResult = z.object({
+  MapRunArn: z.string().min(1),
+  ResultWriterDetails: z.object({ Bucket: z.string().min(1), Key: z.string().min(1) }),
+});
+export type MapRunResult = z.output<typeof mapRunResult>;
 
 export const reportEventSchema = z.object({
   apply: z.boolean(),
@@ -34,8 +38,31 @@ export const reportEventSchema = z.object({
     errors: z.array(scopeError),
     errorCount: z.number().int().min(0),
   }),
-  results: z.array(z.union([digest, mapFailure])),
+  results: mapRunResult,
 });
+
+const resultFiles = z.array(z.object({ Key: z.string().min(1) }).loose()).default([]);
+
+/** `manifest.json`: the result files by status; PENDING holds the items the Map Run never started. */
+export const mapRunManifestSchema = z
+  .object({
+    ResultFiles: z.object({ SUCCEEDED: resultFiles, FAILED: resultFiles, PENDING: resultFiles }).loose(),
+  })
+  .loose();
+
+/** One child execution in a result file; Input and Output are the JSON texts of its payloads. */
+export const mapRunEntriesSchema = z.array(
+  z
+    .object({
+      Status: z.string().nullish(),
+      Input: z.string().nullish(),
+      Output: z.string().nullish(),
+      Error: z.string().nullish(),
+      Cause: z.string().nullish(),
+    })
+    .loose(),
+);
+export type MapRunEntry = z.output<typeof mapRunEntriesSchema>[number];
 
 export const parseEvent = <T extends z.ZodType>(schema: T, event: unknown, what: string): z.output<T> => {
   const parsed = schema.safeParse(event);

@@ -8,6 +8,11 @@ export const DIGEST_ERRORS_MAX = 1;
 /** Plan errors (unreachable accounts) kept in the state; the rest are counted. */
 export const PLAN_ERRORS_MAX = 20;
 export const DIGEST_MESSAGE_MAX = 200;
+/**
+ * Errors listed in the sweep's report (the report Lambda's result crosses the 256 KiB state);
+ * the summary counts them all, and each is logged by the function that met it.
+ */
+export const REPORT_ERRORS_MAX = 100;
 
 export interface ShardDigest {
   shard: Shard;
@@ -87,6 +92,19 @@ export const reportFromDigests = (
       shards: plan.shards,
     },
     instances: [],
-    errors: [...plan.errors, ...digests.flatMap((d) => d.errors), ...failedErrors, ...missingErrors],
+    // Whole account-regions left unswept come first: the bound must never hide them behind instance errors.
+    errors: bounded([...plan.errors, ...failedErrors, ...missingErrors, ...digests.flatMap((d) => d.errors)]),
   };
 };
+
+const bounded = (errors: ScopeError[]): ScopeError[] =>
+  errors.length <= REPORT_ERRORS_MAX
+    ? errors
+    : [
+        ...errors.slice(0, REPORT_ERRORS_MAX - 1),
+        {
+          accountId: 'unknown',
+          region: null,
+          message: `…and ${errors.length - REPORT_ERRORS_MAX + 1} more errors: see the sweep-shard and sweep-report logs`,
+        },
+      ];

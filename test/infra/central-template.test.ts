@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 // The template osls generates from serverless.yml, read as CloudFormation will read it.
 import { execFileSync } from 'node:child_process';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
 import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organizations.ts';
+import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
 import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Template } from '../support/cfn.ts';
@@ -24,6 +26,9 @@ const ALLOWED_ACTIONS = new Set<string>([
   ...MEMBER_ACCOUNT_ACTIONS, // the central account is swept with the functions' own roles
   ...ORGANIZATIONS_IAM_ACTIONS,
   ...SSM_IAM_ACTIONS,
+  ...S3_IAM_ACTIONS, // the sweep bucket: sweep-plan writes the Map's items, sweep-report reads its results
+  's3:ListMultipartUploadParts', // the Map's ResultWriter, which may upload a large result file in parts
+  's3:AbortMultipartUpload',
   'sts:AssumeRole',
   'logs:CreateLogStream',
   'logs:PutLogEvents',
@@ -60,7 +65,13 @@ describe('central template (osls package)', () => {
     expect(definition.StartAt).toBe('Plan');
     expect(map).toMatchObject({
       Type: 'Map',
-      ItemsPath: '$.shards',
+      // The items and the results live in the sweep bucket: the state holds their keys only.
+      ItemReader: {
+        Resource: 'arn:aws:states:::s3:getObject',
+        ReaderConfig: { InputType: 'JSON' },
+        Parameters: { Bucket: '${SweepBucket}', 'Key.$': '$.shardsKey' },
+      },
+      ResultWriter: { Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: '${SweepBucket}', Prefix: 'results' } },
       MaxConcurrency: 20,
       ToleratedFailurePercentage: 10,
       ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED' } },
@@ -69,6 +80,8 @@ describe('central template (osls package)', () => {
     const shardTask = (map?.ItemProcessor as { States: Record<string, { Retry: Array<Record<string, unknown>> }> }).States.Shard;
     expect(shardTask?.Retry[0]).toMatchObject({ BackoffRate: 2, MaxAttempts: 6 });
     expect(shardTask?.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
+    expect(map).not.toHaveProperty('ItemsPath');
+    expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
     expect(resource('SweepSchedule').Properties).toMatchObject({
       ScheduleExpression: 'rate(1 day)',
       Target: { Arn: { Ref: 'SweepStateMachine' } },
@@ -112,6 +125,59 @@ describe('central template (osls package)', () => {
         for (const action of asArray(s.Action)) expect(action, role).toMatch(/^(ec2:Describe|cloudwatch:Get|securityhub:|organizations:List)/);
       }
     }
+  });
+
+  it('keeps the sweep bucket private, encrypted, TLS-only and expiring, each role on its own prefix', () => {
+    expect(resource('SweepBucket')).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: {
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        LifecycleConfiguration: { Rules: [{ Status: 'Enabled', ExpirationInDays: 30 }] },
+      },
+    });
+    expect(resource('SweepBucketPolicy').Properties.PolicyDocument).toMatchObject({
+      Statement: [
+        { Effect: 'Deny', Principal: '*', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } },
+        // Nobody but the plan decides what is swept, nobody but the Map what is reported.
+        {
+          Effect: 'Deny',
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Sub': '${SweepBucket.Arn}/shards/*' },
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['SweepPlanRole', 'Arn'] } } },
+        },
+        {
+          Effect: 'Deny',
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Sub': '${SweepBucket.Arn}/results/*' },
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['SweepStateMachineRole', 'Arn'] } } },
+        },
+      ],
+    });
+    const s3Rights = (role: string) =>
+      (roleStatements(template).get(role) ?? [])
+        .filter((st) => asArray(st.Action).some((a) => a.startsWith('s3:')))
+        .map((st) => ({ actions: asArray(st.Action).sort(), resource: st.Resource }));
+    const under = (prefix: string) => ({ 'Fn::Sub': `\${SweepBucket.Arn}/${prefix}/*` });
+
+    expect(s3Rights('SweepPlanRole')).toEqual([{ actions: ['s3:PutObject'], resource: under('shards') }]);
+    expect(s3Rights('SweepReportRole')).toEqual([{ actions: ['s3:GetObject'], resource: under('results') }]);
+    expect(s3Rights('SweepStateMachineRole')).toEqual([
+      { actions: ['s3:GetObject'], resource: under('shards') },
+      { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'], resource: under('results') },
+    ]);
+    for (const role of ['SweepShardRole', 'OnInstanceEventRole']) expect(s3Rights(role), role).toEqual([]);
+  });
+
+  it('tells sweep-plan and sweep-report, and only them, where the sweep bucket is', () => {
+    const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
+    const withBucket = functions
+      .filter(([, f]) => 'SWEEP_BUCKET' in (f.Properties.Environment as { Variables: Record<string, unknown> }).Variables)
+      .map(([id]) => id);
+
+    expect(withBucket.sort()).toEqual(['SweepDashplanLambdaFunction', 'SweepDashreportLambdaFunction']);
+    expect(resource('SweepDashplanLambdaFunction').Properties.Environment).toMatchObject({ Variables: { SWEEP_BUCKET: { Ref: 'SweepBucket' } } });
   });
 
   it('keeps every function zip under the 1 MB bundle budget', () => {
@@ -184,8 +250,10 @@ describe('central template (osls package)', () => {
 });
 
 describe('packaged functions', () => {
-  it('run from their zip: sweep-plan plans the organization with the bundled policy.yaml', async () => {
+  it('run from their zip: sweep-plan plans the organization with the bundled policy.yaml, into the sweep bucket', async () => {
     const { accounts } = await seedOrganization(aws(), ['alpha']);
+    const bucket = 'imds-remediator-zip-test';
+    await new S3Client({}).send(new CreateBucketCommand({ Bucket: bucket }));
     const taskRoot = mkdtempSync(join(tmpdir(), 'sweep-plan-zip-'));
     execFileSync('unzip', ['-q', '.serverless/sweep-plan.zip', '-d', taskRoot]);
 
@@ -200,6 +268,7 @@ describe('packaged functions', () => {
       POLICY_SSM_PARAMETER: '',
       MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
+      SWEEP_BUCKET: bucket,
     };
     let stdout: string;
     try {
@@ -207,11 +276,14 @@ describe('packaged functions', () => {
     } finally {
       rmSync(taskRoot, { recursive: true, force: true });
     }
-    const output = JSON.parse(stdout) as { apply: boolean; shards: Array<{ accountId: string; region: string }> };
+    const output = JSON.parse(stdout) as { apply: boolean; shardsKey: string };
+    const object = await new S3Client({}).send(new GetObjectCommand({ Bucket: bucket, Key: output.shardsKey }));
+    const shards = JSON.parse((await object.Body?.transformToString()) ?? '[]') as Array<{ accountId: string; region: string }>;
 
     // policy.yaml: mode enforce, scope.regions [us-east-1, eu-west-1].
     expect(output.apply).toBe(true);
-    expect(output.shards.map((s) => `${s.accountId}/${s.region}`).sort()).toEqual(
+    expect(output.shardsKey).toMatch(/^shards\/\d{4}-\d{2}-\d{2}\/[0-9a-f-]{36}\.json$/);
+    expect(shards.map((s) => `${s.accountId}/${s.region}`).sort()).toEqual(
       accounts.flatMap((a) => [`${a}/eu-west-1`, `${a}/us-east-1`]).sort(),
     );
   });

@@ -1,5 +1,8 @@
 // The three sweep functions in-process, chained as the state machine chains them: plan →
-// one sweep-shard per item of the Map → report, each payload through JSON as in the state.
+// one sweep-shard per item of the Map (items and results in the sweep bucket, as the
+// definition's ItemReader and ResultWriter move them) → report, payloads through JSON.
+import { readFileSync } from 'node:fs';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
@@ -9,9 +12,11 @@ import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/
 import { readFindings } from '../../local/findings.ts';
 import { fixture, runInstancesEvent } from '../support/events.ts';
 import { useMoto } from '../support/moto.ts';
+import { runDistributedMap, type MapRunOptions } from '../support/distributed-map.ts';
 
 const { aws } = useMoto();
 const POLICY_PARAMETER = '/imds-remediator/policy';
+const BUCKET = 'imds-remediator-test-sweep';
 
 type Handler = (event: unknown) => Promise<unknown>;
 let handlers: { plan: Handler; shard: Handler; report: Handler; event: Handler };
@@ -33,6 +38,7 @@ beforeAll(async () => {
     POLICY_FILE: 'policy.yaml',
     MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
+    SWEEP_BUCKET: BUCKET,
   });
   // Imported after the environment is set: the logger reads its level when it is created.
   const [plan, shard, report, event] = await Promise.all([
@@ -44,28 +50,43 @@ beforeAll(async () => {
   handlers = { plan: plan.handler, shard: shard.handler, report: report.handler, event: event.handler };
 });
 
+interface MapRunManifest {
+  MapRunArn: string;
+  ResultFiles: Record<string, Array<{ Key: string }>>;
+}
+
 /** What crossing the Step Functions state does to a payload. */
 const throughState = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 interface PlanOutput {
   apply: boolean;
   plan: unknown;
-  shards: unknown[];
+  shardsKey: string;
 }
 
-const runStateMachine = async (input: unknown): Promise<SweepReport> => {
+const runStateMachine = async (input: unknown, map: Partial<MapRunOptions> = {}) => {
   const planned = throughState((await handlers.plan(input)) as PlanOutput);
-  const results = [];
-  for (const shard of planned.shards) results.push(throughState(await handlers.shard({ shard, apply: planned.apply })));
-  return (await handlers.report({ apply: planned.apply, plan: planned.plan, results })) as SweepReport;
+  const results = await runDistributedMap({ bucket: BUCKET, state: planned, runItem: handlers.shard, ...map });
+  const report = throughState((await handlers.report({ apply: planned.apply, plan: planned.plan, results })) as SweepReport);
+  return { planned, report };
+};
+
+const readShards = async (key: string) => {
+  const out = await new S3Client({}).send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return JSON.parse((await out.Body?.transformToString()) ?? '[]') as Array<{ accountId: string; region: string }>;
+};
+
+const prepare = async () => {
+  await new S3Client({}).send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await new SSMClient({}).send(
+    new PutParameterCommand({ Name: POLICY_PARAMETER, Type: 'String', Value: JSON.stringify(testPolicy()), Overwrite: true }),
+  );
 };
 
 const seed = async () => {
   const local = aws();
   const world = await seedOrganization(local);
-  await new SSMClient({}).send(
-    new PutParameterCommand({ Name: POLICY_PARAMETER, Type: 'String', Value: JSON.stringify(testPolicy()), Overwrite: true }),
-  );
+  await prepare();
   return { local, ...world };
 };
 
@@ -73,7 +94,7 @@ describe('sweep functions chained like the state machine', () => {
   it('plans every account-region, enforces the safe instances and reports the totals of every verdict', async () => {
     const { local, accounts, seeded } = await seed();
 
-    const report = await runStateMachine({ source: 'schedule' });
+    const { report } = await runStateMachine({ source: 'schedule' });
 
     const shards = accounts.length * REGIONS.length;
     expect(report.mode).toBe('apply');
@@ -107,7 +128,7 @@ describe('sweep functions chained like the state machine', () => {
   it('changes nothing when the execution input asks for a plan, even in an apply deployment', async () => {
     const { local, seeded } = await seed();
 
-    const report = await runStateMachine({ mode: 'plan' });
+    const { report } = await runStateMachine({ mode: 'plan' });
 
     expect(report.mode).toBe('plan');
     expect(report.summary.changed).toBe(0);
@@ -115,6 +136,64 @@ describe('sweep functions chained like the state machine', () => {
     for (const s of seeded.filter((x) => x.kind === 'plain')) {
       expect(await readInstance(local, s.accountId, s.region, s.instanceId)).toMatchObject({ httpTokens: 'optional' });
     }
+  });
+
+  it('names the account-region of a shard whose execution failed, and of each one the Map Run never started', async () => {
+    const { accounts } = await seed();
+    const [, member = ''] = accounts;
+    const crashing = async (input: unknown) => {
+      const { shard } = input as { shard: { accountId: string; region: string } };
+      if (shard.accountId === member && shard.region === 'eu-west-1') throw new TypeError('Cannot read properties of undefined');
+      return handlers.shard(input);
+    };
+
+    const { planned, report } = await runStateMachine({ mode: 'plan' }, { runItem: crashing, stopAt: 5 });
+
+    const items = await readShards(planned.shardsKey);
+    const notStarted = items.slice(5);
+    expect(report.summary.shards).toBe(items.length);
+    expect(report.summary.errors).toBe(1 + notStarted.length);
+    expect(report.errors).toEqual(
+      expect.arrayContaining([
+        { accountId: member, region: 'eu-west-1', message: 'shard execution failed: TypeError: Cannot read properties of undefined' },
+        ...notStarted.map((s) => ({ ...s, message: 'not swept: the Map Run ended before this shard started' })),
+      ]),
+    );
+    const swept = Object.values(report.summary.byVerdict).reduce((a, b) => a + b, 0);
+    expect(swept).toBe(8 * (5 - 1)); // eight instances in each shard that ran and answered
+  });
+
+  it('reads a Map Run in the form Step Functions writes it, naming each shard that failed or timed out', async () => {
+    await prepare();
+    const s3 = new S3Client({});
+    const manifest = JSON.parse(readFileSync('test/fixtures/map-run/manifest.json', 'utf8')) as MapRunManifest;
+    for (const [status, files] of Object.entries(manifest.ResultFiles)) {
+      for (const { Key } of files) {
+        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: readFileSync(`test/fixtures/map-run/${status}_0.json`) }));
+      }
+    }
+    const manifestKey = 'results/0b8ac1a4-1f35-3a7b-a2d8-4e2b5ef7c911/manifest.json';
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: manifestKey, Body: JSON.stringify(manifest) }));
+    const results = { MapRunArn: manifest.MapRunArn, ResultWriterDetails: { Bucket: BUCKET, Key: manifestKey } };
+
+    const report = (await handlers.report({ apply: true, plan: { accounts: 5, shards: 5, errors: [], errorCount: 0 }, results })) as SweepReport;
+
+    expect(report.summary).toMatchObject({ changed: 3, errors: 1 + 3, shards: 5, byVerdict: { compliant: 40, enforce: 3, 'blocked-v1-in-use': 2, exempt: 7 } });
+    expect(report.errors).toEqual([
+      { accountId: '333333333333', region: 'eu-west-1', message: expect.stringMatching(/^shard execution failed: Lambda\.Unknown: Runtime\.ExitError: RequestId: .* signal: killed$/) },
+      { accountId: '444444444444', region: 'us-gov-west-1', message: 'shard execution failed: InputError: invalid sweep shard event: shard.region: Invalid string: must match pattern' },
+      { accountId: '555555555555', region: 'ap-southeast-2', message: 'shard execution timed out: States.Timeout' },
+      { accountId: '222222222222', region: 'us-east-1', message: expect.stringContaining('not subscribed to AWS Security Hub') },
+    ]);
+  });
+
+  it('refuses a report whose results are not in the sweep bucket, naming the field', async () => {
+    await prepare();
+    const results = { MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:x/Shards:1', ResultWriterDetails: { Bucket: 'elsewhere', Key: 'results/1/manifest.json' } };
+    const plan = { accounts: 0, shards: 0, errors: [], errorCount: 0 };
+
+    await expect(handlers.report({ apply: false, plan, results })).rejects.toThrow(/results\.ResultWriterDetails\.Bucket: elsewhere/);
+    await expect(handlers.report({ apply: false, plan, results: [] })).rejects.toThrow(/results: /);
   });
 
   it('refuses a shard event without its shard, naming the field', async () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_SHARDS_IN_STATE, type SweepPlanOutput } from '../../functions/handlers/sweep-plan.ts';
+import type { SweepPlanOutput } from '../../functions/handlers/sweep-plan.ts';
 import type { InstanceResult, ShardResult, Verdict } from '../../functions/core/model.ts';
-import { VERDICTS } from '../../functions/core/model.ts';
 import {
   DIGEST_ERRORS_MAX,
   DIGEST_MESSAGE_MAX,
   digestShard,
   PLAN_ERRORS_MAX,
+  REPORT_ERRORS_MAX,
   reportFromDigests,
   summarizePlan,
   type ShardDigest,
@@ -87,20 +87,23 @@ describe('shard digests', () => {
     expect(digest.errors.every((e) => e.message.length <= DIGEST_MESSAGE_MAX)).toBe(true);
   });
 
-  it(`fit, at their largest, with ${MAX_SHARDS_IN_STATE} shards in the 256 KiB Step Functions state`, () => {
-    const region = 'ap-southeast-5';
-    const shards = Array.from({ length: MAX_SHARDS_IN_STATE }, (_, n) => ({
-      accountId: String(100000000000 + n),
-      region,
-      accountExemption: 'account exempt by policy (in an OU of exempt.ous)',
-    }));
-    const worstDigest = (accountId: string): ShardDigest => ({
-      shard: { accountId, region },
-      byVerdict: Object.fromEntries(VERDICTS.map((v) => [v, 999_999])),
-      changed: 999_999,
-      errorCount: 999_999,
-      errors: [{ accountId, region, message: 'm'.repeat(DIGEST_MESSAGE_MAX) }],
+  it('list every failed shard before the shards\' own errors, and at most REPORT_ERRORS_MAX in all', () => {
+    const region = 'eu-west-1';
+    const digests = Array.from({ length: 500 }, (_, n): ShardDigest => {
+      const accountId = String(100000000000 + n);
+      return { shard: { accountId, region }, byVerdict: { compliant: 1 }, changed: 0, errorCount: 1, errors: [{ accountId, region, message: 'throttled' }] };
     });
+    const failed = [{ shard: { accountId: '999999999999', region }, message: 'shard execution failed: States.Timeout' }];
+
+    const report = reportFromDigests('plan', { accounts: 501, shards: 501, errors: [], errorCount: 0 }, digests, failed);
+
+    expect(report.summary.errors).toBe(501);
+    expect(report.errors).toHaveLength(REPORT_ERRORS_MAX);
+    expect(report.errors[0]).toEqual({ accountId: '999999999999', region, message: 'shard execution failed: States.Timeout' });
+    expect(report.errors.at(-1)?.message).toMatch(/^…and 402 more errors/);
+  });
+
+  it('leave the state after the Map, at its largest, within the 256 KiB limit whatever the number of shards', () => {
     const planErrors = Array.from({ length: PLAN_ERRORS_MAX + 10 }, (_, n) => ({
       accountId: String(200000000000 + n),
       region: null,
@@ -108,14 +111,20 @@ describe('shard digests', () => {
     }));
     const planOutput: SweepPlanOutput = {
       apply: true,
-      plan: summarizePlan({ accounts: 9999, shards, errors: planErrors }),
-      shards,
+      plan: summarizePlan({ accounts: 1_000_000, shards: { length: 17_000_000 } as unknown[], errors: planErrors }),
+      shardsKey: `shards/2026-11-23/${'f'.repeat(36)}.json`,
     };
 
-    // The state after the Map: the plan's output with the Map's results added (ResultPath $.results).
-    const afterMap = { ...planOutput, results: shards.map((s) => worstDigest(s.accountId)) };
-    const bytes = Buffer.byteLength(JSON.stringify(afterMap));
+    // The Map's result (ResultPath $.results) is its ResultWriter's pointer, not the digests.
+    const afterMap = {
+      ...planOutput,
+      results: {
+        MapRunArn: `arn:aws:states:us-east-1:111111111111:mapRun:imds-remediator-prod-sweep/Shards:${'f'.repeat(36)}`,
+        ResultWriterDetails: { Bucket: 'x'.repeat(63), Key: `results/${'f'.repeat(36)}/manifest.json` },
+      },
+    };
 
-    expect(bytes).toBeLessThan(STATE_LIMIT_BYTES);
+    expect(Buffer.byteLength(JSON.stringify(afterMap))).toBeLessThan(STATE_LIMIT_BYTES);
+    expect(afterMap.plan.errors).toHaveLength(PLAN_ERRORS_MAX);
   });
 });

@@ -1,0 +1,97 @@
+// The sweep's state machine at organization scale: the state carries keys, not lists, and the
+// report reads the Map's results from the sweep bucket, however many account-regions there are.
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
+import type { SweepReport } from '../../functions/core/model.ts';
+import { REPORT_ERRORS_MAX, type ShardDigest } from '../../functions/core/shard-digest.ts';
+import { runDistributedMap } from '../support/distributed-map.ts';
+import { useMoto } from '../support/moto.ts';
+import { testPolicy } from '../support/scenario.ts';
+
+const { aws } = useMoto();
+const POLICY_PARAMETER = '/imds-remediator/policy';
+const BUCKET = 'imds-remediator-test-scale';
+const STATE_LIMIT_BYTES = 256 * 1024;
+
+type Handler = (event: unknown) => Promise<unknown>;
+let handlers: { plan: Handler; report: Handler };
+
+beforeAll(async () => {
+  Object.assign(process.env, {
+    SWEEP_MODE: 'plan',
+    POLICY_SSM_PARAMETER: POLICY_PARAMETER,
+    MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    SWEEP_BUCKET: BUCKET,
+  });
+  const [plan, report] = await Promise.all([import('../../functions/handlers/sweep-plan.ts'), import('../../functions/handlers/sweep-report.ts')]);
+  handlers = { plan: plan.handler, report: report.handler };
+});
+
+const s3 = () => new S3Client({});
+const prepare = async () => {
+  await s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
+  // No scope.regions: every region each account has enabled.
+  const policy = JSON.stringify(testPolicy({ scope: {} }));
+  await new SSMClient({}).send(new PutParameterCommand({ Name: POLICY_PARAMETER, Type: 'String', Value: policy, Overwrite: true }));
+};
+
+describe('the sweep at organization scale', () => {
+  it('plans more account-regions than the state could hold, carrying only their key', async () => {
+    // moto enables 24 regions: 16 accounts make more account-regions than the 350 that
+    // fitted in the state when the shards travelled in it.
+    const members = await aws().createOrganization(Array.from({ length: 15 }, (_, n) => `member-${n}`));
+    await prepare();
+
+    const planned = JSON.parse(JSON.stringify(await handlers.plan({ source: 'schedule' }))) as { shardsKey: string; plan: unknown };
+
+    const object = await s3().send(new GetObjectCommand({ Bucket: BUCKET, Key: planned.shardsKey }));
+    const items = JSON.parse((await object.Body?.transformToString()) ?? '[]') as Array<{ accountId: string; region: string }>;
+    expect(items.length).toBeGreaterThan(350);
+    expect(new Set(items.map((s) => `${s.accountId}/${s.region}`)).size).toBe(items.length);
+    expect(new Set(items.map((s) => s.accountId))).toEqual(new Set([MANAGEMENT_ACCOUNT, ...members]));
+    expect(Buffer.byteLength(JSON.stringify(planned))).toBeLessThan(1024);
+    expect(planned.plan).toMatchObject({ accounts: members.length + 1, shards: items.length, errorCount: 0 });
+  });
+
+  it('reports 1,000 accounts × 17 regions from the Map results in S3, its own result within the state limit', async () => {
+    await prepare();
+    const regions = Array.from({ length: 17 }, (_, n) => `ap-test-${n + 1}`);
+    const shards = Array.from({ length: 1000 }, (_, a) => String(100000000000 + a)).flatMap((accountId) =>
+      regions.map((region) => ({ accountId, region })),
+    );
+    const shardsKey = 'shards/scale-test.json';
+    await s3().send(new PutObjectCommand({ Bucket: BUCKET, Key: shardsKey, Body: JSON.stringify(shards) }));
+    // Each shard: 58 instances; every 10th has one shard error; every 400th fails as a whole.
+    const index = new Map(shards.map((s, n) => [`${s.accountId}/${s.region}`, n]));
+    const sweepShard = async (input: unknown): Promise<ShardDigest> => {
+      const { shard } = input as { shard: { accountId: string; region: string } };
+      const n = index.get(`${shard.accountId}/${shard.region}`) ?? -1;
+      if (n % 400 === 0) throw new Error('Task timed out after 900.00 seconds');
+      const errors = n % 10 === 5 ? [{ ...shard, message: 'cannot read MetadataNoToken: ThrottlingException' }] : [];
+      return { shard, byVerdict: { compliant: 50, enforce: 5, 'blocked-v1-in-use': 1, 'insufficient-evidence': 2 }, changed: 0, errorCount: errors.length, errors };
+    };
+    const results = await runDistributedMap({ bucket: BUCKET, state: { shardsKey, apply: false }, runItem: sweepShard });
+    const plan = { accounts: 1000, shards: shards.length, errors: [], errorCount: 0 };
+
+    const report = (await handlers.report({ apply: false, plan, results })) as SweepReport;
+
+    const failed = Math.ceil(shards.length / 400);
+    const answered = shards.length - failed;
+    expect(report.summary).toMatchObject({
+      byVerdict: { compliant: 50 * answered, enforce: 5 * answered, 'blocked-v1-in-use': answered, 'insufficient-evidence': 2 * answered },
+      shards: 17_000,
+      accounts: 1000,
+      errors: shards.length / 10 + failed,
+    });
+    expect(report.errors).toHaveLength(REPORT_ERRORS_MAX);
+    expect(report.errors.at(-1)?.message).toBe(`…and ${shards.length / 10 + failed - REPORT_ERRORS_MAX + 1} more errors: see the sweep-shard and sweep-report logs`);
+    // Every account-region left unswept is named, before any instance-level error.
+    expect(report.errors.slice(0, failed)).toEqual(
+      shards.filter((_, n) => n % 400 === 0).map((s) => ({ ...s, message: 'shard execution failed: Error: Task timed out after 900.00 seconds' })),
+    );
+    expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThan(STATE_LIMIT_BYTES);
+  }, 120_000);
+});
