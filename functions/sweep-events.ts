@@ -21,6 +21,10 @@ export const digestSchema = z.object({
   changed: z.number().int().min(0),
   errorCount: z.number().int().min(0),
   errors: z.array(scopeError),
+  // Defaults: a digest of a shard function deployed before these fields existed still reads.
+  toChange: z.number().int().min(0).default(0),
+  nonCompliant: z.number().int().min(0).default(0),
+  blocked: z.array(z.object({ instanceId: z.string(), noTokenCalls: z.number().int().min(0) })).default([]),
 });
 
 /** What the Distributed Map returns when its ResultWriter has written the results to S3. */

@@ -70,6 +70,12 @@ export interface InstanceResult {
   changed: boolean;
 }
 
+/** Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). */
+const NON_COMPLIANT = new Set<Verdict>(['enforce', 'fix-hop-limit', 'blocked-v1-in-use', 'v1-rejected', 'insufficient-evidence']);
+export const isNonCompliant = (i: InstanceResult) => !i.changed && NON_COMPLIANT.has(i.verdict);
+/** A change the policy wants that this run did not make (a plan, or a change that failed). */
+export const isToChange = (i: InstanceResult) => !i.changed && (i.verdict === 'enforce' || i.verdict === 'fix-hop-limit');
+
 export interface ScopeError {
   accountId: string;
   region: string | null;

@@ -3,11 +3,16 @@
 // per-instance detail is in the shard's decision logs (and its Security Hub findings).
 import type { ScopeError, Shard, ShardResult, SweepReport, Verdict } from './model.ts';
 import { VERDICTS } from './model.ts';
+import { byCallsDescending, overviewOfInstances, type SweepOverview } from './slack-message.ts';
 
 export const DIGEST_ERRORS_MAX = 1;
 /** Plan errors (unreachable accounts) kept in the state; the rest are counted. */
 export const PLAN_ERRORS_MAX = 20;
 export const DIGEST_MESSAGE_MAX = 200;
+/** The heaviest IMDSv1 users a digest names (byVerdict counts them all), for the Slack summary. */
+export const DIGEST_BLOCKED_MAX = 20;
+/** More than a Slack section shows: the summary needs only the heaviest. */
+const OVERVIEW_BLOCKED_MAX = 200;
 /**
  * Errors listed in the sweep's report (the report Lambda's result crosses the 256 KiB state);
  * the summary counts them all, and each is logged by the function that met it.
@@ -22,6 +27,12 @@ export interface ShardDigest {
   errorCount: number;
   /** The first DIGEST_ERRORS_MAX errors, messages cut to DIGEST_MESSAGE_MAX characters. */
   errors: ScopeError[];
+  /** Enforce or fix-hop-limit, not changed by this run. */
+  toChange: number;
+  /** Still allowing IMDSv1, or with the wrong hop limit, after this run. */
+  nonCompliant: number;
+  /** The shard's DIGEST_BLOCKED_MAX heaviest IMDSv1 users. */
+  blocked: Array<{ instanceId: string; noTokenCalls: number }>;
 }
 
 /** What the plan step leaves in the state for the report step. */
@@ -44,6 +55,7 @@ export const summarizePlan = (plan: { accounts: number; shards: unknown[]; error
 });
 
 export const digestShard = (result: ShardResult): ShardDigest => {
+  const overview = overviewOfInstances(result.instances);
   const byVerdict: Partial<Record<Verdict, number>> = {};
   for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
   const instanceErrors = result.instances
@@ -56,6 +68,30 @@ export const digestShard = (result: ShardResult): ShardDigest => {
     changed: result.instances.filter((i) => i.changed).length,
     errorCount: all.length,
     errors: cutErrors(all, DIGEST_ERRORS_MAX),
+    toChange: overview.toChange,
+    nonCompliant: overview.nonCompliantByAccount.get(result.shard.accountId) ?? 0,
+    blocked: overview.blocked.slice(0, DIGEST_BLOCKED_MAX).map(({ instanceId, noTokenCalls }) => ({ instanceId, noTokenCalls })),
+  };
+};
+
+/** The summary's overview from the digests: totals exact, the blocked list the heaviest of each shard. */
+export const overviewOfDigests = (digests: ShardDigest[]): SweepOverview => {
+  const nonCompliantByAccount = new Map<string, number>();
+  for (const d of digests) {
+    if (d.nonCompliant > 0) nonCompliantByAccount.set(d.shard.accountId, (nonCompliantByAccount.get(d.shard.accountId) ?? 0) + d.nonCompliant);
+  }
+  const sum = (count: (d: ShardDigest) => number) => digests.reduce((n, d) => n + count(d), 0);
+  return {
+    instances: sum((d) => Object.values(d.byVerdict).reduce((n, v) => n + (v ?? 0), 0)),
+    toChange: sum((d) => d.toChange),
+    blocked: digests
+      .flatMap((d) => d.blocked.map((b) => ({ accountId: d.shard.accountId, region: d.shard.region, ...b })))
+      .sort(byCallsDescending)
+      .slice(0, OVERVIEW_BLOCKED_MAX),
+    blockedCount: sum((d) => d.byVerdict['blocked-v1-in-use'] ?? 0),
+    nonCompliantByAccount,
+    // An instance's error is among its digest's errors, and so among the report's.
+    instanceErrors: [],
   };
 };
 

@@ -1,6 +1,6 @@
 // Slack Block Kit messages, pure: the sweep summary, an auto-fix, a blocked instance.
 import type { FindingsOutcome } from './record-findings.ts';
-import type { InstanceResult, SweepReport, Verdict } from './model.ts';
+import { isNonCompliant, isToChange, type InstanceResult, type SweepReport, type Verdict } from './model.ts';
 
 type Text = { type: 'mrkdwn'; text: string } | { type: 'plain_text'; text: string; emoji?: boolean };
 export type SlackBlock =
@@ -33,17 +33,18 @@ const header = (text: string): SlackBlock => ({
 });
 const section = (text: string): SlackBlock => ({ type: 'section', text: mrkdwn(text) });
 
-/** A titled list that fits one section, ending with "…and N more" when it does not. */
-export const listSection = (title: string, lines: string[], max = MAX_SECTION_CHARS): string => {
+/**
+ * A titled list that fits one section, ending with "…and N more" when it does not, or when
+ * `unlisted` entries were never given as lines (counted elsewhere).
+ */
+export const listSection = (title: string, lines: string[], max = MAX_SECTION_CHARS, unlisted = 0): string => {
+  const tail = (hidden: number) => (hidden > 0 ? `\n…and ${hidden} more` : '');
   let text = title;
   for (const [n, line] of lines.entries()) {
-    const rest = lines.length - n - 1;
-    const suffix = rest > 0 ? `\n…and ${rest} more` : '';
-    const nextSuffix = `\n…and ${lines.length - n} more`;
-    if (text.length + 1 + line.length + suffix.length > max) return `${text}${nextSuffix}`;
+    if (text.length + 1 + line.length + tail(lines.length - n - 1 + unlisted).length > max) return `${text}${tail(lines.length - n + unlisted)}`;
     text = `${text}\n${line}`;
   }
-  return text;
+  return `${text}${tail(unlisted)}`;
 };
 
 const LABELS: Record<Verdict, string> = {
@@ -58,25 +59,64 @@ const LABELS: Record<Verdict, string> = {
   error: 'Errors',
 };
 
-/** Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). */
-const NON_COMPLIANT = new Set<Verdict>(['enforce', 'fix-hop-limit', 'blocked-v1-in-use', 'v1-rejected', 'insufficient-evidence']);
-export const isNonCompliant = (i: InstanceResult) => !i.changed && NON_COMPLIANT.has(i.verdict);
+export interface BlockedInstance {
+  accountId: string;
+  region: string;
+  instanceId: string;
+  noTokenCalls: number;
+}
+
+/**
+ * What the summary says beyond the report's totals: from the instances themselves (the CLI,
+ * an event), or from the shards' digests (Step Functions), which keep only the heaviest
+ * IMDSv1 users of each shard.
+ */
+export interface SweepOverview {
+  instances: number;
+  toChange: number;
+  /** The heaviest IMDSv1 users first; `blockedCount` counts them all. */
+  blocked: BlockedInstance[];
+  blockedCount: number;
+  nonCompliantByAccount: Map<string, number>;
+  /** Errors of single instances that `report.errors` does not already hold. */
+  instanceErrors: string[];
+}
+
+export const byCallsDescending = (a: BlockedInstance, b: BlockedInstance) =>
+  b.noTokenCalls - a.noTokenCalls || a.instanceId.localeCompare(b.instanceId);
+
+export const overviewOfInstances = (instances: InstanceResult[]): SweepOverview => {
+  const blocked = instances
+    .filter((i) => i.verdict === 'blocked-v1-in-use')
+    .map((i) => ({ accountId: i.accountId, region: i.region, instanceId: i.instanceId, noTokenCalls: i.noTokenCalls ?? 0 }))
+    .sort(byCallsDescending);
+  const nonCompliantByAccount = new Map<string, number>();
+  for (const i of instances.filter(isNonCompliant)) nonCompliantByAccount.set(i.accountId, (nonCompliantByAccount.get(i.accountId) ?? 0) + 1);
+  return {
+    instances: instances.length,
+    toChange: instances.filter(isToChange).length,
+    blocked,
+    blockedCount: blocked.length,
+    nonCompliantByAccount,
+    instanceErrors: instances
+      .filter((i) => i.verdict === 'error')
+      .map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${escapeMrkdwn(i.reason)}`),
+  };
+};
 
 export interface SummaryContext {
   /** The regions swept (from the plan: a region without instances still counts). */
   regions: string[];
   findings?: (FindingsOutcome & { enabled: boolean }) | undefined;
+  /** Default: from `report.instances`. */
+  overview?: SweepOverview;
 }
 
 export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext): SlackMessage => {
   const { summary } = report;
   const mode = report.mode === 'apply' ? 'apply' : 'plan (nothing changed)';
-  const blocked = report.instances
-    .filter((i) => i.verdict === 'blocked-v1-in-use')
-    .sort((a, b) => (b.noTokenCalls ?? 0) - (a.noTokenCalls ?? 0) || a.instanceId.localeCompare(b.instanceId));
-  const perAccount = new Map<string, number>();
-  for (const i of report.instances.filter(isNonCompliant)) perAccount.set(i.accountId, (perAccount.get(i.accountId) ?? 0) + 1);
-  const top = [...perAccount.entries()].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  const overview = context.overview ?? overviewOfInstances(report.instances);
+  const top = [...overview.nonCompliantByAccount.entries()].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
   const regions = [...new Set(context.regions)].sort();
 
   const blocks: SlackBlock[] = [
@@ -84,7 +124,7 @@ export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext
     {
       type: 'section',
       fields: [
-        mrkdwn(`*Instances*\n${report.instances.length}`),
+        mrkdwn(`*Instances*\n${overview.instances}`),
         mrkdwn(`*Changed*\n${summary.changed}`),
         ...(Object.keys(LABELS) as Verdict[]).map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
       ].slice(0, 10),
@@ -104,15 +144,17 @@ export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext
     const lines = top.slice(0, TOP_ACCOUNTS).map(([account, n]) => `• \`${account}\`: ${n}`);
     blocks.push(section(listSection('*Top accounts by non-compliant instances*', lines.concat(top.length > TOP_ACCOUNTS ? [`…and ${top.length - TOP_ACCOUNTS} more accounts`] : []))));
   }
-  if (blocked.length > 0) {
-    const lines = blocked.map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${i.noTokenCalls ?? 0} IMDSv1 calls`);
-    blocks.push(section(listSection(`*Blocked: IMDSv1 still in use (${blocked.length})*`, lines)));
+  if (overview.blockedCount > 0) {
+    const lines = overview.blocked.map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${i.noTokenCalls} IMDSv1 calls`);
+    const title = `*Blocked: IMDSv1 still in use (${overview.blockedCount})*`;
+    blocks.push(section(listSection(title, lines, MAX_SECTION_CHARS, overview.blockedCount - lines.length)));
   }
   const errorLines = [
     ...report.errors.map((e) => `• ${e.accountId} ${e.region ?? '(all regions)'}: ${escapeMrkdwn(e.message)}`),
-    ...report.instances.filter((i) => i.verdict === 'error').map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${escapeMrkdwn(i.reason)}`),
+    ...overview.instanceErrors,
   ];
-  if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${errorLines.length})*`, errorLines)));
+  // The count is the summary's: the report may list only the first of many (Step Functions).
+  if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${summary.errors})*`, errorLines)));
   if (context.findings?.enabled) {
     const f = context.findings;
     blocks.push({
@@ -121,10 +163,9 @@ export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext
     });
   }
 
-  const toChange = report.instances.filter((i) => !i.changed && (i.verdict === 'enforce' || i.verdict === 'fix-hop-limit')).length;
   const text =
-    `IMDSv2 sweep (${mode}): ${report.instances.length} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
-    `${toChange} still to change, ${summary.byVerdict['blocked-v1-in-use']} blocked by IMDSv1 use, ${summary.errors} errors`;
+    `IMDSv2 sweep (${mode}): ${overview.instances} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
+    `${overview.toChange} still to change, ${summary.byVerdict['blocked-v1-in-use']} blocked by IMDSv1 use, ${summary.errors} errors`;
   return { text, blocks: blocks.slice(0, MAX_BLOCKS) };
 };
 

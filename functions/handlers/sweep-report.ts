@@ -4,7 +4,7 @@ import { composeNotifier } from '../compose.ts';
 import { readLambdaEnvironment } from '../config.ts';
 import type { SweepReport } from '../core/model.ts';
 import { deliver } from '../core/notify.ts';
-import { reportFromDigests } from '../core/shard-digest.ts';
+import { overviewOfDigests, reportFromDigests } from '../core/shard-digest.ts';
 import { sweepSummaryMessage } from '../core/slack-message.ts';
 import { powertoolsLog, sweepStore } from '../lambda.ts';
 import { logger } from '../lambda-logger.ts';
@@ -24,6 +24,7 @@ export const handler = async (event: unknown): Promise<SweepReport> => {
   const level = report.summary.errors > 0 ? 'warn' : 'info';
   logger[level]('sweep finished', { mode: report.mode, mapRun: results.MapRunArn, summary: report.summary, errors: report.errors });
   const regions = [...new Set(digests.map((d) => d.shard.region))];
-  report.notifications = { slack: await deliver(notifier, sweepSummaryMessage(report, { regions }), powertoolsLog(logger), 'sweep summary') };
+  const message = sweepSummaryMessage(report, { regions, overview: overviewOfDigests(digests) });
+  report.notifications = { slack: await deliver(notifier, message, powertoolsLog(logger), 'sweep summary') };
   return report;
 };

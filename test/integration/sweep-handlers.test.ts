@@ -117,8 +117,16 @@ describe('sweep functions chained like the state machine', () => {
       shards,
     });
     expect(report.notifications?.slack).toMatchObject({ status: 'sent' });
-    const summary = slack.received.at(-1)?.body as { text: string };
-    expect(summary.text).toMatch(new RegExp(`^IMDSv2 sweep \\(apply\\): .*${3 * shards} changed`));
+    const summary = slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
+    expect(summary.text).toBe(
+      `IMDSv2 sweep (apply): ${8 * shards} instances in ${accounts.length} accounts, ${3 * shards} changed, 0 still to change, ` +
+        `${shards} blocked by IMDSv1 use, 0 errors`,
+    );
+    // The blocked instances by name, and the accounts still non-compliant, as the CLI's summary has them.
+    const sections = summary.blocks.map((b) => b.text?.text ?? '');
+    const blocked = sections.find((t) => t.startsWith(`*Blocked: IMDSv1 still in use (${shards})*`)) ?? '';
+    for (const s of seeded.filter((x) => x.kind === 'v1-user')) expect(blocked).toContain(`• \`${s.instanceId}\` ${s.accountId} ${s.region}: 42 IMDSv1 calls`);
+    expect(sections.find((t) => t.startsWith('*Top accounts by non-compliant instances*'))?.split('\n')).toHaveLength(1 + accounts.length);
     for (const s of seeded.filter((x) => x.kind === 'plain' || x.kind === 'v1-user')) {
       const expected = s.kind === 'plain' ? 'required' : 'optional';
       expect(await readInstance(local, s.accountId, s.region, s.instanceId)).toMatchObject({ httpTokens: expected });

@@ -2,7 +2,8 @@
 // report reads the Map's results from the sweep bucket, however many account-regions there are.
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import type { SweepReport } from '../../functions/core/model.ts';
 import { REPORT_ERRORS_MAX, type ShardDigest } from '../../functions/core/shard-digest.ts';
@@ -17,9 +18,17 @@ const STATE_LIMIT_BYTES = 256 * 1024;
 
 type Handler = (event: unknown) => Promise<unknown>;
 let handlers: { plan: Handler; report: Handler };
+let slack: SlackReceiver;
+
+afterAll(async () => {
+  delete process.env.SLACK_WEBHOOK_URL;
+  await slack.close();
+});
 
 beforeAll(async () => {
+  slack = await startSlackReceiver();
   Object.assign(process.env, {
+    SLACK_WEBHOOK_URL: slack.url(),
     SWEEP_MODE: 'plan',
     POLICY_SSM_PARAMETER: POLICY_PARAMETER,
     MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
@@ -71,7 +80,9 @@ describe('the sweep at organization scale', () => {
       const n = index.get(`${shard.accountId}/${shard.region}`) ?? -1;
       if (n % 400 === 0) throw new Error('Task timed out after 900.00 seconds');
       const errors = n % 10 === 5 ? [{ ...shard, message: 'cannot read MetadataNoToken: ThrottlingException' }] : [];
-      return { shard, byVerdict: { compliant: 50, enforce: 5, 'blocked-v1-in-use': 1, 'insufficient-evidence': 2 }, changed: 0, errorCount: errors.length, errors };
+      const byVerdict = { compliant: 50, enforce: 5, 'blocked-v1-in-use': 1, 'insufficient-evidence': 2 };
+      const blocked = [{ instanceId: `i-${n.toString(16).padStart(17, '0')}`, noTokenCalls: n }];
+      return { shard, byVerdict, changed: 0, errorCount: errors.length, errors, toChange: 5, nonCompliant: 8, blocked };
     };
     const results = await runDistributedMap({ bucket: BUCKET, state: { shardsKey, apply: false }, runItem: sweepShard });
     const plan = { accounts: 1000, shards: shards.length, errors: [], errorCount: 0 };
@@ -93,5 +104,14 @@ describe('the sweep at organization scale', () => {
       shards.filter((_, n) => n % 400 === 0).map((s) => ({ ...s, message: 'shard execution failed: Error: Task timed out after 900.00 seconds' })),
     );
     expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThan(STATE_LIMIT_BYTES);
+    // The Slack summary counts every instance and names the heaviest IMDSv1 users organization-wide.
+    const summary = slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
+    expect(summary.text).toBe(
+      `IMDSv2 sweep (plan (nothing changed)): ${58 * answered} instances in 1000 accounts, 0 changed, ${5 * answered} still to change, ` +
+        `${answered} blocked by IMDSv1 use, ${shards.length / 10 + failed} errors`,
+    );
+    const blockedList = summary.blocks.map((b) => b.text?.text ?? '').find((t) => t.startsWith(`*Blocked: IMDSv1 still in use (${answered})*`));
+    expect(blockedList?.split('\n')[1]).toBe(`• \`i-${(shards.length - 1).toString(16).padStart(17, '0')}\` 100000000999 ap-test-17: ${shards.length - 1} IMDSv1 calls`);
+    expect(blockedList).toMatch(/\n…and \d+ more$/);
   }, 120_000);
 });

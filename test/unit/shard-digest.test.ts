@@ -4,7 +4,9 @@ import type { InstanceResult, ShardResult, Verdict } from '../../functions/core/
 import {
   DIGEST_ERRORS_MAX,
   DIGEST_MESSAGE_MAX,
+  DIGEST_BLOCKED_MAX,
   digestShard,
+  overviewOfDigests,
   PLAN_ERRORS_MAX,
   REPORT_ERRORS_MAX,
   reportFromDigests,
@@ -12,6 +14,7 @@ import {
   type ShardDigest,
 } from '../../functions/core/shard-digest.ts';
 import { buildReport } from '../../functions/core/sweep-report.ts';
+import { sweepSummaryMessage, type SlackBlock } from '../../functions/core/slack-message.ts';
 
 const STATE_LIMIT_BYTES = 256 * 1024;
 
@@ -75,6 +78,47 @@ describe('shard digests', () => {
     );
   });
 
+  it('give the Slack summary the same counts, blocked instances and top accounts as the instances do', () => {
+    const shards = shardResults();
+    shards[1]?.instances.push(
+      { ...instance('222222222222', 'eu-west-1', 7, 'blocked-v1-in-use'), noTokenCalls: 9000 },
+      instance('222222222222', 'eu-west-1', 8, 'enforce'),
+    );
+    const plan = { shards: shards.map((s) => s.shard), accounts: 2, errors: [] };
+    const digests = shards.map(digestShard);
+    const sections = (blocks: SlackBlock[]) =>
+      blocks.flatMap((b) => (b.type === 'section' && 'text' in b && !b.text.text.startsWith('*Errors') ? [b.text.text] : []));
+
+    const fromInstances = sweepSummaryMessage(buildReport('plan', plan, shards), { regions: [] });
+    const fromDigests = sweepSummaryMessage(reportFromDigests('plan', summarizePlan(plan), digests, []), {
+      regions: [],
+      overview: overviewOfDigests(digests),
+    });
+
+    expect(fromDigests.text).toBe(fromInstances.text);
+    expect(fromDigests.text).toMatch(/^IMDSv2 sweep \(plan \(nothing changed\)\): 8 instances in 2 accounts, 2 changed, 1 still to change, 2 blocked/);
+    expect(sections(fromDigests.blocks)).toEqual(sections(fromInstances.blocks));
+    expect(sections(fromDigests.blocks).find((t) => t.startsWith('*Blocked'))?.split('\n')[1]).toContain('9000 IMDSv1 calls');
+  });
+
+  it('name only the heaviest IMDSv1 users of a shard, and count them all', () => {
+    const shard = { accountId: '111111111111', region: 'us-east-1' };
+    const instances = Array.from({ length: 50 }, (_, n) => ({ ...instance(shard.accountId, shard.region, n, 'blocked-v1-in-use'), noTokenCalls: n }));
+
+    const digest = digestShard({ shard, instances, errors: [] });
+    const overview = overviewOfDigests([digest]);
+
+    expect(digest.blocked).toHaveLength(DIGEST_BLOCKED_MAX);
+    expect(digest.blocked[0]).toEqual({ instanceId: instances[49]?.instanceId, noTokenCalls: 49 });
+    expect(digest).toMatchObject({ nonCompliant: 50, toChange: 0 });
+    expect(overview).toMatchObject({ instances: 50, blockedCount: 50 });
+    const list = sweepSummaryMessage(reportFromDigests('plan', summarizePlan({ shards: [shard], accounts: 1, errors: [] }), [digest], []), {
+      regions: [],
+      overview,
+    }).blocks.flatMap((b) => (b.type === 'section' && 'text' in b ? [b.text.text] : []));
+    expect(list.find((t) => t.startsWith('*Blocked: IMDSv1 still in use (50)*'))).toMatch(/\n…and 30 more$/);
+  });
+
   it('keep at most one error per shard, cut short, but count them all', () => {
     const [first] = shardResults();
     if (!first) throw new Error('no shard');
@@ -91,7 +135,8 @@ describe('shard digests', () => {
     const region = 'eu-west-1';
     const digests = Array.from({ length: 500 }, (_, n): ShardDigest => {
       const accountId = String(100000000000 + n);
-      return { shard: { accountId, region }, byVerdict: { compliant: 1 }, changed: 0, errorCount: 1, errors: [{ accountId, region, message: 'throttled' }] };
+      const errors = [{ accountId, region, message: 'throttled' }];
+      return { shard: { accountId, region }, byVerdict: { compliant: 1 }, changed: 0, errorCount: 1, errors, toChange: 0, nonCompliant: 0, blocked: [] };
     });
     const failed = [{ shard: { accountId: '999999999999', region }, message: 'shard execution failed: States.Timeout' }];
 
