@@ -3,7 +3,7 @@ import type { Log, ShardPorts } from '../ports.ts';
 import { describeError } from './errors.ts';
 import type { InstanceResult, Shard } from './model.ts';
 import type { ShardOptions } from './sweep-shard.ts';
-import { MODIFY_METADATA_BUCKET, TokenBucket } from './token-bucket.ts';
+import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket } from './token-bucket.ts';
 
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from './tags.ts';
 
@@ -96,25 +96,62 @@ const stamp = async (ports: ShardPorts, shard: Shard, targets: InstanceResult[],
   return stamped;
 };
 
+/**
+ * How many changes one run makes in one account-region: the policy's cap, and what EC2's
+ * modify bucket (100 at once, then 5 a second) lets through in the time left, if any.
+ */
+export const changeBudget = (cap: number | undefined, secondsLeft: number | undefined): number => {
+  const { capacity, refillPerSecond } = MODIFY_METADATA_BUCKET;
+  const byTime = secondsLeft === undefined ? Infinity : secondsLeft <= 0 ? 0 : capacity + Math.floor(refillPerSecond * secondsLeft);
+  return Math.min(cap ?? Infinity, byTime);
+};
+
+/** A failing workload's revert first, then enforcement, then hop limits; by instance id within each. */
+const URGENCY: Record<string, number> = { 'v1-rejected': 0, enforce: 1, 'fix-hop-limit': 2 };
+const byUrgency = (a: InstanceResult, b: InstanceResult) =>
+  (URGENCY[a.verdict] ?? 3) - (URGENCY[b.verdict] ?? 3) || a.instanceId.localeCompare(b.instanceId);
+
+/** Left as it is this run, said why; the verdict stands, so the next run takes it up. */
+const defer = (target: InstanceResult, why: string, log: Log, shard: Shard) => {
+  target.reason = `${target.reason}; deferred to the next run: ${why}`;
+  log.info('change deferred', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
+};
+
 /** Tag, modify, then re-read (batched) until EC2 shows the options applied. */
 export const act = async (
   ports: ShardPorts,
   shard: Shard,
   targets: InstanceResult[],
-  options: ShardOptions,
+  options: ShardOptions & { maxChanges?: number | undefined },
 ): Promise<void> => {
   const { log } = options;
-  const stamped = await stamp(ports, shard, targets, options.now.toISOString(), log);
+  const clock = options.clock ?? systemClock;
+  // What does not fit this run is chosen before anything is tagged: a deferred instance
+  // carries no tag claiming a change.
+  const secondsLeft = options.deadline === undefined ? undefined : (options.deadline - clock.now()) / 1000;
+  const budget = changeBudget(options.maxChanges, secondsLeft);
+  const ordered = [...targets].sort(byUrgency);
+  const why =
+    budget === options.maxChanges
+      ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
+      : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
+  for (const target of ordered.slice(budget)) defer(target, why, log, shard);
+
+  const stamped = await stamp(ports, shard, ordered.slice(0, budget), options.now.toISOString(), log);
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   // One shard is one account-region: its modifies share EC2's bucket for that account-region.
-  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, options.clock);
+  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
   const sent: InstanceResult[] = [];
   await Promise.all(
     stamped.map((target) =>
       limit(async () => {
         try {
           await bucket.take();
+          // The estimate assumed a full bucket; others may share it. Past the deadline, stop.
+          if (options.deadline !== undefined && clock.now() >= options.deadline) {
+            return defer(target, 'this run ran out of time before its turn (tagged with the intent, not changed)', log, shard);
+          }
           await changePatiently(ports, target, attempts, delayMs);
           sent.push(target);
         } catch (error) {

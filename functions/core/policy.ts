@@ -68,6 +68,9 @@ const policySchema = z
         tags: z.array(tagMatch).default([]),
       })
       .prefault({}),
+    // Changes (enforce, hop limit, revert) one run makes in one account-region, the most
+    // urgent first; the rest wait for the next run. Left out: as many as the run's time allows.
+    maxChangesPerAccountRegion: z.int().min(1, 'must be at least 1').max(1_000_000).optional(),
     findings: z
       .strictObject({
         enabled: z.boolean().default(true),

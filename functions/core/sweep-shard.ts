@@ -22,6 +22,11 @@ export interface ShardOptions {
   findings?: { partition: string } | undefined;
   /** Paces modifies to EC2's bucket (100 burst, 5/s); tests inject a virtual clock. */
   clock?: Clock;
+  /**
+   * When the last modify must have been sent (clock time): the changes that would not fit
+   * before it wait for the next run. Lambda: its remaining time less a reserve.
+   */
+  deadline?: number | undefined;
 }
 
 /** Whole days, ending now: the window GetMetricData buckets into daily sums. */
@@ -112,7 +117,7 @@ export const sweepShard = async (
     const targets = results.filter(
       (r) => r.verdict === 'enforce' || r.verdict === 'fix-hop-limit' || (revert && r.verdict === 'v1-rejected'),
     );
-    if (targets.length > 0) await act(ports, where, targets, options);
+    if (targets.length > 0) await act(ports, where, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion });
   }
   if (ports.findings && options.findings) {
     const observed = instances.flatMap((facts, n) => {

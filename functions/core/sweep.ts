@@ -22,6 +22,8 @@ export interface SweepOptions {
   /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
   findings?: boolean;
   clock?: ShardOptions['clock'];
+  deadline?: ShardOptions['deadline'];
+  modifyConcurrency?: ShardOptions['modifyConcurrency'];
 }
 
 /** plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow. */
@@ -44,6 +46,8 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
           verify: options.verify,
           findings,
           clock: options.clock,
+          deadline: options.deadline,
+          modifyConcurrency: options.modifyConcurrency,
         });
         options.onProgress?.(++done, plan.shards.length);
         return shardResult;

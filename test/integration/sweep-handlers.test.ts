@@ -18,7 +18,7 @@ const { aws } = useMoto();
 const POLICY_PARAMETER = '/imds-remediator/policy';
 const BUCKET = 'imds-remediator-test-sweep';
 
-type Handler = (event: unknown) => Promise<unknown>;
+type Handler = (event: unknown, context?: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
 let handlers: { plan: Handler; shard: Handler; report: Handler; event: Handler };
 
 let slack: SlackReceiver;
@@ -202,6 +202,22 @@ describe('sweep functions chained like the state machine', () => {
 
     await expect(handlers.report({ apply: false, plan, results })).rejects.toThrow(/results\.ResultWriterDetails\.Bucket: elsewhere/);
     await expect(handlers.report({ apply: false, plan, results: [] })).rejects.toThrow(/results: /);
+  });
+
+  it('defers the changes a shard has no time left for, untagged, instead of running into its timeout', async () => {
+    const { local, seeded } = await seed();
+    const shard = { accountId: seeded[0]?.accountId ?? '', region: 'us-east-1' };
+    // Less time left than the reserve for re-reads and findings: no change fits this run.
+    const lambdaContext = { getRemainingTimeInMillis: () => 60_000 };
+
+    const digest = (await handlers.shard({ shard, apply: true }, lambdaContext)) as { changed: number; toChange: number; errorCount: number };
+
+    expect(digest).toMatchObject({ changed: 0, toChange: 3, errorCount: 0 });
+    for (const s of seeded.filter((x) => x.accountId === shard.accountId && x.region === shard.region && x.kind === 'plain')) {
+      const now = await readInstance(local, s.accountId, s.region, s.instanceId);
+      expect(now).toMatchObject({ httpTokens: 'optional' });
+      expect(Object.keys(now.tags).filter((k) => k.startsWith('imds-remediator:'))).toEqual([]);
+    }
   });
 
   it('refuses a shard event without its shard, naming the field', async () => {
