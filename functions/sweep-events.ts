@@ -27,6 +27,13 @@ export const digestSchema = z.object({
   blocked: z.array(z.object({ instanceId: z.string(), noTokenCalls: z.number().int().min(0) })).default([]),
 });
 
+const planSummary = z.object({
+  accounts: z.number().int().min(0),
+  shards: z.number().int().min(0),
+  errors: z.array(scopeError),
+  errorCount: z.number().int().min(0),
+});
+
 /** What the Distributed Map returns when its ResultWriter has written the results to S3. */
 const mapRunResult = z.object({
   MapRunArn: z.string().min(1),
@@ -34,16 +41,16 @@ const mapRunResult = z.object({
 });
 export type MapRunResult = z.output<typeof mapRunResult>;
 
-export const reportEventSchema = z.object({
-  apply: z.boolean(),
-  plan: z.object({
-    accounts: z.number().int().min(0),
-    shards: z.number().int().min(0),
-    errors: z.array(scopeError),
-    errorCount: z.number().int().min(0),
-  }),
-  results: mapRunResult,
-});
+/** What a Catch hands on: the error of the Map state itself. */
+const mapFailure = z.object({ Error: z.string(), Cause: z.string().nullish() });
+
+/** After the Map: its results, or (the Catch path) why the Map failed. */
+export const reportEventSchema = z
+  .object({ apply: z.boolean(), plan: planSummary, results: mapRunResult.optional(), failure: mapFailure.optional() })
+  .refine((e) => (e.results === undefined) !== (e.failure === undefined), {
+    path: ['results'],
+    message: 'exactly one of results (the Map succeeded) and failure (the Map failed) is required',
+  });
 
 const resultFiles = z.array(z.object({ Key: z.string().min(1) }).loose()).default([]);
 

@@ -110,11 +110,13 @@ export interface SummaryContext {
   findings?: (FindingsOutcome & { enabled: boolean }) | undefined;
   /** Default: from `report.instances`. */
   overview?: SweepOverview;
+  /** The run stopped before every account-region was swept (the deployed Map failed). */
+  failed?: boolean;
 }
 
 export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext): SlackMessage => {
   const { summary } = report;
-  const mode = report.mode === 'apply' ? 'apply' : 'plan (nothing changed)';
+  const mode = `${report.mode === 'apply' ? 'apply' : 'plan (nothing changed)'}${context.failed ? ', FAILED' : ''}`;
   const overview = context.overview ?? overviewOfInstances(report.instances);
   const top = [...overview.nonCompliantByAccount.entries()].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
   const regions = [...new Set(context.regions)].sort();

@@ -16,15 +16,23 @@ const env = readLambdaEnvironment();
 const notifier = composeNotifier({ env });
 
 export const handler = async (event: unknown): Promise<SweepReport> => {
-  const { apply, plan, results } = parseEvent(reportEventSchema, event, 'sweep report');
-  const { digests, failed } = await readMapRun(sweepStore(env), results);
+  const { apply, plan, results, failure } = parseEvent(reportEventSchema, event, 'sweep report');
+  // The Catch path: the Map itself failed, and what its shards did is not known here.
+  const { digests, failed } = results
+    ? await readMapRun(sweepStore(env), results)
+    : { digests: [], failed: [{ shard: undefined, message: `the sweep's Distributed Map failed: ${failure?.Error ?? 'unknown error'}${failure?.Cause ? `: ${failure.Cause}` : ''}` }] };
   // A shard that failed as a whole left no log line of its own saying so: one each, here.
   for (const f of failed) logger.error('shard failed', { accountId: f.shard?.accountId, region: f.shard?.region, reason: f.message });
   const report = reportFromDigests(apply ? 'apply' : 'plan', plan, digests, failed);
   const level = report.summary.errors > 0 ? 'warn' : 'info';
-  logger[level]('sweep finished', { mode: report.mode, mapRun: results.MapRunArn, summary: report.summary, errors: report.errors });
+  logger[level](failure ? 'sweep failed' : 'sweep finished', {
+    mode: report.mode,
+    mapRun: results?.MapRunArn,
+    summary: report.summary,
+    errors: report.errors,
+  });
   const regions = [...new Set(digests.map((d) => d.shard.region))];
-  const message = sweepSummaryMessage(report, { regions, overview: overviewOfDigests(digests) });
+  const message = sweepSummaryMessage(report, { regions, overview: overviewOfDigests(digests), failed: failure !== undefined });
   report.notifications = { slack: await deliver(notifier, message, powertoolsLog(logger), 'sweep summary') };
   return report;
 };

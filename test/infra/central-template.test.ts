@@ -81,6 +81,14 @@ describe('central template (osls package)', () => {
     expect(shardTask?.Retry[0]).toMatchObject({ BackoffRate: 2, MaxAttempts: 6 });
     expect(shardTask?.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
     expect(map).not.toHaveProperty('ItemsPath');
+    // A Map that fails (more shards than tolerated) still reaches Slack, and still fails the execution.
+    expect(map?.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'ReportFailure' }]);
+    expect(definition.States.ReportFailure).toMatchObject({
+      Type: 'Task',
+      Parameters: { FunctionName: '${SweepReportArn}', Payload: { 'apply.$': '$.apply', 'plan.$': '$.plan', 'failure.$': '$.failure' } },
+      Next: 'SweepFailed',
+    });
+    expect(definition.States.SweepFailed).toMatchObject({ Type: 'Fail', Error: 'SweepFailed' });
     expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
     expect(resource('SweepSchedule').Properties).toMatchObject({
       ScheduleExpression: 'rate(1 day)',

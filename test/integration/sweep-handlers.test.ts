@@ -2,10 +2,8 @@
 // one sweep-shard per item of the Map (items and results in the sweep bucket, as the
 // definition's ItemReader and ResultWriter move them) → report, payloads through JSON.
 import { readFileSync } from 'node:fs';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { InputError } from '../../functions/core/errors.ts';
 import type { SweepReport } from '../../functions/core/model.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/scenario.ts';
@@ -13,42 +11,12 @@ import { readFindings } from '../../local/findings.ts';
 import { fixture, runInstancesEvent } from '../support/events.ts';
 import { useMoto } from '../support/moto.ts';
 import { runDistributedMap, type MapRunOptions } from '../support/distributed-map.ts';
+import { prepareDeployment, useSweepFunctions } from '../support/sweep-functions.ts';
 
 const { aws } = useMoto();
-const POLICY_PARAMETER = '/imds-remediator/policy';
 const BUCKET = 'imds-remediator-test-sweep';
-
-type Handler = (event: unknown, context?: { getRemainingTimeInMillis(): number }) => Promise<unknown>;
-let handlers: { plan: Handler; shard: Handler; report: Handler; event: Handler };
-
-let slack: SlackReceiver;
-
-afterAll(async () => {
-  delete process.env.SLACK_WEBHOOK_URL;
-  await slack.close();
-});
-
-beforeAll(async () => {
-  slack = await startSlackReceiver();
-  // What serverless.yml sets, for a deployment in apply mode reading its policy from SSM.
-  Object.assign(process.env, {
-    SLACK_WEBHOOK_URL: slack.url(),
-    SWEEP_MODE: 'apply',
-    POLICY_SSM_PARAMETER: POLICY_PARAMETER,
-    POLICY_FILE: 'policy.yaml',
-    MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    SWEEP_BUCKET: BUCKET,
-  });
-  // Imported after the environment is set: the logger reads its level when it is created.
-  const [plan, shard, report, event] = await Promise.all([
-    import('../../functions/handlers/sweep-plan.ts'),
-    import('../../functions/handlers/sweep-shard.ts'),
-    import('../../functions/handlers/sweep-report.ts'),
-    import('../../functions/handlers/on-instance-event.ts'),
-  ]);
-  handlers = { plan: plan.handler, shard: shard.handler, report: report.handler, event: event.handler };
-});
+// A deployment in apply mode reading its policy from SSM.
+const handlers = useSweepFunctions('apply', BUCKET);
 
 interface MapRunManifest {
   MapRunArn: string;
@@ -76,12 +44,7 @@ const readShards = async (key: string) => {
   return JSON.parse((await out.Body?.transformToString()) ?? '[]') as Array<{ accountId: string; region: string }>;
 };
 
-const prepare = async () => {
-  await new S3Client({}).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await new SSMClient({}).send(
-    new PutParameterCommand({ Name: POLICY_PARAMETER, Type: 'String', Value: JSON.stringify(testPolicy()), Overwrite: true }),
-  );
-};
+const prepare = () => prepareDeployment(BUCKET, testPolicy());
 
 const seed = async () => {
   const local = aws();
@@ -117,7 +80,7 @@ describe('sweep functions chained like the state machine', () => {
       shards,
     });
     expect(report.notifications?.slack).toMatchObject({ status: 'sent' });
-    const summary = slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
+    const summary = handlers.slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
     expect(summary.text).toBe(
       `IMDSv2 sweep (apply): ${8 * shards} instances in ${accounts.length} accounts, ${3 * shards} changed, 0 still to change, ` +
         `${shards} blocked by IMDSv1 use, 0 errors`,
@@ -193,6 +156,31 @@ describe('sweep functions chained like the state machine', () => {
       { accountId: '555555555555', region: 'ap-southeast-2', message: 'shard execution timed out: States.Timeout' },
       { accountId: '222222222222', region: 'us-east-1', message: expect.stringContaining('not subscribed to AWS Security Hub') },
     ]);
+  });
+
+  it('tells Slack when the Map itself failed, counting every account-region as unaccounted for', async () => {
+    await prepare();
+    // What the Map state's Catch hands on when more shards failed than tolerated.
+    const failure = { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'The specified tolerated failure threshold was exceeded' };
+    const plan = { accounts: 3, shards: 6, errors: [], errorCount: 0 };
+
+    const report = (await handlers.report({ apply: true, plan, failure })) as SweepReport;
+
+    expect(report.summary).toMatchObject({ errors: 6, shards: 6, changed: 0 });
+    expect(report.errors.map((e) => e.message)).toEqual([
+      "the sweep's Distributed Map failed: States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded",
+      '5 shard(s) returned no result',
+    ]);
+    const summary = handlers.slack.received.at(-1)?.body as { text: string };
+    expect(summary.text).toMatch(/^IMDSv2 sweep \(apply, FAILED\): .*6 errors$/);
+  });
+
+  it('refuses a report with both results and a failure, or neither, naming the field', async () => {
+    const results = { MapRunArn: 'arn:aws:states:us-east-1:123456789012:mapRun:x/Shards:1', ResultWriterDetails: { Bucket: BUCKET, Key: 'results/1/manifest.json' } };
+    const plan = { accounts: 0, shards: 0, errors: [], errorCount: 0 };
+
+    await expect(handlers.report({ apply: false, plan })).rejects.toThrow(/results: exactly one of results .* and failure .* is required/);
+    await expect(handlers.report({ apply: false, plan, results, failure: { Error: 'States.Timeout' } })).rejects.toThrow(/results: exactly one/);
   });
 
   it('refuses a report whose results are not in the sweep bucket, naming the field', async () => {

@@ -1,51 +1,23 @@
 // The sweep's state machine at organization scale: the state carries keys, not lists, and the
 // report reads the Map's results from the sweep bucket, however many account-regions there are.
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import type { SweepReport } from '../../functions/core/model.ts';
 import { REPORT_ERRORS_MAX, type ShardDigest } from '../../functions/core/shard-digest.ts';
 import { runDistributedMap } from '../support/distributed-map.ts';
 import { useMoto } from '../support/moto.ts';
+import { prepareDeployment, useSweepFunctions } from '../support/sweep-functions.ts';
 import { testPolicy } from '../support/scenario.ts';
 
 const { aws } = useMoto();
-const POLICY_PARAMETER = '/imds-remediator/policy';
 const BUCKET = 'imds-remediator-test-scale';
 const STATE_LIMIT_BYTES = 256 * 1024;
-
-type Handler = (event: unknown) => Promise<unknown>;
-let handlers: { plan: Handler; report: Handler };
-let slack: SlackReceiver;
-
-afterAll(async () => {
-  delete process.env.SLACK_WEBHOOK_URL;
-  await slack.close();
-});
-
-beforeAll(async () => {
-  slack = await startSlackReceiver();
-  Object.assign(process.env, {
-    SLACK_WEBHOOK_URL: slack.url(),
-    SWEEP_MODE: 'plan',
-    POLICY_SSM_PARAMETER: POLICY_PARAMETER,
-    MEMBER_ROLE_NAME: 'ImdsRemediatorMemberRole',
-    POWERTOOLS_LOG_LEVEL: 'SILENT',
-    SWEEP_BUCKET: BUCKET,
-  });
-  const [plan, report] = await Promise.all([import('../../functions/handlers/sweep-plan.ts'), import('../../functions/handlers/sweep-report.ts')]);
-  handlers = { plan: plan.handler, report: report.handler };
-});
+const functions = useSweepFunctions('plan', BUCKET);
 
 const s3 = () => new S3Client({});
-const prepare = async () => {
-  await s3().send(new CreateBucketCommand({ Bucket: BUCKET }));
-  // No scope.regions: every region each account has enabled.
-  const policy = JSON.stringify(testPolicy({ scope: {} }));
-  await new SSMClient({}).send(new PutParameterCommand({ Name: POLICY_PARAMETER, Type: 'String', Value: policy, Overwrite: true }));
-};
+// No scope.regions: every region each account has enabled.
+const prepare = () => prepareDeployment(BUCKET, testPolicy({ scope: {} }));
 
 describe('the sweep at organization scale', () => {
   it('plans more account-regions than the state could hold, carrying only their key', async () => {
@@ -54,7 +26,7 @@ describe('the sweep at organization scale', () => {
     const members = await aws().createOrganization(Array.from({ length: 15 }, (_, n) => `member-${n}`));
     await prepare();
 
-    const planned = JSON.parse(JSON.stringify(await handlers.plan({ source: 'schedule' }))) as { shardsKey: string; plan: unknown };
+    const planned = JSON.parse(JSON.stringify(await functions.plan({ source: 'schedule' }))) as { shardsKey: string; plan: unknown };
 
     const object = await s3().send(new GetObjectCommand({ Bucket: BUCKET, Key: planned.shardsKey }));
     const items = JSON.parse((await object.Body?.transformToString()) ?? '[]') as Array<{ accountId: string; region: string }>;
@@ -87,7 +59,7 @@ describe('the sweep at organization scale', () => {
     const results = await runDistributedMap({ bucket: BUCKET, state: { shardsKey, apply: false }, runItem: sweepShard });
     const plan = { accounts: 1000, shards: shards.length, errors: [], errorCount: 0 };
 
-    const report = (await handlers.report({ apply: false, plan, results })) as SweepReport;
+    const report = (await functions.report({ apply: false, plan, results })) as SweepReport;
 
     const failed = Math.ceil(shards.length / 400);
     const answered = shards.length - failed;
@@ -105,7 +77,7 @@ describe('the sweep at organization scale', () => {
     );
     expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThan(STATE_LIMIT_BYTES);
     // The Slack summary counts every instance and names the heaviest IMDSv1 users organization-wide.
-    const summary = slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
+    const summary = functions.slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
     expect(summary.text).toBe(
       `IMDSv2 sweep (plan (nothing changed)): ${58 * answered} instances in 1000 accounts, 0 changed, ${5 * answered} still to change, ` +
         `${answered} blocked by IMDSv1 use, ${shards.length / 10 + failed} errors`,
