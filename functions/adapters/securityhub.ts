@@ -15,23 +15,29 @@ export const SECURITYHUB_IAM_ACTIONS = ['securityhub:BatchImportFindings', 'secu
 export const FINDINGS_PER_CALL = 100;
 const PAGE_SIZE = 100;
 
-const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => ({
-  id: f.Id,
-  complianceStatus: f.Compliance?.Status,
-  recordState: f.RecordState,
-  state: f.ProductFields?.[STATE_FIELD],
-  createdAt: f.CreatedAt,
-  firstObservedAt: f.FirstObservedAt,
-});
+const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => {
+  const options = f.Resources?.[0]?.Details?.AwsEc2Instance?.MetadataOptions;
+  return {
+    id: f.Id,
+    complianceStatus: f.Compliance?.Status,
+    recordState: f.RecordState,
+    state: f.ProductFields?.[STATE_FIELD],
+    createdAt: f.CreatedAt,
+    firstObservedAt: f.FirstObservedAt,
+    lastOptions:
+      options?.HttpTokens && options.HttpEndpoint && options.HttpPutResponseHopLimit !== undefined
+        ? { httpTokens: options.HttpTokens, httpEndpoint: options.HttpEndpoint, hopLimit: options.HttpPutResponseHopLimit }
+        : undefined,
+  };
+};
 
 export class SecurityHubAdapter implements FindingsPort {
   constructor(private readonly securityHub: SecurityHubClient) {}
 
-  async existing(query: { accountId: string; generatorId: string; ids: string[] }): Promise<Map<string, ExistingFinding>> {
-    const wanted = new Set(query.ids);
+  async existing(query: { accountId: string; generatorId: string; idPrefix: string }): Promise<Map<string, ExistingFinding>> {
     const found = new Map<string, ExistingFinding>();
     // One query for all of our findings in this account-region: calls grow with pages, not
-    // instances. The ids are checked here too: not every server applies the filters.
+    // instances. Generator and Id are checked here too: not every server applies the filters.
     const pages = paginateGetFindings(
       { client: this.securityHub, pageSize: PAGE_SIZE },
       {
@@ -43,7 +49,8 @@ export class SecurityHubAdapter implements FindingsPort {
     );
     for await (const page of pages) {
       for (const f of page.Findings ?? []) {
-        if (f.Id && wanted.has(f.Id) && f.GeneratorId === query.generatorId) found.set(f.Id, toExisting({ ...f, Id: f.Id }));
+        // An aggregation region also returns other regions' findings: the Id prefix keeps this account-region's.
+        if (f.Id?.startsWith(query.idPrefix) && f.GeneratorId === query.generatorId) found.set(f.Id, toExisting({ ...f, Id: f.Id }));
       }
     }
     return found;

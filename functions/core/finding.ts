@@ -66,6 +66,8 @@ export interface ExistingFinding {
   state: string | undefined;
   createdAt: string | undefined;
   firstObservedAt: string | undefined;
+  /** The metadata options it last recorded: all that is known of an instance EC2 no longer lists. */
+  lastOptions?: { httpTokens: string; httpEndpoint: string; hopLimit: number } | undefined;
 }
 
 export interface FindingInput {
@@ -81,7 +83,9 @@ export interface FindingInput {
   existing?: ExistingFinding | undefined;
 }
 
-export const findingId = (shard: Shard, instanceId: string) => `${FIELD}/${shard.region}/${shard.accountId}/${instanceId}`;
+/** Every finding of one account-region starts with this. */
+export const findingIdPrefix = (shard: Shard) => `${FIELD}/${shard.region}/${shard.accountId}/`;
+export const findingId = (shard: Shard, instanceId: string) => `${findingIdPrefix(shard)}${instanceId}`;
 
 export const productArn = (partition: string, shard: Shard) =>
   `arn:${partition}:securityhub:${shard.region}:${shard.accountId}:product/${shard.accountId}/default`;

@@ -1,9 +1,9 @@
 // The record step: one ASFF finding per instance into Security Hub, in the instance's own
 // account and region. Shared by the sweep and the event-driven path.
 import type { FindingsPort, ImportFailure, Log } from '../ports.ts';
-import { buildFinding, findingId, GENERATOR_ID, isUnchangedPass, type ExistingFinding } from './finding.ts';
+import { buildFinding, findingId, findingIdPrefix, GENERATOR_ID, isUnchangedPass, type AsffFinding, type ExistingFinding } from './finding.ts';
 import { describeError } from './errors.ts';
-import type { InstanceFacts, InstanceResult, Shard } from './model.ts';
+import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from './model.ts';
 import type { Policy } from './policy.ts';
 
 export interface Observed {
@@ -31,7 +31,39 @@ export interface RecordOptions {
   partition: string;
   now: Date;
   log: Log;
+  /**
+   * `observed` is every instance EC2 lists in the account-region (a sweep, not an event):
+   * the ACTIVE findings of any other instance are archived, as it no longer exists.
+   */
+  archiveMissing?: boolean;
 }
+
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+
+/** The ARCHIVED finding of an instance EC2 no longer lists, from what its last finding recorded. */
+const vanishedFinding = (shard: Shard, existing: ExistingFinding, policy: Policy, options: RecordOptions): AsffFinding | undefined => {
+  const instanceId = existing.id.slice(findingIdPrefix(shard).length);
+  if (!INSTANCE_ID.test(instanceId)) return undefined;
+  const last = existing.lastOptions;
+  const metadata: MetadataOptions = {
+    httpTokens: last?.httpTokens === 'required' ? 'required' : 'optional',
+    httpEndpoint: last?.httpEndpoint === 'disabled' ? 'disabled' : 'enabled',
+    hopLimit: last?.hopLimit ?? 1,
+    state: 'applied',
+  };
+  const facts: InstanceFacts = { instanceId, state: 'terminated', launchTime: undefined, tags: {}, metadata, instanceProfileArn: undefined };
+  const result: InstanceResult = {
+    ...shard,
+    instanceId,
+    verdict: 'gone',
+    reason: 'EC2 no longer lists it: terminated since an earlier run',
+    noTokenCalls: null,
+    observedDays: null,
+    hopLimit: metadata.hopLimit,
+    changed: false,
+  };
+  return buildFinding({ partition: options.partition, shard, facts, result, lookbackDays: policy.lookbackDays, minObservedDays: policy.minObservedDays, now: options.now, existing });
+};
 
 export const noFindings = (): FindingsOutcome => ({ imported: 0, unchanged: 0, failed: [] });
 
@@ -44,12 +76,12 @@ export const recordFindings = async (
   options: RecordOptions,
 ): Promise<FindingsOutcome> => {
   const { log } = options;
-  if (observed.length === 0) return noFindings();
+  if (observed.length === 0 && !options.archiveMissing) return noFindings();
   const ids = observed.map((o) => findingId(shard, o.result.instanceId));
 
   let existing = new Map<string, ExistingFinding>();
   try {
-    existing = await port.existing({ accountId: shard.accountId, generatorId: GENERATOR_ID, ids });
+    existing = await port.existing({ accountId: shard.accountId, generatorId: GENERATOR_ID, idPrefix: findingIdPrefix(shard) });
   } catch (error) {
     // Only the saving is lost: everything is imported.
     log.warn('cannot read existing findings, importing all', { ...shard, reason: describeError(error) });
@@ -67,7 +99,14 @@ export const recordFindings = async (
       existing: existing.get(findingId(shard, o.result.instanceId)),
     }),
   );
-  const toSend = findings.filter((f) => !isUnchangedPass(f, existing.get(f.Id)));
+  const current = new Set(ids);
+  const vanished = options.archiveMissing
+    ? [...existing.values()]
+        .filter((e) => !current.has(e.id) && e.recordState === 'ACTIVE')
+        .flatMap((e) => vanishedFinding(shard, e, policy, options) ?? [])
+    : [];
+  if (vanished.length > 0) log.info('findings of vanished instances archived', { ...shard, count: vanished.length });
+  const toSend = [...findings.filter((f) => !isUnchangedPass(f, existing.get(f.Id))), ...vanished];
 
   let failures: ImportFailure[] = toSend.length > 0 ? await port.importFindings(toSend) : [];
   if (failures.length > 0) {
@@ -76,7 +115,10 @@ export const recordFindings = async (
     failures = await port.importFindings(toSend.filter((f) => failedIds.has(f.Id)));
   }
 
-  const instanceOf = new Map(observed.map((o) => [findingId(shard, o.result.instanceId), o.result.instanceId]));
+  const instanceOf = new Map([
+    ...observed.map((o): [string, string] => [findingId(shard, o.result.instanceId), o.result.instanceId]),
+    ...vanished.map((f): [string, string] => [f.Id, f.Id.slice(findingIdPrefix(shard).length)]),
+  ]);
   const failed = failures.map((f) => ({
     ...shard,
     instanceId: instanceOf.get(f.id) ?? '',
@@ -85,7 +127,7 @@ export const recordFindings = async (
     message: f.message,
   }));
   for (const f of failed) log.error('finding not imported', { ...shard, instanceId: f.instanceId, errorCode: f.errorCode, reason: f.message });
-  const outcome = { imported: toSend.length - new Set(failures.map((f) => f.id)).size, unchanged: findings.length - toSend.length, failed };
+  const outcome = { imported: toSend.length - new Set(failures.map((f) => f.id)).size, unchanged: findings.length - (toSend.length - vanished.length), failed };
   log.info('findings recorded', { ...shard, imported: outcome.imported, unchanged: outcome.unchanged, failed: failed.length });
   return outcome;
 };

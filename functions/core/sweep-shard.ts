@@ -124,7 +124,13 @@ export const sweepShard = async (
       const r = results[n];
       return r ? [{ facts, result: r }] : [];
     });
-    const findings = await recordFindings(ports.findings, where, observed, policy, { partition: options.findings.partition, now: options.now, log });
+    // The listing above is complete: a finding of any instance not in it is one EC2 no longer has.
+    const findings = await recordFindings(ports.findings, where, observed, policy, {
+      partition: options.findings.partition,
+      now: options.now,
+      log,
+      archiveMissing: true,
+    });
     return { shard: where, instances: results, errors, findings };
   }
   return { shard: where, instances: results, errors };

@@ -45,6 +45,24 @@ describe('event-driven auto-fix', () => {
     expect(lines.filter((l) => l.message === 'instance changed')).toHaveLength(2);
   });
 
+  it('leaves the findings of every other instance as they are: an event sees only its own instances', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [earlier = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { tags: { Name: 'earlier' } });
+    await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [earlier]));
+    const [launched = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { tags: { Name: 'launched' } });
+
+    await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [launched]));
+
+    const findings = await readFindings(local, MANAGEMENT_ACCOUNT, REGION);
+    expect(findings.map((f) => [f.Resources?.[0]?.Id?.split('/').at(-1), f.RecordState]).sort()).toEqual(
+      [
+        [earlier, 'ACTIVE'],
+        [launched, 'ACTIVE'],
+      ].sort(),
+    );
+  });
+
   it('records a PASSED finding and tells Slack about each auto-fix and each blocked launch', async () => {
     const local = aws();
     await local.createOrganization([]);

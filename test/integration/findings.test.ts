@@ -123,6 +123,39 @@ describe('Security Hub findings', () => {
     expect(counter.of('GetFindings')).toHaveLength(report.summary.shards);
   });
 
+  it('archives the findings of instances terminated since an earlier sweep, even in an emptied account-region', async () => {
+    const local = aws();
+    const { seeded } = await seedOrganization(local);
+    await sweep(testPolicy());
+    const [member = ''] = [...new Set(seeded.map((s) => s.accountId))].slice(1);
+    const one = seeded.find((s) => s.accountId === member && s.region === 'us-east-1' && s.kind === 'v1-user');
+    const emptied = seeded.filter((s) => s.accountId === member && s.region === 'eu-west-1');
+    if (!one) throw new Error('no v1-user seeded');
+    await local.terminate(member, 'us-east-1', [one.instanceId]);
+    await local.terminate(member, 'eu-west-1', emptied.map((s) => s.instanceId));
+    const vanished = [one, ...emptied];
+
+    const { report, lines } = await sweep(testPolicy());
+
+    const all = await allFindings([member]);
+    for (const s of vanished) {
+      const [found] = findingOf(all, s);
+      expect(found?.finding, s.instanceId).toMatchObject({ RecordState: 'ARCHIVED', Compliance: { Status: 'NOT_AVAILABLE' }, Title: `${s.instanceId} was terminated` });
+      expect(found?.finding.ProductFields?.['imds-remediator/Verdict']).toBe('gone');
+    }
+    const others = all.filter((f) => !vanished.some((s) => f.finding.Id === findingId(s, s.instanceId)));
+    expect(others.length).toBeGreaterThan(0);
+    for (const f of others) expect(f.finding.RecordState, f.finding.Id).toBe('ACTIVE');
+    expect(report.findings?.failed).toEqual([]);
+    expect(lines.filter((l) => l.message === 'findings of vanished instances archived').map((l) => l.count).sort()).toEqual([1, emptied.length].sort());
+
+    // Archived once: a later sweep imports none of them again.
+    const counter = countCalls();
+    await sweep(testPolicy(), { customizeClient: counter.customizeClient });
+    const again = new Set(imported(counter).map((f) => f.Id));
+    for (const s of vanished) expect(again.has(findingId(s, s.instanceId)), s.instanceId).toBe(false);
+  });
+
   it('retries findings Security Hub rejected once, then reports them with their error code', async () => {
     const { seeded } = await seedOrganization(aws());
     const victim = seeded.find((s) => s.kind === 'v1-user' && s.accountId !== MANAGEMENT_ACCOUNT);
