@@ -17,12 +17,15 @@ export interface LambdaRuntime {
   apply: boolean;
 }
 
-/** The sweep bucket (SWEEP_BUCKET), which sweep-plan and sweep-report cannot do without. */
+let store: JsonStore | undefined;
+
+/** The sweep bucket (SWEEP_BUCKET), which sweep-plan and sweep-report cannot do without; one client per container. */
 export const sweepStore = (env: LambdaEnvironment): JsonStore => {
   if (env.sweepBucket === undefined) {
     throw new InputError("invalid environment: SWEEP_BUCKET: required (the bucket that carries the Distributed Map's items and results)");
   }
-  return composeJsonStore(env, env.sweepBucket);
+  store ??= composeJsonStore(env, env.sweepBucket);
+  return store;
 };
 
 /** Reads and validates the policy from its SSM parameter or its bundled file. */

@@ -11,6 +11,7 @@ import {
   mapRunManifestSchema,
   parseEvent,
   shardEventSchema,
+  type MapFailure,
   type MapRunEntry,
   type MapRunResult,
 } from './sweep-events.ts';
@@ -82,3 +83,9 @@ export const readMapRun = async (store: JsonStore, result: MapRunResult): Promis
   }
   return outcome;
 };
+
+/** The Catch path: the Map itself failed, and what its shards did is not known here. */
+export const failedMapRun = (failure: MapFailure): MapRunOutcome => ({
+  digests: [],
+  failed: [{ shard: undefined, message: `the sweep's Distributed Map failed: ${failure.Error}${failure.Cause ? `: ${failure.Cause}` : ''}` }],
+});

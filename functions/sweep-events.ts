@@ -43,6 +43,7 @@ export type MapRunResult = z.output<typeof mapRunResult>;
 
 /** What a Catch hands on: the error of the Map state itself. */
 const mapFailure = z.object({ Error: z.string(), Cause: z.string().nullish() });
+export type MapFailure = z.output<typeof mapFailure>;
 
 /** After the Map: its results, or (the Catch path) why the Map failed. */
 export const reportEventSchema = z

@@ -8,7 +8,7 @@ import { overviewOfDigests, reportFromDigests } from '../core/shard-digest.ts';
 import { sweepSummaryMessage } from '../core/slack-message.ts';
 import { powertoolsLog, sweepStore } from '../lambda.ts';
 import { logger } from '../lambda-logger.ts';
-import { readMapRun } from '../map-run.ts';
+import { failedMapRun, readMapRun } from '../map-run.ts';
 import { parseEvent, reportEventSchema } from '../sweep-events.ts';
 
 // Read once per container; a Slack failure never fails the sweep's last step.
@@ -17,10 +17,8 @@ const notifier = composeNotifier({ env });
 
 export const handler = async (event: unknown): Promise<SweepReport> => {
   const { apply, plan, results, failure } = parseEvent(reportEventSchema, event, 'sweep report');
-  // The Catch path: the Map itself failed, and what its shards did is not known here.
-  const { digests, failed } = results
-    ? await readMapRun(sweepStore(env), results)
-    : { digests: [], failed: [{ shard: undefined, message: `the sweep's Distributed Map failed: ${failure?.Error ?? 'unknown error'}${failure?.Cause ? `: ${failure.Cause}` : ''}` }] };
+  // The schema holds exactly one of the two.
+  const { digests, failed } = results ? await readMapRun(sweepStore(env), results) : failedMapRun(failure ?? { Error: 'unknown error' });
   // A shard that failed as a whole left no log line of its own saying so: one each, here.
   for (const f of failed) logger.error('shard failed', { accountId: f.shard?.accountId, region: f.shard?.region, reason: f.message });
   const report = reportFromDigests(apply ? 'apply' : 'plan', plan, digests, failed);
