@@ -6,13 +6,13 @@ import { OrganizationsClient, paginateListAccounts } from '@aws-sdk/client-organ
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import pLimit from 'p-limit';
-import type { AnyClient } from '../functions/compose.ts';
-import { decide, needsEvidence } from '../functions/core/decide.ts';
+import type { AnyClient } from '../functions/app/compose.ts';
+import { decide, needsEvidence } from '../functions/domain/decide.ts';
 import { BatchImportFindingsCommand, SecurityHubClient } from '@aws-sdk/client-securityhub';
-import { buildFinding } from '../functions/core/finding.ts';
-import type { Decision, Evidence, InstanceFacts, Verdict } from '../functions/core/model.ts';
-import type { Policy } from '../functions/core/policy.ts';
-import { evidenceWindow, instanceResult } from '../functions/core/sweep-shard.ts';
+import { buildFinding } from '../functions/findings/asff.ts';
+import type { Decision, Evidence, InstanceFacts, Verdict } from '../functions/domain/model.ts';
+import type { Policy } from '../functions/domain/policy.ts';
+import { evidenceWindow, instanceResult } from '../functions/sweep/shard.ts';
 
 export interface BaselineOptions {
   homeRegion: string;

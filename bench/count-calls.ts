@@ -1,6 +1,6 @@
 // Counts every SDK call by operation, through middleware on each client (as the tests do).
 import type { MiddlewareStack } from '@smithy/types';
-import type { AnyClient } from '../functions/compose.ts';
+import type { AnyClient } from '../functions/app/compose.ts';
 
 export interface CallCounter {
   byOperation: Map<string, number>;

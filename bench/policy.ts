@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parsePolicy, parsePolicyText, type Policy } from '../functions/core/policy.ts';
+import { parsePolicy, parsePolicyText, type Policy } from '../functions/domain/policy.ts';
 
 /** The benchmark's policy: the shipped policy.yaml, enforcing, scoped to the seeded regions. */
 export const benchPolicy = (regions: string[], lookbackDays: number): Policy => {

@@ -1,11 +1,11 @@
 // One benchmark strategy in its own process, so that its peak RSS is its own.
 // Prints one line `BENCH_RESULT {json}` on stdout; the parent (bench/run.ts) reads it.
 import { JsonLinesLog } from '../functions/adapters/json-lines-log.ts';
-import { composeWorld } from '../functions/compose.ts';
-import { readEnvironment } from '../functions/config.ts';
-import type { Verdict } from '../functions/core/model.ts';
-import { sweepShard } from '../functions/core/sweep-shard.ts';
-import { runSweep } from '../functions/core/sweep.ts';
+import { composeWorld } from '../functions/app/compose.ts';
+import { readEnvironment } from '../functions/app/config.ts';
+import type { Verdict } from '../functions/domain/model.ts';
+import { sweepShard } from '../functions/sweep/shard.ts';
+import { runSweep } from '../functions/sweep/run.ts';
 import { MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';
 import { runBaseline } from './baseline.ts';
 import { countCalls, sortedCounts } from './count-calls.ts';

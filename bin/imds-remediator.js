@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../functions/cli-entry.ts');
+await import('../functions/app/cli-entry.ts');

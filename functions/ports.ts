@@ -1,8 +1,8 @@
 // What the core needs from the world. Adapters implement these; tests and the CLI
 // wire real adapters against whatever endpoint the SDK's standard environment names.
-import type { AsffFinding, ExistingFinding } from './core/finding.ts';
-import type { Account, Evidence, InstanceFacts, MetadataOptions, Shard } from './core/model.ts';
-import type { SlackMessage } from './core/slack-message.ts';
+import type { AsffFinding, ExistingFinding } from './findings/asff.ts';
+import type { Account, Evidence, InstanceFacts, MetadataOptions, Shard } from './domain/model.ts';
+import type { SlackMessage } from './notify/slack-message.ts';
 
 export interface Log {
   debug(message: string, attributes?: Record<string, unknown>): void;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ListAccountsCommand } from '@aws-sdk/client-organizations';
 import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
-import { runCli } from '../functions/cli.ts';
+import { runCli } from '../functions/app/cli.ts';
 import { runInstancesEvent } from './cloudtrail-events.ts';
 import { readFindings } from './findings.ts';
 import { days, LocalAws, MANAGEMENT_ACCOUNT } from './local-aws.ts';

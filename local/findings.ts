@@ -1,6 +1,6 @@
 // Reads what Security Hub holds in one account-region, for the demo and the tests.
 import { paginateGetFindings, SecurityHubClient, type AwsSecurityFinding } from '@aws-sdk/client-securityhub';
-import { GENERATOR_ID } from '../functions/core/finding.ts';
+import { GENERATOR_ID } from '../functions/findings/asff.ts';
 import type { LocalAws } from './local-aws.ts';
 
 /** Our findings there. moto ignores GetFindings filters, so they are applied here as well. */

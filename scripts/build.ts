@@ -7,7 +7,7 @@ const handlers = (await readdir('functions/handlers').catch(() => [] as string[]
   .map((f) => `functions/handlers/${f}`);
 
 const result = await build({
-  entryPoints: [{ in: 'functions/cli-entry.ts', out: 'imds-remediator' }, ...handlers],
+  entryPoints: [{ in: 'functions/app/cli-entry.ts', out: 'imds-remediator' }, ...handlers],
   outdir: 'dist',
   outbase: 'functions',
   bundle: true,

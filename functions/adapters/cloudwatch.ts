@@ -1,5 +1,5 @@
 import { paginateGetMetricData, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import type { Evidence } from '../core/model.ts';
+import type { Evidence } from '../domain/model.ts';
 import type { MetricsPort, TimeWindow } from '../ports.ts';
 
 export const CLOUDWATCH_IAM_ACTIONS = ['cloudwatch:GetMetricData'] as const;

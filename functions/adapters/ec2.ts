@@ -7,7 +7,7 @@ import {
   type EC2Client,
   type Instance,
 } from '@aws-sdk/client-ec2';
-import type { InstanceFacts, MetadataOptions } from '../core/model.ts';
+import type { InstanceFacts, MetadataOptions } from '../domain/model.ts';
 import type { Ec2Port } from '../ports.ts';
 
 /** What the member role must allow for this adapter (infra mirrors this list). */

@@ -6,7 +6,7 @@ import {
   type OrganizationsClient,
 } from '@aws-sdk/client-organizations';
 import type { STSClient } from '@aws-sdk/client-sts';
-import type { Account } from '../core/model.ts';
+import type { Account } from '../domain/model.ts';
 import type { Caller, OrganizationPort } from '../ports.ts';
 import { readCaller } from './sts.ts';
 

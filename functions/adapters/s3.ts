@@ -1,5 +1,5 @@
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { InputError } from '../core/errors.ts';
+import { InputError } from '../domain/errors.ts';
 import type { JsonStore } from '../ports.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { Secret } from '../core/secret.ts';
+import { Secret } from '../domain/secret.ts';
 
 /** What the central role must allow to read the Slack webhook from Secrets Manager. */
 export const SECRETS_IAM_ACTIONS = ['secretsmanager:GetSecretValue'] as const;

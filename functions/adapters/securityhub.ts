@@ -4,8 +4,8 @@ import {
   type AwsSecurityFinding,
   type SecurityHubClient,
 } from '@aws-sdk/client-securityhub';
-import { describeError } from '../core/errors.ts';
-import { STATE_FIELD, type AsffFinding, type ExistingFinding } from '../core/finding.ts';
+import { describeError } from '../domain/errors.ts';
+import { STATE_FIELD, type AsffFinding, type ExistingFinding } from '../findings/asff.ts';
 import type { FindingsPort, ImportFailure } from '../ports.ts';
 
 /** What the member role must allow for this adapter (infra mirrors this list). */

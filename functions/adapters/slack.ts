@@ -1,8 +1,8 @@
 // Slack incoming webhook over the platform's fetch. The URL is a Secret: it is revealed only
 // to fetch, and no message, log line or error built here contains it.
-import { NotificationError } from '../core/notify.ts';
-import type { Secret } from '../core/secret.ts';
-import type { SlackMessage } from '../core/slack-message.ts';
+import { NotificationError } from '../notify/deliver.ts';
+import type { Secret } from '../domain/secret.ts';
+import type { SlackMessage } from '../notify/slack-message.ts';
 import type { Delivery, Notifier } from '../ports.ts';
 
 export interface SlackWebhookOptions {

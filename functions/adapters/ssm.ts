@@ -1,5 +1,5 @@
 import { GetParameterCommand, ParameterNotFound, type SSMClient } from '@aws-sdk/client-ssm';
-import { InputError } from '../core/errors.ts';
+import { InputError } from '../domain/errors.ts';
 
 /** The central functions' right to read the policy parameter (scoped to that one ARN in serverless.yml). */
 export const SSM_IAM_ACTIONS = ['ssm:GetParameter'] as const;

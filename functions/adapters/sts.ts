@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { ScopeFailure } from '../core/errors.ts';
+import { ScopeFailure } from '../domain/errors.ts';
 import type { Caller } from '../ports.ts';
 
 /** The central role's rights (the member role's trust policy must name that role). */

@@ -1,10 +1,10 @@
 // EventBridge → one CloudTrail RunInstances / ModifyInstanceMetadataOptions event, forwarded
 // from a member account to the central bus: the same decide → act → record → notify as the sweep.
-import type { SweepSummary } from '../core/model.ts';
-import { remediateEvent } from '../core/event-remediation.ts';
-import { EventError } from '../core/instance-event.ts';
-import { lambdaRuntime } from '../lambda.ts';
-import { logger } from '../lambda-logger.ts';
+import type { SweepSummary } from '../domain/model.ts';
+import { remediateEvent } from '../events/remediate-event.ts';
+import { EventError } from '../events/instance-event.ts';
+import { lambdaRuntime } from '../app/lambda.ts';
+import { logger } from '../app/lambda-logger.ts';
 
 export type EventHandlerResult =
   | { status: 'handled'; summary: SweepSummary }

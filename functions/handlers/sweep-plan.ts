@@ -2,11 +2,11 @@
 // bucket, where the Distributed Map's ItemReader reads them: the state carries only their key,
 // so one execution sweeps any number of account-regions.
 import { randomUUID } from 'node:crypto';
-import { planSweep } from '../core/sweep-plan.ts';
-import { summarizePlan, type PlanSummary } from '../core/shard-digest.ts';
-import { lambdaRuntime, sweepStore } from '../lambda.ts';
-import { logger } from '../lambda-logger.ts';
-import { parseEvent, sweepStartSchema } from '../sweep-events.ts';
+import { planSweep } from '../sweep/plan.ts';
+import { summarizePlan, type PlanSummary } from '../sweep/digest.ts';
+import { lambdaRuntime, sweepStore } from '../app/lambda.ts';
+import { logger } from '../app/lambda-logger.ts';
+import { parseEvent, sweepStartSchema } from '../app/step-payloads.ts';
 
 /** Where the Map's items are written; the state machine's role may read only below it. */
 export const SHARDS_PREFIX = 'shards/';

@@ -1,15 +1,15 @@
 // Step Functions' last step: one summary of the whole sweep, from the Map's results in the
 // sweep bucket (its ResultWriter's manifest), logged and posted to Slack.
-import { composeNotifier } from '../compose.ts';
-import { readLambdaEnvironment } from '../config.ts';
-import type { SweepReport } from '../core/model.ts';
-import { deliver } from '../core/notify.ts';
-import { overviewOfDigests, reportFromDigests } from '../core/shard-digest.ts';
-import { sweepSummaryMessage } from '../core/slack-message.ts';
-import { powertoolsLog, sweepStore } from '../lambda.ts';
-import { logger } from '../lambda-logger.ts';
-import { failedMapRun, readMapRun } from '../map-run.ts';
-import { parseEvent, reportEventSchema } from '../sweep-events.ts';
+import { composeNotifier } from '../app/compose.ts';
+import { readLambdaEnvironment } from '../app/config.ts';
+import type { SweepReport } from '../domain/model.ts';
+import { deliver } from '../notify/deliver.ts';
+import { overviewOfDigests, reportFromDigests } from '../sweep/digest.ts';
+import { sweepSummaryMessage } from '../notify/slack-message.ts';
+import { powertoolsLog, sweepStore } from '../app/lambda.ts';
+import { logger } from '../app/lambda-logger.ts';
+import { failedMapRun, readMapRun } from '../app/map-run.ts';
+import { parseEvent, reportEventSchema } from '../app/step-payloads.ts';
 
 // Read once per container; a Slack failure never fails the sweep's last step.
 const env = readLambdaEnvironment();

@@ -1,10 +1,10 @@
 // One item of the Distributed Map: one account-region, end to end.
 import type { Context } from 'aws-lambda';
-import { digestShard, type ShardDigest } from '../core/shard-digest.ts';
-import { sweepShard } from '../core/sweep-shard.ts';
-import { lambdaRuntime } from '../lambda.ts';
-import { logger } from '../lambda-logger.ts';
-import { parseEvent, shardEventSchema } from '../sweep-events.ts';
+import { digestShard, type ShardDigest } from '../sweep/digest.ts';
+import { sweepShard } from '../sweep/shard.ts';
+import { lambdaRuntime } from '../app/lambda.ts';
+import { logger } from '../app/lambda-logger.ts';
+import { parseEvent, shardEventSchema } from '../app/step-payloads.ts';
 
 /**
  * Kept back from the function's time for what follows the last modify: the re-reads that

@@ -1,8 +1,8 @@
 // The API-call budget of one account-region, on call counts (deterministic), not timing.
 import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
-import type { AnyClient } from '../../functions/compose.ts';
-import type { Clock } from '../../functions/core/token-bucket.ts';
+import type { AnyClient } from '../../functions/app/compose.ts';
+import type { Clock } from '../../functions/domain/token-bucket.ts';
 import { days, type LocalAws } from '../../local/local-aws.ts';
 import { testPolicy } from '../support/scenario.ts';
 import { sweep, useMoto } from '../support/moto.ts';

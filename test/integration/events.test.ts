@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { AnyClient } from '../../functions/compose.ts';
-import { composeWorld } from '../../functions/compose.ts';
-import { readEnvironment } from '../../functions/config.ts';
-import { TAG_ENFORCED_AT, TAG_REASON } from '../../functions/core/act.ts';
-import { remediateEvent } from '../../functions/core/event-remediation.ts';
-import { EventError } from '../../functions/core/instance-event.ts';
-import { parsePolicy, type PolicyInput } from '../../functions/core/policy.ts';
+import type { AnyClient } from '../../functions/app/compose.ts';
+import { composeWorld } from '../../functions/app/compose.ts';
+import { readEnvironment } from '../../functions/app/config.ts';
+import { TAG_ENFORCED_AT, TAG_REASON } from '../../functions/pipeline/apply.ts';
+import { remediateEvent } from '../../functions/events/remediate-event.ts';
+import { EventError } from '../../functions/events/instance-event.ts';
+import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { driftEvent, fixture, runInstancesEvent } from '../support/events.ts';
 import { readFindings } from '../../local/findings.ts';

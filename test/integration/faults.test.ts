@@ -5,9 +5,9 @@
 import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import type { MiddlewareStack } from '@smithy/types';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AnyClient } from '../../functions/compose.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/core/act.ts';
-import { VERDICTS, type SweepReport } from '../../functions/core/model.ts';
+import type { AnyClient } from '../../functions/app/compose.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/pipeline/apply.ts';
+import { VERDICTS, type SweepReport } from '../../functions/domain/model.ts';
 import { days, type LocalAws } from '../../local/local-aws.ts';
 import { startFaultProxy, type Call, type FaultProxy } from '../support/fault-proxy.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';

@@ -1,8 +1,8 @@
 import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
 import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
-import type { AnyClient } from '../../functions/compose.ts';
-import { findingId, GENERATOR_ID, type AsffFinding } from '../../functions/core/finding.ts';
+import type { AnyClient } from '../../functions/app/compose.ts';
+import { findingId, GENERATOR_ID, type AsffFinding } from '../../functions/findings/asff.ts';
 import { readFindings } from '../../local/findings.ts';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { countCalls, rewriteInput } from '../support/middleware.ts';

@@ -1,9 +1,9 @@
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
-import { composeParameterReader } from '../../functions/compose.ts';
-import { readEnvironment, readLambdaEnvironment } from '../../functions/config.ts';
-import { InputError, PolicyError } from '../../functions/core/errors.ts';
-import { loadPolicy } from '../../functions/lambda.ts';
+import { composeParameterReader } from '../../functions/app/compose.ts';
+import { readEnvironment, readLambdaEnvironment } from '../../functions/app/config.ts';
+import { InputError, PolicyError } from '../../functions/domain/errors.ts';
+import { loadPolicy } from '../../functions/app/lambda.ts';
 import { useMoto } from '../support/moto.ts';
 
 useMoto();

@@ -1,7 +1,7 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../functions/cli.ts';
-import type { SlackBlock, SlackMessage } from '../../functions/core/slack-message.ts';
+import { runCli } from '../../functions/app/cli.ts';
+import type { SlackBlock, SlackMessage } from '../../functions/notify/slack-message.ts';
 import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { seedOrganization, testPolicy } from '../support/scenario.ts';

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../functions/core/errors.ts';
-import type { SweepReport } from '../../functions/core/model.ts';
+import { InputError } from '../../functions/domain/errors.ts';
+import type { SweepReport } from '../../functions/domain/model.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/scenario.ts';
 import { readFindings } from '../../local/findings.ts';
 import { fixture, runInstancesEvent } from '../support/events.ts';

@@ -1,6 +1,6 @@
 // SDK middleware for tests: observe or alter what the real clients send and receive.
 import type { MiddlewareStack } from '@smithy/types';
-import type { AnyClient } from '../../functions/compose.ts';
+import type { AnyClient } from '../../functions/app/compose.ts';
 
 export interface Call {
   operation: string;

@@ -3,10 +3,10 @@ import { beforeEach, inject } from 'vitest';
 import { motoEnvironment } from '../../local/moto-server.ts';
 import { LocalAws } from '../../local/local-aws.ts';
 import { JsonLinesLog } from '../../functions/adapters/json-lines-log.ts';
-import { composeWorld, type ComposeOptions } from '../../functions/compose.ts';
-import { readEnvironment } from '../../functions/config.ts';
-import { parsePolicy, type PolicyInput } from '../../functions/core/policy.ts';
-import { runSweep, type SweepOptions } from '../../functions/core/sweep.ts';
+import { composeWorld, type ComposeOptions } from '../../functions/app/compose.ts';
+import { readEnvironment } from '../../functions/app/config.ts';
+import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';
+import { runSweep, type SweepOptions } from '../../functions/sweep/run.ts';
 
 export const endpoint = () => inject('motoEndpoint');
 

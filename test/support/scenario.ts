@@ -1,7 +1,7 @@
 // A seeded organization with one instance of every kind in each account-region.
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { days, type LocalAws, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
-import type { PolicyInput } from '../../functions/core/policy.ts';
+import type { PolicyInput } from '../../functions/domain/policy.ts';
 
 export const REGIONS = ['us-east-1', 'eu-west-1'] as const;
 

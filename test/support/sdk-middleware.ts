@@ -1,6 +1,6 @@
 // Fault and call-count injection through SDK middleware on every client the composition root builds.
 import type { MiddlewareStack } from '@smithy/types';
-import type { AnyClient } from '../../functions/compose.ts';
+import type { AnyClient } from '../../functions/app/compose.ts';
 
 export interface SeenCall {
   operation: string;

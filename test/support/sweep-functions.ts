@@ -3,7 +3,7 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll } from 'vitest';
-import type { PolicyInput } from '../../functions/core/policy.ts';
+import type { PolicyInput } from '../../functions/domain/policy.ts';
 import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 
 export const POLICY_PARAMETER = '/imds-remediator/policy';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changeBudget } from '../../functions/core/act.ts';
+import { changeBudget } from '../../functions/pipeline/apply.ts';
 
 describe('change budget of one account-region per run', () => {
   it('is unlimited without a cap or a deadline (the CLI: a person waits)', () => {

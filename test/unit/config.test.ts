@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readEnvironment } from '../../functions/config.ts';
+import { readEnvironment } from '../../functions/app/config.ts';
 
 describe('environment', () => {
   it('abandons a stalled AWS call after 30 s unless told otherwise', () => {

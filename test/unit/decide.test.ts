@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../functions/core/decide.ts';
-import type { Evidence, InstanceFacts, MetadataOptions } from '../../functions/core/model.ts';
-import { parsePolicy } from '../../functions/core/policy.ts';
+import { decide } from '../../functions/domain/decide.ts';
+import type { Evidence, InstanceFacts, MetadataOptions } from '../../functions/domain/model.ts';
+import { parsePolicy } from '../../functions/domain/policy.ts';
 import { testPolicy } from '../support/scenario.ts';
 
 const now = new Date('2026-11-23T12:00:00Z');

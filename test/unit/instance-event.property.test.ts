@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EventError, parseInstanceEvent } from '../../functions/core/instance-event.ts';
+import { EventError, parseInstanceEvent } from '../../functions/events/instance-event.ts';
 import { fixture, runInstancesEvent } from '../support/events.ts';
 
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventError, parseInstanceEvent } from '../../functions/core/instance-event.ts';
+import { EventError, parseInstanceEvent } from '../../functions/events/instance-event.ts';
 import { fixture } from '../support/events.ts';
 
 const problems = (raw: unknown): string => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { PolicyError } from '../../functions/core/errors.ts';
-import { parsePolicy, parsePolicyText } from '../../functions/core/policy.ts';
+import { PolicyError } from '../../functions/domain/errors.ts';
+import { parsePolicy, parsePolicyText } from '../../functions/domain/policy.ts';
 
 const problemsOf = (input: unknown): string[] => {
   try {

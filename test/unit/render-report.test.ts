@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { InstanceResult } from '../../functions/core/model.ts';
-import { renderReport } from '../../functions/core/render-report.ts';
-import { buildReport } from '../../functions/core/sweep-report.ts';
+import type { InstanceResult } from '../../functions/domain/model.ts';
+import { renderReport } from '../../functions/sweep/render-report.ts';
+import { buildReport } from '../../functions/sweep/report.ts';
 
 const instance = (overrides: Partial<InstanceResult>): InstanceResult => ({
   accountId: '111111111111',

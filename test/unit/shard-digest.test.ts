@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SweepPlanOutput } from '../../functions/handlers/sweep-plan.ts';
-import type { InstanceResult, ShardResult, Verdict } from '../../functions/core/model.ts';
+import type { InstanceResult, ShardResult, Verdict } from '../../functions/domain/model.ts';
 import {
   DIGEST_ERRORS_MAX,
   DIGEST_MESSAGE_MAX,
@@ -12,9 +12,9 @@ import {
   reportFromDigests,
   summarizePlan,
   type ShardDigest,
-} from '../../functions/core/shard-digest.ts';
-import { buildReport } from '../../functions/core/sweep-report.ts';
-import { sweepSummaryMessage, type SlackBlock } from '../../functions/core/slack-message.ts';
+} from '../../functions/sweep/digest.ts';
+import { buildReport } from '../../functions/sweep/report.ts';
+import { sweepSummaryMessage, type SlackBlock } from '../../functions/notify/slack-message.ts';
 
 const STATE_LIMIT_BYTES = 256 * 1024;
 

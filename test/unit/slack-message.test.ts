@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { InstanceResult, SweepReport, Verdict } from '../../functions/core/model.ts';
-import { VERDICTS } from '../../functions/core/model.ts';
-import { autoFixMessage, blockedMessage, listSection, sweepSummaryMessage, type SlackBlock } from '../../functions/core/slack-message.ts';
+import type { InstanceResult, SweepReport, Verdict } from '../../functions/domain/model.ts';
+import { VERDICTS } from '../../functions/domain/model.ts';
+import { autoFixMessage, blockedMessage, listSection, sweepSummaryMessage, type SlackBlock } from '../../functions/notify/slack-message.ts';
 
 const instance = (n: number, verdict: Verdict, over: Partial<InstanceResult> = {}): InstanceResult => ({
   accountId: String(100000000000 + (n % 7)),

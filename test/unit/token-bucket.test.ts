@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MODIFY_METADATA_BUCKET, TokenBucket, type Clock } from '../../functions/core/token-bucket.ts';
+import { MODIFY_METADATA_BUCKET, TokenBucket, type Clock } from '../../functions/domain/token-bucket.ts';
 
 /** Time moves only when someone sleeps: deterministic, and instant. */
 const virtualClock = () => {

@@ -1,11 +1,11 @@
 import pLimit from 'p-limit';
 import type { Log, ShardPorts } from '../ports.ts';
-import { describeError } from './errors.ts';
-import type { InstanceResult, Shard } from './model.ts';
-import type { ShardOptions } from './sweep-shard.ts';
-import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket } from './token-bucket.ts';
+import { describeError } from '../domain/errors.ts';
+import type { InstanceResult, Shard } from '../domain/model.ts';
+import type { ShardOptions } from '../sweep/shard.ts';
+import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket } from '../domain/token-bucket.ts';
 
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from './tags.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from '../domain/tags.ts';
 
 export { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT };
 const TAG_VALUE_MAX = 256;

@@ -1,4 +1,4 @@
-import type { InstanceResult, SweepReport, Verdict } from './model.ts';
+import type { InstanceResult, SweepReport, Verdict } from '../domain/model.ts';
 
 const COLUMNS: Array<[Verdict, string]> = [
   ['compliant', 'compliant'],

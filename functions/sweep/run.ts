@@ -1,13 +1,13 @@
 import pLimit from 'p-limit';
 import type { Log, World } from '../ports.ts';
-import type { SweepReport } from './model.ts';
-import { deliver, deliverAll } from './notify.ts';
-import type { Policy } from './policy.ts';
-import { addFindings, noFindings } from './record-findings.ts';
-import { rollbackAlertMessage, sweepSummaryMessage } from './slack-message.ts';
-import { planSweep } from './sweep-plan.ts';
-import { buildReport } from './sweep-report.ts';
-import { sweepShard, type ShardOptions } from './sweep-shard.ts';
+import type { SweepReport } from '../domain/model.ts';
+import { deliver, deliverAll } from '../notify/deliver.ts';
+import type { Policy } from '../domain/policy.ts';
+import { addFindings, noFindings } from '../findings/record.ts';
+import { rollbackAlertMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
+import { planSweep } from './plan.ts';
+import { buildReport } from './report.ts';
+import { sweepShard, type ShardOptions } from './shard.ts';
 
 /** Beyond this many, the summary's counts speak for the rest. */
 const MAX_ROLLBACK_ALERTS = 20;

@@ -1,4 +1,4 @@
-import type { SweepReport } from './model.ts';
+import type { SweepReport } from '../domain/model.ts';
 
 /** Where the run's results went: Security Hub and Slack, one line each, failures listed. */
 export const renderOutcomes = (report: SweepReport): string => {

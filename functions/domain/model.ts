@@ -1,6 +1,6 @@
 // The domain's plain data: what the sweep knows about the world and what it decided.
-import type { NotificationOutcome } from './notify.ts';
-import type { FindingsOutcome } from './record-findings.ts';
+import type { NotificationOutcome } from '../notify/deliver.ts';
+import type { FindingsOutcome } from '../findings/record.ts';
 
 export const VERDICTS = [
   'compliant',

@@ -1,10 +1,10 @@
 // The Distributed Map's results as its ResultWriter leaves them in S3: a manifest that names
 // SUCCEEDED_n / FAILED_n / PENDING_n files, each an array of child executions whose Input and
 // Output are JSON texts. Read here, at the edge, into the digests the report sums.
-import { InputError } from './core/errors.ts';
-import type { FailedShard, ShardDigest } from './core/shard-digest.ts';
-import type { Shard } from './core/model.ts';
-import type { JsonStore } from './ports.ts';
+import { InputError } from '../domain/errors.ts';
+import type { FailedShard, ShardDigest } from '../sweep/digest.ts';
+import type { Shard } from '../domain/model.ts';
+import type { JsonStore } from '../ports.ts';
 import {
   digestSchema,
   mapRunEntriesSchema,
@@ -14,7 +14,7 @@ import {
   type MapFailure,
   type MapRunEntry,
   type MapRunResult,
-} from './sweep-events.ts';
+} from './step-payloads.ts';
 
 export interface MapRunOutcome {
   digests: ShardDigest[];

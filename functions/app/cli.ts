@@ -2,18 +2,18 @@
 import { readFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { JsonLinesLog } from './adapters/json-lines-log.ts';
+import { JsonLinesLog } from '../adapters/json-lines-log.ts';
 import { composeNotifier, composeWorld } from './compose.ts';
 import { readEnvironment } from './config.ts';
-import { describeError, InputError } from './core/errors.ts';
-import { deliver } from './core/notify.ts';
-import { renderOutcomes } from './core/render-outcomes.ts';
-import { testMessage } from './core/slack-message.ts';
-import { parsePolicyText, type Policy } from './core/policy.ts';
-import { remediateEvent } from './core/event-remediation.ts';
-import { EventError } from './core/instance-event.ts';
-import { renderReport } from './core/render-report.ts';
-import { runSweep } from './core/sweep.ts';
+import { describeError, InputError } from '../domain/errors.ts';
+import { deliver } from '../notify/deliver.ts';
+import { renderOutcomes } from '../sweep/render-outcomes.ts';
+import { testMessage } from '../notify/slack-message.ts';
+import { parsePolicyText, type Policy } from '../domain/policy.ts';
+import { remediateEvent } from '../events/remediate-event.ts';
+import { EventError } from '../events/instance-event.ts';
+import { renderReport } from '../sweep/render-report.ts';
+import { runSweep } from '../sweep/run.ts';
 
 export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
        imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]

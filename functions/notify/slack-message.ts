@@ -1,6 +1,6 @@
 // Slack Block Kit messages, pure: the sweep summary, an auto-fix, a blocked instance.
-import type { FindingsOutcome } from './record-findings.ts';
-import { isNonCompliant, isToChange, type InstanceResult, type SweepReport, type Verdict } from './model.ts';
+import type { FindingsOutcome } from '../findings/record.ts';
+import { isNonCompliant, isToChange, type InstanceResult, type SweepReport, type Verdict } from '../domain/model.ts';
 
 type Text = { type: 'mrkdwn'; text: string } | { type: 'plain_text'; text: string; emoji?: boolean };
 export type SlackBlock =

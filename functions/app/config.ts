@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { InputError } from './core/errors.ts';
-import { Secret } from './core/secret.ts';
+import { InputError } from '../domain/errors.ts';
+import { Secret } from '../domain/secret.ts';
 
 // Empty variables (as CloudFormation leaves an unset parameter) count as absent.
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());

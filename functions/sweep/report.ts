@@ -1,6 +1,6 @@
-import type { ShardResult, SweepReport } from './model.ts';
-import { VERDICTS } from './model.ts';
-import type { SweepPlan } from './sweep-plan.ts';
+import type { ShardResult, SweepReport } from '../domain/model.ts';
+import { VERDICTS } from '../domain/model.ts';
+import type { SweepPlan } from './plan.ts';
 
 export const buildReport = (mode: SweepReport['mode'], plan: SweepPlan, shards: ShardResult[]): SweepReport => {
   const instances = shards.flatMap((s) => s.instances);

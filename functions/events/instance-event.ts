@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EventError, fieldName } from './errors.ts';
+import { EventError, fieldName } from '../domain/errors.ts';
 
 export { EventError };
 

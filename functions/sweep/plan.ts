@@ -1,9 +1,9 @@
 import pLimit from 'p-limit';
 import type { Log, World } from '../ports.ts';
 import { resolveAccountScope } from './account-scope.ts';
-import { describeError } from './errors.ts';
-import type { ScopeError, Shard } from './model.ts';
-import type { Policy } from './policy.ts';
+import { describeError } from '../domain/errors.ts';
+import type { ScopeError, Shard } from '../domain/model.ts';
+import type { Policy } from '../domain/policy.ts';
 
 export interface PlannedShard extends Shard {
   accountExemption?: string | undefined;

@@ -1,6 +1,6 @@
 // The notify step: a Slack failure is reported, never fatal to the run.
 import type { Delivery, Log, Notifier } from '../ports.ts';
-import { describeError } from './errors.ts';
+import { describeError } from '../domain/errors.ts';
 import type { SlackMessage } from './slack-message.ts';
 
 /** The webhook could not be reached or refused the message; the message never names the URL. */

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { composeJsonStore, composeParameterReader, composeWorld } from './compose.ts';
 import { readLambdaEnvironment, type LambdaEnvironment } from './config.ts';
-import { describeError, InputError } from './core/errors.ts';
-import { parsePolicyText, type Policy } from './core/policy.ts';
+import { describeError, InputError } from '../domain/errors.ts';
+import { parsePolicyText, type Policy } from '../domain/policy.ts';
 import { logger } from './lambda-logger.ts';
-import type { JsonStore, Log, World } from './ports.ts';
+import type { JsonStore, Log, World } from '../ports.ts';
 
 export interface LambdaRuntime {
   env: LambdaEnvironment;

@@ -1,10 +1,10 @@
 // The record step: one ASFF finding per instance into Security Hub, in the instance's own
 // account and region. Shared by the sweep and the event-driven path.
 import type { FindingsPort, ImportFailure, Log } from '../ports.ts';
-import { buildFinding, findingId, findingIdPrefix, GENERATOR_ID, isUnchangedPass, type AsffFinding, type ExistingFinding } from './finding.ts';
-import { describeError } from './errors.ts';
-import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from './model.ts';
-import type { Policy } from './policy.ts';
+import { buildFinding, findingId, findingIdPrefix, GENERATOR_ID, isUnchangedPass, type AsffFinding, type ExistingFinding } from './asff.ts';
+import { describeError } from '../domain/errors.ts';
+import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
+import type { Policy } from '../domain/policy.ts';
 
 export interface Observed {
   facts: InstanceFacts;

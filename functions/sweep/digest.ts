@@ -1,9 +1,9 @@
 // What one shard hands back through the Step Functions state: counts, not instances.
 // The state payload is capped at 256 KiB, so each digest has a bounded size; the
 // per-instance detail is in the shard's decision logs (and its Security Hub findings).
-import type { ScopeError, Shard, ShardResult, SweepReport, Verdict } from './model.ts';
-import { VERDICTS } from './model.ts';
-import { byCallsDescending, overviewOfInstances, type SweepOverview } from './slack-message.ts';
+import type { ScopeError, Shard, ShardResult, SweepReport, Verdict } from '../domain/model.ts';
+import { VERDICTS } from '../domain/model.ts';
+import { byCallsDescending, overviewOfInstances, type SweepOverview } from '../notify/slack-message.ts';
 
 export const DIGEST_ERRORS_MAX = 1;
 /** Plan errors (unreachable accounts) kept in the state; the rest are counted. */

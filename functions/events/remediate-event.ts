@@ -1,17 +1,17 @@
 import type { Log, ShardPorts, World } from '../ports.ts';
-import { act } from './act.ts';
-import { resolveAccountScope } from './account-scope.ts';
-import { decide, isWatchedForRejections, needsEvidence, type LaunchContext } from './decide.ts';
-import { describeError } from './errors.ts';
+import { act } from '../pipeline/apply.ts';
+import { resolveAccountScope } from '../sweep/account-scope.ts';
+import { decide, isWatchedForRejections, needsEvidence, type LaunchContext } from '../domain/decide.ts';
+import { describeError } from '../domain/errors.ts';
 import { parseInstanceEvent, type InstanceEvent } from './instance-event.ts';
-import type { Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, SweepReport } from './model.ts';
-import type { Policy } from './policy.ts';
-import { deliverAll } from './notify.ts';
-import { noFindings, recordFindings, type Observed } from './record-findings.ts';
-import { autoFixMessage, blockedMessage, sweepSummaryMessage } from './slack-message.ts';
-import { buildReport } from './sweep-report.ts';
-import { TAG_ASG, TAG_LAUNCH_TEMPLATE } from './tags.ts';
-import { evidenceWindow, instanceResult, type ShardOptions } from './sweep-shard.ts';
+import type { Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, SweepReport } from '../domain/model.ts';
+import type { Policy } from '../domain/policy.ts';
+import { deliverAll } from '../notify/deliver.ts';
+import { noFindings, recordFindings, type Observed } from '../findings/record.ts';
+import { autoFixMessage, blockedMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
+import { buildReport } from '../sweep/report.ts';
+import { TAG_ASG, TAG_LAUNCH_TEMPLATE } from '../domain/tags.ts';
+import { evidenceWindow, instanceResult, type ShardOptions } from '../sweep/shard.ts';
 
 
 export interface EventOutcome {

@@ -1,5 +1,5 @@
 import type { OrganizationPort } from '../ports.ts';
-import type { Policy } from './policy.ts';
+import type { Policy } from '../domain/policy.ts';
 
 export interface AccountScope {
   /** Undefined when the account is in scope; otherwise why it is not. */

@@ -8,18 +8,18 @@ import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { CloudWatchAdapter } from './adapters/cloudwatch.ts';
-import { Ec2Adapter } from './adapters/ec2.ts';
-import { OrganizationsAdapter } from './adapters/organizations.ts';
-import { webhookFromSecret } from './adapters/secrets.ts';
-import { SecurityHubAdapter } from './adapters/securityhub.ts';
-import { SlackWebhook, type SlackWebhookOptions } from './adapters/slack.ts';
-import { S3JsonStore } from './adapters/s3.ts';
-import { readParameterText } from './adapters/ssm.ts';
-import { memberRoleCredentials } from './adapters/sts.ts';
+import { CloudWatchAdapter } from '../adapters/cloudwatch.ts';
+import { Ec2Adapter } from '../adapters/ec2.ts';
+import { OrganizationsAdapter } from '../adapters/organizations.ts';
+import { webhookFromSecret } from '../adapters/secrets.ts';
+import { SecurityHubAdapter } from '../adapters/securityhub.ts';
+import { SlackWebhook, type SlackWebhookOptions } from '../adapters/slack.ts';
+import { S3JsonStore } from '../adapters/s3.ts';
+import { readParameterText } from '../adapters/ssm.ts';
+import { memberRoleCredentials } from '../adapters/sts.ts';
 import type { Environment } from './config.ts';
-import type { Policy } from './core/policy.ts';
-import type { JsonStore, Notifier, World } from './ports.ts';
+import type { Policy } from '../domain/policy.ts';
+import type { JsonStore, Notifier, World } from '../ports.ts';
 
 /** Any SDK v3 client: tests add middleware through this (call counting, fault injection). */
 export type AnyClient =

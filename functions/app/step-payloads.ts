@@ -1,6 +1,6 @@
 // The Step Functions payloads between the sweep's three functions, validated at each edge.
 import { z } from 'zod';
-import { InputError } from './core/errors.ts';
+import { InputError } from '../domain/errors.ts';
 
 const accountId = z.string().regex(/^\d{12}$/);
 const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/);

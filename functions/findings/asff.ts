@@ -1,6 +1,6 @@
 // One ASFF finding per instance, pure: what Security Hub (and its auditors) should see.
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from './tags.ts';
-import type { InstanceFacts, InstanceResult, MetadataOptions, Shard, Verdict } from './model.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
+import type { InstanceFacts, InstanceResult, MetadataOptions, Shard, Verdict } from '../domain/model.ts';
 
 export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
 export const FINDING_TYPE = 'Software and Configuration Checks/AWS Security Best Practices';

@@ -1,12 +1,12 @@
 import type { Log, ShardPorts } from '../ports.ts';
-import { act } from './act.ts';
-import { decide, isWatchedForRejections, needsEvidence } from './decide.ts';
-import { describeError } from './errors.ts';
-import type { Decision, Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, ShardResult } from './model.ts';
-import type { Policy } from './policy.ts';
-import { recordFindings } from './record-findings.ts';
-import type { PlannedShard } from './sweep-plan.ts';
-import type { Clock } from './token-bucket.ts';
+import { act } from '../pipeline/apply.ts';
+import { decide, isWatchedForRejections, needsEvidence } from '../domain/decide.ts';
+import { describeError } from '../domain/errors.ts';
+import type { Decision, Evidence, InstanceFacts, InstanceResult, ScopeError, Shard, ShardResult } from '../domain/model.ts';
+import type { Policy } from '../domain/policy.ts';
+import { recordFindings } from '../findings/record.ts';
+import type { PlannedShard } from './plan.ts';
+import type { Clock } from '../domain/token-bucket.ts';
 
 const DAY_MS = 86_400_000;
 
