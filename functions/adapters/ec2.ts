@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { InstanceFacts, MetadataOptions } from '../domain/model.ts';
 import type { Ec2Port } from '../ports.ts';
+import { chunks } from '../domain/time.ts';
 
 /** What the member role must allow for this adapter (infra mirrors this list). */
 export const EC2_IAM_ACTIONS = [
@@ -38,8 +39,6 @@ const toFacts = (i: Instance & { InstanceId: string }): InstanceFacts => ({
   instanceProfileArn: i.IamInstanceProfile?.Arn,
 });
 
-const chunks = <T>(items: T[], size: number): T[][] =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, n) => items.slice(n * size, (n + 1) * size));
 
 const live = (i: Instance): i is Instance & { InstanceId: string } => Boolean(i.InstanceId) && !GONE.has(i.State?.Name ?? '');
 

@@ -4,6 +4,7 @@ import { NotificationError } from '../notify/deliver.ts';
 import type { Secret } from '../domain/secret.ts';
 import type { SlackMessage } from '../notify/slack-message.ts';
 import type { Delivery, Notifier } from '../ports.ts';
+import { sleep } from '../domain/time.ts';
 
 export interface SlackWebhookOptions {
   /** Attempts in all, 429s included. */
@@ -15,7 +16,6 @@ export interface SlackWebhookOptions {
   timeoutMs?: number;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Retry-After in seconds (Slack sends seconds); an HTTP date is accepted too. */
 export const retryAfterMs = (header: string | null, fallbackMs: number): number => {

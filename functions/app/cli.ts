@@ -5,11 +5,11 @@ import { parseArgs } from 'node:util';
 import { JsonLinesLog } from '../adapters/json-lines-log.ts';
 import { composeNotifier, composeWorld } from './compose.ts';
 import { readEnvironment } from './config.ts';
+import { loadPolicy } from './load-policy.ts';
 import { describeError, InputError } from '../domain/errors.ts';
 import { deliver } from '../notify/deliver.ts';
 import { renderOutcomes } from '../sweep/render-outcomes.ts';
 import { testMessage } from '../notify/slack-message.ts';
-import { parsePolicyText, type Policy } from '../domain/policy.ts';
 import { remediateEvent } from '../events/remediate-event.ts';
 import { EventError } from '../events/instance-event.ts';
 import { renderReport } from '../sweep/render-report.ts';
@@ -40,16 +40,6 @@ export interface CliIo {
   isTty: boolean;
   env: NodeJS.ProcessEnv;
 }
-
-const readPolicy = async (path: string): Promise<Policy> => {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InputError(`cannot read policy file ${path}: ${describeError(error)}`, { cause: error });
-  }
-  return parsePolicyText(text, path);
-};
 
 const readEvent = async (path: string): Promise<unknown> => {
   let text: string;
@@ -140,7 +130,7 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
       return 0;
     }
     if (options.command === 'notify-test') return await notifyTest(io);
-    const policy = await readPolicy(options.policyPath);
+    const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
     const logStream = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
     const log = new JsonLinesLog((line) => (logStream ? logStream.write(line) : io.stderr(line)), env.logLevel);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputError } from '../domain/errors.ts';
+import { formatIssues, InputError } from '../domain/errors.ts';
 import { Secret } from '../domain/secret.ts';
 
 // Empty variables (as CloudFormation leaves an unset parameter) count as absent.
@@ -39,8 +39,7 @@ export interface Environment {
 export const readEnvironment = (env: NodeJS.ProcessEnv = process.env): Environment => {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new InputError(`invalid environment: ${problems.join('; ')}`);
+    throw new InputError(`invalid environment: ${formatIssues(parsed.error.issues).join('; ')}`);
   }
   const e = parsed.data;
   return {
@@ -84,8 +83,7 @@ export const readLambdaEnvironment = (env: NodeJS.ProcessEnv = process.env): Lam
   const base = readEnvironment(env);
   const parsed = lambdaEnvSchema.safeParse(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    throw new InputError(`invalid environment: ${problems.join('; ')}`);
+    throw new InputError(`invalid environment: ${formatIssues(parsed.error.issues).join('; ')}`);
   }
   const e = parsed.data;
   const root = e.LAMBDA_TASK_ROOT ?? process.cwd();

@@ -1,10 +1,10 @@
 // The Lambda edge shared by the handlers: environment, policy and clients, read once per container.
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { composeJsonStore, composeParameterReader, composeWorld } from './compose.ts';
 import { readLambdaEnvironment, type LambdaEnvironment } from './config.ts';
-import { describeError, InputError } from '../domain/errors.ts';
-import { parsePolicyText, type Policy } from '../domain/policy.ts';
+import { InputError } from '../domain/errors.ts';
+import type { Policy } from '../domain/policy.ts';
+import { loadPolicy } from './load-policy.ts';
 import { logger } from './lambda-logger.ts';
 import type { JsonStore, Log, World } from '../ports.ts';
 
@@ -29,22 +29,8 @@ export const sweepStore = (env: LambdaEnvironment): JsonStore => {
 };
 
 /** Reads and validates the policy from its SSM parameter or its bundled file. */
-export const loadPolicy = async (env: LambdaEnvironment, readParameter: (name: string) => Promise<string>): Promise<Policy> => {
-  const source = env.policySource;
-  let text: string;
-  let where: string;
-  if ('ssmParameter' in source) {
-    where = `SSM parameter ${source.ssmParameter}`;
-    text = await readParameter(source.ssmParameter);
-  } else {
-    where = source.file;
-    try {
-      text = await readFile(source.file, 'utf8');
-    } catch (error) {
-      throw new InputError(`cannot read policy file ${source.file}: ${describeError(error)}`, { cause: error });
-    }
-  }
-  const policy = parsePolicyText(text, where);
+export const loadDeployedPolicy = async (env: LambdaEnvironment, readParameter: (name: string) => Promise<string>): Promise<Policy> => {
+  const policy = await loadPolicy(env.policySource, readParameter);
   // IAM lets the functions assume only the deployed role name: a different one would fail in every account.
   if (env.memberRoleName !== undefined && env.memberRoleName !== policy.memberRoleName) {
     throw new InputError(
@@ -66,7 +52,7 @@ let runtime: Promise<LambdaRuntime> | undefined;
 
 const build = async (): Promise<LambdaRuntime> => {
   const env = readLambdaEnvironment();
-  const policy = await loadPolicy(env, composeParameterReader(env));
+  const policy = await loadDeployedPolicy(env, composeParameterReader(env));
   const apply = env.mode === 'apply' && policy.mode === 'enforce';
   return { env, policy, world: composeWorld({ policy, env }), log: powertoolsLog(logger), apply };
 };

@@ -1,9 +1,8 @@
 // The Step Functions payloads between the sweep's three functions, validated at each edge.
 import { z } from 'zod';
-import { InputError } from '../domain/errors.ts';
+import { formatIssues, InputError } from '../domain/errors.ts';
+import { accountIdSchema as accountId, regionSchema as region } from '../domain/ids.ts';
 
-const accountId = z.string().regex(/^\d{12}$/);
-const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/);
 const shard = z.object({ accountId, region });
 const scopeError = z.object({ accountId: z.string(), region: z.string().nullable(), message: z.string() });
 
@@ -79,6 +78,5 @@ export type MapRunEntry = z.output<typeof mapRunEntriesSchema>[number];
 export const parseEvent = <T extends z.ZodType>(schema: T, event: unknown, what: string): z.output<T> => {
   const parsed = schema.safeParse(event);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-  throw new InputError(`invalid ${what} event: ${problems.join('; ')}`);
+  throw new InputError(`invalid ${what} event: ${formatIssues(parsed.error.issues).join('; ')}`);
 };

@@ -1,6 +1,7 @@
 import type { Decision, Evidence, InstanceFacts } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
 import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from './tags.ts';
+import { DAY_MS } from './time.ts';
 
 /** Siblings: instances of the same Auto Scaling group (or else launch template) in that account-region. */
 export interface LaunchContext {
@@ -24,7 +25,6 @@ export interface DecideContext {
   now: Date;
 }
 
-const DAY_MS = 86_400_000;
 
 /**
  * Did this tool ever enforce IMDSv2 here? Then rejected v1 calls are read: while enforced they

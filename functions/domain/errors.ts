@@ -1,4 +1,5 @@
 // Small named errors that keep their cause; the CLI maps InputError to exit code 2.
+import type { z } from 'zod';
 
 export class InputError extends Error {
   override name = 'InputError';
@@ -35,6 +36,17 @@ export const fieldName = (path: ReadonlyArray<PropertyKey>, prefix = ''): string
   [prefix, ...path].reduce<string>(
     (name, part) => (typeof part === 'number' ? `${name}[${part}]` : name ? `${name}.${String(part)}` : String(part)),
     '',
+  );
+
+/**
+ * Zod's issues as problems that each name their field (`scope.regions[0]: …`); an unknown key
+ * is named by itself. The one formatter for the policy, events, payloads and the environment.
+ */
+export const formatIssues = (issues: readonly z.core.$ZodIssue[], prefix = '', root = '(root)'): string[] =>
+  issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => `${fieldName([...issue.path, key], prefix)}: unknown key`)
+      : [`${fieldName(issue.path, prefix) || root}: ${issue.message}`],
   );
 
 /** An AWS call failed in a way that means something (role missing, access denied, region down). */

@@ -1,7 +1,8 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { fieldName, PolicyError } from './errors.ts';
+import { formatIssues, PolicyError } from './errors.ts';
 import { globMatcher, isValidGlob } from './glob.ts';
+import { accountIdSchema, instanceIdSchema, ouIdSchema, regionSchema } from './ids.ts';
 
 const glob = (what: string) =>
   z
@@ -11,10 +12,10 @@ const glob = (what: string) =>
     .refine(isValidGlob, `${what} is not a supported glob (only * and ? are special; [ ] { } are not allowed)`);
 
 const hopLimit = z.int().min(1, 'hop limit must be 1–64').max(64, 'hop limit must be 1–64');
-const accountId = z.string().regex(/^\d{12}$/, 'account id must be 12 digits');
-const ouId = z.string().regex(/^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$/, 'OU id must look like ou-xxxx-xxxxxxxx (or a root r-xxxx)');
-const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'region must look like us-east-1');
-const instanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'instance id must look like i-0123456789abcdef0');
+const accountId = accountIdSchema;
+const ouId = ouIdSchema;
+const region = regionSchema;
+const instanceId = instanceIdSchema;
 
 const tagMatch = z.strictObject({
   key: glob('tag key'),
@@ -94,13 +95,7 @@ export type TagMatch = z.output<typeof tagMatch>;
 export const parsePolicy = (input: unknown): Policy => {
   const result = policySchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => `${fieldName([...issue.path, key])}: unknown key`).join('; ');
-    }
-    return `${fieldName(issue.path) || '(root)'}: ${issue.message}`;
-  });
-  throw new PolicyError(problems);
+  throw new PolicyError(formatIssues(result.error.issues));
 };
 
 /** Reads a policy document; JSON is YAML, so one parser serves both. */

@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import { EventError, fieldName } from '../domain/errors.ts';
+import { EventError, formatIssues } from '../domain/errors.ts';
+import { accountIdSchema as accountId, instanceIdSchema as instanceId, regionSchema as region } from '../domain/ids.ts';
 
 export { EventError };
 
-const accountId = z.string().regex(/^\d{12}$/, 'must be a 12-digit account id');
-const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'must be a region name like us-east-1');
-const instanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'must be an instance id like i-0123456789abcdef0');
 /** RunInstances launches at most a few thousand at once; anything bigger is not a real event. */
 const MAX_INSTANCES = 10_000;
 
@@ -74,7 +72,7 @@ export interface IgnoredEvent {
 const parseOrThrow = <T>(schema: z.ZodType<T>, value: unknown, prefix: string): T => {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new EventError(result.error.issues.map((i) => `${fieldName(i.path, prefix) || '(event)'}: ${i.message}`));
+  throw new EventError(formatIssues(result.error.issues, prefix, '(event)'));
 };
 
 /**

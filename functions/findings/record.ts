@@ -3,6 +3,7 @@
 import type { FindingsPort, ImportFailure, Log } from '../ports.ts';
 import { buildFinding, findingId, findingIdPrefix, GENERATOR_ID, isUnchangedPass, type AsffFinding, type ExistingFinding } from './asff.ts';
 import { describeError } from '../domain/errors.ts';
+import { isInstanceId } from '../domain/ids.ts';
 import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
 
@@ -38,12 +39,11 @@ export interface RecordOptions {
   archiveMissing?: boolean;
 }
 
-const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 
 /** The ARCHIVED finding of an instance EC2 no longer lists, from what its last finding recorded. */
 const vanishedFinding = (shard: Shard, existing: ExistingFinding, policy: Policy, options: RecordOptions): AsffFinding | undefined => {
   const instanceId = existing.id.slice(findingIdPrefix(shard).length);
-  if (!INSTANCE_ID.test(instanceId)) return undefined;
+  if (!isInstanceId(instanceId)) return undefined;
   const last = existing.lastOptions;
   const metadata: MetadataOptions = {
     httpTokens: last?.httpTokens === 'required' ? 'required' : 'optional',

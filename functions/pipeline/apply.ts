@@ -4,13 +4,13 @@ import { describeError } from '../domain/errors.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
 import type { ShardOptions } from '../sweep/shard.ts';
 import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket } from '../domain/token-bucket.ts';
+import { sleep } from '../domain/time.ts';
 
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from '../domain/tags.ts';
 
 export { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT };
 const TAG_VALUE_MAX = 256;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const errorCode = (error: unknown) => (error instanceof Error ? `${error.name} ${(error as { Code?: string }).Code ?? ''}` : '');
 // Terminated between discovery and the change: accounted for as `gone`, not as a failure.

@@ -7,8 +7,8 @@ import type { Policy } from '../domain/policy.ts';
 import { recordFindings } from '../findings/record.ts';
 import type { PlannedShard } from './plan.ts';
 import type { Clock } from '../domain/token-bucket.ts';
+import { DAY_MS } from '../domain/time.ts';
 
-const DAY_MS = 86_400_000;
 
 export interface ShardOptions {
   apply: boolean;
