@@ -10,9 +10,11 @@ import type { AnyClient } from '../functions/app/compose.ts';
 import { decide, needsEvidence } from '../functions/domain/decide.ts';
 import { BatchImportFindingsCommand, SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { buildFinding } from '../functions/findings/asff.ts';
-import type { Decision, Evidence, InstanceFacts, Verdict } from '../functions/domain/model.ts';
+import { NO_EVIDENCE, type Decision, type Evidence, type InstanceFacts } from '../functions/domain/model.ts';
+import type { Verdict } from '../functions/domain/verdicts.ts';
 import type { Policy } from '../functions/domain/policy.ts';
-import { evidenceWindow, instanceResult } from '../functions/sweep/shard.ts';
+import { evidenceWindow } from '../functions/pipeline/observe.ts';
+import { instanceResult } from '../functions/pipeline/run.ts';
 
 export interface BaselineOptions {
   homeRegion: string;
@@ -24,10 +26,10 @@ export interface BaselineOptions {
 /** Common tools keep findings current one at a time: one BatchImportFindings call per instance. */
 const importOneFinding = async (
   securityhub: SecurityHubClient,
-  input: { shard: { accountId: string; region: string }; facts: InstanceFacts; decision: Decision; evidence: Evidence | undefined; policy: Policy; now: Date },
+  input: { shard: { accountId: string; region: string }; facts: InstanceFacts; decision: Decision; evidence: Evidence; policy: Policy; now: Date },
 ) => {
   const { shard, facts, decision, evidence, policy, now } = input;
-  const result = instanceResult(shard, facts, decision, evidence);
+  const result = instanceResult(shard, { facts, evidence }, decision);
   const finding = buildFinding({ partition: 'aws', shard, facts, result, lookbackDays: policy.lookbackDays, minObservedDays: policy.minObservedDays, now });
   await securityhub.send(new BatchImportFindingsCommand({ Findings: [finding] }));
 };
@@ -93,7 +95,7 @@ export const runBaseline = async (policy: Policy, options: BaselineOptions) => {
             },
             instanceProfileArn: i.IamInstanceProfile?.Arn,
           };
-          let evidence: Evidence | undefined;
+          let evidence: Evidence = NO_EVIDENCE;
           if (needsEvidence(facts)) {
             const cloudwatch = make(new CloudWatchClient({ ...base, region, credentials }));
             const stats = await cloudwatch.send(
@@ -108,7 +110,7 @@ export const runBaseline = async (policy: Policy, options: BaselineOptions) => {
               }),
             );
             const points = stats.Datapoints ?? [];
-            evidence = { noTokenCalls: points.reduce((s, p) => s + (p.Sum ?? 0), 0), observedDays: points.length };
+            evidence = { ...NO_EVIDENCE, noToken: { status: 'read', value: { calls: points.reduce((s, p) => s + (p.Sum ?? 0), 0), observedDays: points.length } } };
           }
           const decision = decide(facts, evidence, policy, { now: options.now });
           byVerdict[decision.verdict] = (byVerdict[decision.verdict] ?? 0) + 1;

@@ -1,6 +1,6 @@
 // What bench/run.ts sends to a strategy process and what it reads back.
 import { z } from 'zod';
-import type { Verdict } from '../functions/domain/model.ts';
+import type { Verdict } from '../functions/domain/verdicts.ts';
 
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 

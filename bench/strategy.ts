@@ -3,7 +3,7 @@
 import { JsonLinesLog } from '../functions/adapters/json-lines-log.ts';
 import { composeWorld } from '../functions/app/compose.ts';
 import { readEnvironment } from '../functions/app/config.ts';
-import type { Verdict } from '../functions/domain/model.ts';
+import type { Verdict } from '../functions/domain/verdicts.ts';
 import { sweepShard } from '../functions/sweep/shard.ts';
 import { runSweep } from '../functions/sweep/run.ts';
 import { MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';

@@ -1,6 +1,6 @@
 import { paginateGetMetricData, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import type { Evidence } from '../domain/model.ts';
-import type { MetricsPort, TimeWindow } from '../ports.ts';
+import type { MetricSums } from '../domain/model.ts';
+import type { MetricsPort, TimeWindow } from '../pipeline/ports.ts';
 
 export const CLOUDWATCH_IAM_ACTIONS = ['cloudwatch:GetMetricData'] as const;
 
@@ -23,22 +23,21 @@ const dailySumQuery = (metric: MetricName, id: string, instanceId: string): Metr
 export class CloudWatchAdapter implements MetricsPort {
   constructor(private readonly cloudwatch: CloudWatchClient) {}
 
-  countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>> {
+  countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
     return this.#dailySums('MetadataNoToken', instanceIds, window);
   }
 
-  async countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, number>> {
-    const sums = await this.#dailySums('MetadataNoTokenRejected', instanceIds, window);
-    return new Map([...sums].map(([id, e]) => [id, e.noTokenCalls]));
+  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
+    return this.#dailySums('MetadataNoTokenRejected', instanceIds, window);
   }
 
   /** Daily sums of one metric per instance, in calls of at most 500 queries. */
-  async #dailySums(metric: MetricName, instanceIds: string[], window: TimeWindow): Promise<Map<string, Evidence>> {
-    const evidence = new Map<string, Evidence>();
+  async #dailySums(metric: MetricName, instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
+    const evidence = new Map<string, MetricSums>();
     for (let offset = 0; offset < instanceIds.length; offset += QUERIES_PER_CALL) {
       const batch = instanceIds.slice(offset, offset + QUERIES_PER_CALL);
       const byQuery = new Map(batch.map((instanceId, n) => [`q${n}`, instanceId]));
-      for (const instanceId of batch) evidence.set(instanceId, { noTokenCalls: 0, observedDays: 0 });
+      for (const instanceId of batch) evidence.set(instanceId, { calls: 0, observedDays: 0 });
       const pages = paginateGetMetricData(
         { client: this.cloudwatch },
         {
@@ -53,7 +52,7 @@ export class CloudWatchAdapter implements MetricsPort {
           const seen = instanceId ? evidence.get(instanceId) : undefined;
           if (!seen) continue;
           const values = series.Values ?? [];
-          seen.noTokenCalls += values.reduce((sum, v) => sum + v, 0);
+          seen.calls += values.reduce((sum, v) => sum + v, 0);
           seen.observedDays += values.length;
         }
       }

@@ -1,6 +1,5 @@
 import {
   CreateTagsCommand,
-  DescribeInstancesCommand,
   DescribeRegionsCommand,
   ModifyInstanceMetadataOptionsCommand,
   paginateDescribeInstances,
@@ -8,8 +7,10 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import type { InstanceFacts, MetadataOptions } from '../domain/model.ts';
-import type { Ec2Port } from '../ports.ts';
+import { InstanceGoneError, InstanceNotReadyError, UnsupportedChangeError } from '../domain/errors.ts';
+import type { Ec2Port } from '../pipeline/ports.ts';
 import { chunks } from '../domain/time.ts';
+import { boundedPages } from './pages.ts';
 
 /** What the member role must allow for this adapter (infra mirrors this list). */
 export const EC2_IAM_ACTIONS = [
@@ -22,6 +23,10 @@ export const EC2_IAM_ACTIONS = [
 const GONE = new Set(['terminated', 'shutting-down']);
 // DescribeInstances takes at most 200 values in one filter.
 const FILTER_VALUES_MAX = 200;
+/** 1,000 pages of 1,000 instances: far beyond any one account-region's quota of instances. */
+const MAX_LIST_PAGES = 1_000;
+/** A filter of at most 200 ids or tag values answers in a few pages. */
+const MAX_FILTERED_PAGES = 100;
 
 const toMetadata = (i: Instance): MetadataOptions => ({
   httpTokens: i.MetadataOptions?.HttpTokens === 'required' ? 'required' : 'optional',
@@ -40,6 +45,20 @@ const toFacts = (i: Instance & { InstanceId: string }): InstanceFacts => ({
 });
 
 
+/** EC2's error codes, as the SDK names them (`name`, and `Code` on some paths). */
+const errorCodes = (error: unknown): string[] =>
+  error instanceof Error ? [error.name, String((error as { Code?: unknown }).Code ?? '')] : [];
+
+/** EC2's answers that mean something for one instance become domain errors, keeping the cause. */
+const translate = (error: unknown): unknown => {
+  const codes = errorCodes(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (codes.includes('InvalidInstanceID.NotFound')) return new InstanceGoneError(message, { cause: error });
+  if (codes.includes('IncorrectInstanceState')) return new InstanceNotReadyError(message, { cause: error });
+  if (codes.includes('UnsupportedOperation')) return new UnsupportedChangeError(message, { cause: error });
+  return error;
+};
+
 const live = (i: Instance): i is Instance & { InstanceId: string } => Boolean(i.InstanceId) && !GONE.has(i.State?.Name ?? '');
 
 export class Ec2Adapter implements Ec2Port {
@@ -55,7 +74,8 @@ export class Ec2Adapter implements Ec2Port {
   async listInstances(): Promise<InstanceFacts[]> {
     const facts: InstanceFacts[] = [];
     // HttpTokens is filtered here, not by the server: we need every instance anyway.
-    for await (const page of paginateDescribeInstances({ client: this.ec2, pageSize: 1000 }, {})) {
+    const pages = paginateDescribeInstances({ client: this.ec2, pageSize: 1000 }, {});
+    for await (const page of boundedPages(pages, 'DescribeInstances', MAX_LIST_PAGES)) {
       for (const reservation of page.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) if (live(instance)) facts.push(toFacts(instance));
       }
@@ -67,12 +87,10 @@ export class Ec2Adapter implements Ec2Port {
   async #describeWhere(name: string, values: string[]): Promise<Array<Instance & { InstanceId: string }>> {
     const found: Array<Instance & { InstanceId: string }> = [];
     for (const batch of chunks([...new Set(values)], FILTER_VALUES_MAX)) {
-      let token: string | undefined;
-      do {
-        const out = await this.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: name, Values: batch }], NextToken: token }));
-        for (const r of out.Reservations ?? []) for (const i of r.Instances ?? []) if (live(i)) found.push(i);
-        token = out.NextToken;
-      } while (token);
+      const pages = paginateDescribeInstances({ client: this.ec2 }, { Filters: [{ Name: name, Values: batch }] });
+      for await (const page of boundedPages(pages, 'DescribeInstances', MAX_FILTERED_PAGES)) {
+        for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) if (live(i)) found.push(i);
+      }
     }
     return found;
   }
@@ -90,31 +108,31 @@ export class Ec2Adapter implements Ec2Port {
     return new Map(found.map((i) => [i.InstanceId, toMetadata(i)]));
   }
 
-  requireTokens(instanceId: string, hopLimit: number): Promise<void> {
-    return this.#setTokens(instanceId, 'required', hopLimit);
-  }
-
-  allowTokens(instanceId: string, hopLimit: number): Promise<void> {
-    return this.#setTokens(instanceId, 'optional', hopLimit);
-  }
-
-  async #setTokens(instanceId: string, tokens: 'required' | 'optional', hopLimit: number): Promise<void> {
-    // All three together: on AWS omitted options keep their value, but moto resets them.
-    await this.ec2.send(
-      new ModifyInstanceMetadataOptionsCommand({
-        InstanceId: instanceId,
-        HttpTokens: tokens,
-        HttpEndpoint: 'enabled',
-        HttpPutResponseHopLimit: hopLimit,
-      }),
-    );
+  async setMetadataOptions(instanceId: string, httpTokens: 'required' | 'optional', hopLimit: number): Promise<void> {
+    try {
+      // All three together: on AWS omitted options keep their value, but moto resets them.
+      await this.ec2.send(
+        new ModifyInstanceMetadataOptionsCommand({
+          InstanceId: instanceId,
+          HttpTokens: httpTokens,
+          HttpEndpoint: 'enabled',
+          HttpPutResponseHopLimit: hopLimit,
+        }),
+      );
+    } catch (error) {
+      throw translate(error);
+    }
   }
 
   async tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void> {
     const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
     // CreateTags takes up to 1000 resources a call.
     for (const batch of chunks(instanceIds, 1000)) {
-      await this.ec2.send(new CreateTagsCommand({ Resources: batch, Tags }));
+      try {
+        await this.ec2.send(new CreateTagsCommand({ Resources: batch, Tags }));
+      } catch (error) {
+        throw translate(error);
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Log } from '../ports.ts';
+import type { Log } from '../domain/log.ts';
 
 const LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 type Level = (typeof LEVELS)[number];

@@ -7,14 +7,21 @@ import {
 } from '@aws-sdk/client-organizations';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { Account } from '../domain/model.ts';
-import type { Caller, OrganizationPort } from '../ports.ts';
+import type { Caller, OrganizationPort } from '../sweep/ports.ts';
+import { boundedPages } from './pages.ts';
 import { readCaller } from './sts.ts';
+import { IncompleteListingError } from '../domain/errors.ts';
 
 export const ORGANIZATIONS_IAM_ACTIONS = [
   'organizations:ListAccounts',
   'organizations:ListAccountsForParent',
   'organizations:ListOrganizationalUnitsForParent',
 ] as const;
+
+/** Organizations pages hold at most 20 accounts: 5,000 pages is 100,000 accounts, far above its quota. */
+const MAX_PAGES = 5_000;
+/** OUs nest at most five levels; this bounds a malformed tree (a cycle) all the same. */
+const MAX_PARENTS = 10_000;
 
 export class OrganizationsAdapter implements OrganizationPort {
   #caller: Promise<Caller> | undefined;
@@ -32,7 +39,7 @@ export class OrganizationsAdapter implements OrganizationPort {
   async listActiveAccounts(): Promise<Account[]> {
     const accounts: Account[] = [];
     try {
-      for await (const page of paginateListAccounts({ client: this.org }, {})) {
+      for await (const page of boundedPages(paginateListAccounts({ client: this.org }, {}), 'ListAccounts', MAX_PAGES)) {
         for (const a of page.Accounts ?? []) {
           // `State` replaces the deprecated `Status`; accept either.
           const state = (a as { State?: string }).State ?? a.Status;
@@ -51,11 +58,15 @@ export class OrganizationsAdapter implements OrganizationPort {
   async listAccountsUnder(parentIds: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     const queue = [...parentIds];
+    const visited = new Set<string>();
     for (let parent = queue.shift(); parent !== undefined; parent = queue.shift()) {
-      for await (const page of paginateListAccountsForParent({ client: this.org }, { ParentId: parent })) {
+      if (visited.has(parent)) continue;
+      visited.add(parent);
+      if (visited.size > MAX_PARENTS) throw new IncompleteListingError(`more than ${MAX_PARENTS} OUs below ${parentIds.join(', ')}, stopped`);
+      for await (const page of boundedPages(paginateListAccountsForParent({ client: this.org }, { ParentId: parent }), 'ListAccountsForParent', MAX_PAGES)) {
         for (const a of page.Accounts ?? []) if (a.Id) found.add(a.Id);
       }
-      for await (const page of paginateListOrganizationalUnitsForParent({ client: this.org }, { ParentId: parent })) {
+      for await (const page of boundedPages(paginateListOrganizationalUnitsForParent({ client: this.org }, { ParentId: parent }), 'ListOrganizationalUnitsForParent', MAX_PAGES)) {
         for (const ou of page.OrganizationalUnits ?? []) if (ou.Id) queue.push(ou.Id);
       }
     }

@@ -1,6 +1,6 @@
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InputError } from '../domain/errors.ts';
-import type { JsonStore } from '../ports.ts';
+import type { JsonStore } from '../sweep/ports.ts';
 
 /**
  * The central functions' rights on the sweep bucket (serverless.yml scopes each to its prefix):

@@ -6,7 +6,8 @@ import {
 } from '@aws-sdk/client-securityhub';
 import { describeError } from '../domain/errors.ts';
 import { STATE_FIELD, type AsffFinding, type ExistingFinding } from '../findings/asff.ts';
-import type { FindingsPort, ImportFailure } from '../ports.ts';
+import type { FindingsPort, ImportFailure } from '../findings/port.ts';
+import { boundedPages } from './pages.ts';
 
 /** What the member role must allow for this adapter (infra mirrors this list). */
 export const SECURITYHUB_IAM_ACTIONS = ['securityhub:BatchImportFindings', 'securityhub:GetFindings'] as const;
@@ -14,6 +15,8 @@ export const SECURITYHUB_IAM_ACTIONS = ['securityhub:BatchImportFindings', 'secu
 /** BatchImportFindings takes at most 100 findings a call; moto does not enforce it, so we do. */
 export const FINDINGS_PER_CALL = 100;
 const PAGE_SIZE = 100;
+/** 10,000 pages of 100 findings: a million findings in one account-region is not a real answer. */
+const MAX_FINDING_PAGES = 10_000;
 
 const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => {
   const options = f.Resources?.[0]?.Details?.AwsEc2Instance?.MetadataOptions;
@@ -47,7 +50,7 @@ export class SecurityHubAdapter implements FindingsPort {
         },
       },
     );
-    for await (const page of pages) {
+    for await (const page of boundedPages(pages, 'GetFindings', MAX_FINDING_PAGES)) {
       for (const f of page.Findings ?? []) {
         // An aggregation region also returns other regions' findings: the Id prefix keeps this account-region's.
         if (f.Id?.startsWith(query.idPrefix) && f.GeneratorId === query.generatorId) found.set(f.Id, toExisting({ ...f, Id: f.Id }));

@@ -1,9 +1,9 @@
 // Slack incoming webhook over the platform's fetch. The URL is a Secret: it is revealed only
 // to fetch, and no message, log line or error built here contains it.
-import { NotificationError } from '../notify/deliver.ts';
 import type { Secret } from '../domain/secret.ts';
 import type { SlackMessage } from '../notify/slack-message.ts';
-import type { Delivery, Notifier } from '../ports.ts';
+import { NotificationError, type Notifier } from '../notify/port.ts';
+import type { Delivery } from '../notify/outcome.ts';
 import { sleep } from '../domain/time.ts';
 
 export interface SlackWebhookOptions {

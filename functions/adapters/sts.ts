@@ -1,7 +1,7 @@
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { ScopeFailure } from '../domain/errors.ts';
-import type { Caller } from '../ports.ts';
+import type { Caller } from '../sweep/ports.ts';
 
 /** The central role's rights (the member role's trust policy must name that role). */
 export const STS_IAM_ACTIONS = ['sts:AssumeRole', 'sts:GetCallerIdentity'] as const;

@@ -8,11 +8,12 @@ import { readEnvironment } from './config.ts';
 import { loadPolicy } from './load-policy.ts';
 import { describeError, InputError } from '../domain/errors.ts';
 import { deliver } from '../notify/deliver.ts';
-import { renderOutcomes } from '../sweep/render-outcomes.ts';
+import { renderOutcomes } from '../report/render-outcomes.ts';
 import { testMessage } from '../notify/slack-message.ts';
 import { remediateEvent } from '../events/remediate-event.ts';
 import { EventError } from '../events/instance-event.ts';
-import { renderReport } from '../sweep/render-report.ts';
+import { renderReport } from '../report/render-text.ts';
+import { hasFailures } from '../report/aggregate.ts';
 import { runSweep } from '../sweep/run.ts';
 
 export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
@@ -152,7 +153,7 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
         if (io.isTty) io.stderr('\n');
       }
       io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n${renderOutcomes(report)}\n`);
-      return report.summary.errors > 0 || (report.findings?.failed.length ?? 0) > 0 ? 1 : 0;
+      return hasFailures(report) ? 1 : 0;
     } finally {
       await new Promise((resolve) => (logStream ? logStream.end(resolve) : resolve(undefined)));
     }

@@ -19,7 +19,8 @@ import { readParameterText } from '../adapters/ssm.ts';
 import { memberRoleCredentials } from '../adapters/sts.ts';
 import type { Environment } from './config.ts';
 import type { Policy } from '../domain/policy.ts';
-import type { JsonStore, Notifier, World } from '../ports.ts';
+import type { Notifier } from '../notify/port.ts';
+import type { JsonStore, World } from '../sweep/ports.ts';
 
 /** Any SDK v3 client: tests add middleware through this (call counting, fault injection). */
 export type AnyClient =

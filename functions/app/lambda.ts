@@ -6,7 +6,9 @@ import { InputError } from '../domain/errors.ts';
 import type { Policy } from '../domain/policy.ts';
 import { loadPolicy } from './load-policy.ts';
 import { logger } from './lambda-logger.ts';
-import type { JsonStore, Log, World } from '../ports.ts';
+import type { Log } from '../domain/log.ts';
+import type { JsonStore, World } from '../sweep/ports.ts';
+import { mayChange } from '../domain/verdicts.ts';
 
 export interface LambdaRuntime {
   env: LambdaEnvironment;
@@ -53,7 +55,7 @@ let runtime: Promise<LambdaRuntime> | undefined;
 const build = async (): Promise<LambdaRuntime> => {
   const env = readLambdaEnvironment();
   const policy = await loadDeployedPolicy(env, composeParameterReader(env));
-  const apply = env.mode === 'apply' && policy.mode === 'enforce';
+  const apply = mayChange(policy, env.mode === 'apply');
   return { env, policy, world: composeWorld({ policy, env }), log: powertoolsLog(logger), apply };
 };
 

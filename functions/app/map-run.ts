@@ -2,9 +2,10 @@
 // SUCCEEDED_n / FAILED_n / PENDING_n files, each an array of child executions whose Input and
 // Output are JSON texts. Read here, at the edge, into the digests the report sums.
 import { InputError } from '../domain/errors.ts';
-import type { FailedShard, ShardDigest } from '../sweep/digest.ts';
+import type { FailedShard } from '../report/aggregate.ts';
+import type { ShardDigest } from '../report/digest.ts';
 import type { Shard } from '../domain/model.ts';
-import type { JsonStore } from '../ports.ts';
+import type { JsonStore } from '../sweep/ports.ts';
 import {
   digestSchema,
   mapRunEntriesSchema,
@@ -37,7 +38,7 @@ const shardOf = (entry: MapRunEntry): Shard | undefined => {
   return input.success ? { accountId: input.data.shard.accountId, region: input.data.shard.region } : undefined;
 };
 
-/** Lambda's error payload (`{"errorType","errorMessage",…}`) in a Cause, said short; anything else as it is. */
+/** Lambda's error payload (`{"errorType","errorMessage",…}`) in a Cause, shortened to its type and message; any other Cause is shown as it is. */
 const describeCause = (error: string, cause: string | null | undefined): string => {
   if (!cause) return '';
   const payload = parseJson(cause);

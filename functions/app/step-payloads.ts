@@ -4,6 +4,7 @@ import { formatIssues, InputError } from '../domain/errors.ts';
 import { accountIdSchema as accountId, regionSchema as region } from '../domain/ids.ts';
 
 const shard = z.object({ accountId, region });
+const count = z.number().int().min(0);
 const scopeError = z.object({ accountId: z.string(), region: z.string().nullable(), message: z.string() });
 
 /** The execution input: `{"mode":"plan"}` makes one run a plan even where the deployment applies. */
@@ -24,6 +25,16 @@ export const digestSchema = z.object({
   toChange: z.number().int().min(0).default(0),
   nonCompliant: z.number().int().min(0).default(0),
   blocked: z.array(z.object({ instanceId: z.string(), noTokenCalls: z.number().int().min(0) })).default([]),
+  findings: z
+    .object({
+      imported: count,
+      unchanged: count,
+      failedCount: count,
+      failed: z.array(
+        z.object({ accountId: z.string(), region: z.string(), instanceId: z.string(), findingId: z.string(), errorCode: z.string(), message: z.string() }),
+      ),
+    })
+    .optional(),
 });
 
 const planSummary = z.object({

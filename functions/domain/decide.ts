@@ -1,4 +1,4 @@
-import type { Decision, Evidence, InstanceFacts } from './model.ts';
+import type { Decision, Evidence, InstanceFacts, MetricSums } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
 import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from './tags.ts';
 import { DAY_MS } from './time.ts';
@@ -10,6 +10,8 @@ export interface LaunchContext {
   /** e.g. "Auto Scaling group web"; undefined when the instance has no group or template. */
   siblingGroup: string | undefined;
   siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>;
+  /** Why the siblings' evidence could not be read; undefined when it was. */
+  siblingsFailure?: string | undefined;
 }
 
 export interface DriftContext {
@@ -59,6 +61,7 @@ const decideLaunch = (
   rule: string,
   verdict: (v: Decision['verdict'], reason: string) => Decision,
 ): Decision => {
+  if (launch.siblingsFailure) return verdict('error', `cannot read the siblings' MetadataNoToken: ${launch.siblingsFailure}`);
   if (launch.siblingsUsingV1.length > 0) {
     const total = launch.siblingsUsingV1.reduce((sum, s) => sum + s.noTokenCalls, 0);
     const shown = launch.siblingsUsingV1.slice(0, 3).map((s) => `${s.instanceId} (${s.noTokenCalls})`).join(', ');
@@ -85,20 +88,17 @@ const ageNote = (facts: InstanceFacts, now: Date): string => {
 
 /**
  * The core decision, pure: what should happen to one instance given its facts, the
- * MetadataNoToken evidence (undefined when none was needed or read) and the policy.
+ * evidence the observe step read (each metric read, failed, or not needed) and the policy.
+ * It owns every verdict, `error` included: a failed evidence read is an error here, not later.
  */
-export const decide = (
-  facts: InstanceFacts,
-  evidence: Evidence | undefined,
-  policy: Policy,
-  context: DecideContext,
-): Decision => {
+export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy, context: DecideContext): Decision => {
   const { hopLimit, rule } = hopLimitFor(policy, facts.tags);
   const { httpEndpoint, httpTokens, hopLimit: currentHop } = facts.metadata;
   const verdict = (v: Decision['verdict'], reason: string): Decision => ({ verdict: v, reason, hopLimit });
 
   if (httpEndpoint === 'disabled') return verdict('compliant', 'IMDS endpoint disabled, stronger than IMDSv2');
-  const rejected = evidence?.rejectedCalls ?? 0;
+  // A failed rejected-calls read is logged and reported by the observe step; here it counts as none.
+  const rejected = evidence.rejected.status === 'read' ? evidence.rejected.value.calls : 0;
   if (httpTokens === 'required' && isWatchedForRejections(facts) && rejected > 0) {
     const since = facts.tags[TAG_ENFORCED_AT];
     const action = policy.rollback === 'revert' ? 'reverting to HttpTokens=optional (policy rollback: revert)' : 'alert only (policy rollback: alert)';
@@ -121,54 +121,56 @@ export const decide = (
   const forced = forcedBy(policy, facts);
   const window = `the last ${policy.lookbackDays} days`;
   if (forced) {
-    const seen = evidence ? `${evidence.noTokenCalls} IMDSv1 calls over ${window}` : 'evidence not read';
+    const seen = evidence.noToken.status === 'read' ? `${evidence.noToken.value.calls} IMDSv1 calls over ${window}` : 'evidence not read';
     return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; hop limit ${hopLimit} by ${rule}`);
   }
+  if (evidence.noToken.status === 'failed') return verdict('error', evidence.noToken.reason);
   if (context.event?.kind === 'launch') return decideLaunch(context.event, policy, hopLimit, rule, verdict);
-  if (!evidence) return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
+  if (evidence.noToken.status !== 'read') return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
+  const noToken: MetricSums = evidence.noToken.value;
   if (context.event?.kind === 'drift') {
     const reopened = `IMDSv1 re-opened by ${context.event.actor}`;
     if (rejected > 0) {
       return verdict('blocked-v1-in-use', `${reopened} after ${rejected} IMDSv1 calls were rejected over ${window}: the workload needs v1, left open`);
     }
     // Until that call the instance required tokens, so no v1 call could succeed: zero is known, not assumed.
-    if (evidence.noTokenCalls === 0) {
+    if (noToken.calls === 0) {
       return verdict('enforce', `${reopened}: re-enforcing, 0 IMDSv1 calls over ${window}; hop limit ${hopLimit} by ${rule}`);
     }
-    return verdict('blocked-v1-in-use', `${reopened}, and ${evidence.noTokenCalls} IMDSv1 calls over ${window}: left open`);
+    return verdict('blocked-v1-in-use', `${reopened}, and ${noToken.calls} IMDSv1 calls over ${window}: left open`);
   }
 
-  if (rejected > 0 && evidence.noTokenCalls === 0) {
+  if (rejected > 0 && noToken.calls === 0) {
     const reverted = facts.tags[TAG_REVERTED_AT] ? ` (reverted at ${facts.tags[TAG_REVERTED_AT]})` : '';
     return verdict(
       'blocked-v1-in-use',
       `${rejected} IMDSv1 calls were rejected over ${window} while IMDSv2 was enforced${reverted}: the workload uses v1, so it is not enforced again until it stops`,
     );
   }
-  if (evidence.noTokenCalls > 0) {
+  if (noToken.calls > 0) {
     const containerHint =
       hopLimit > currentHop
         ? `; hop limit is ${currentHop} but ${rule} wants ${hopLimit}: containers whose token PUT cannot reach IMDS fall back to v1, so raise the hop limit first and measure again`
         : '';
     return verdict(
       'blocked-v1-in-use',
-      `${evidence.noTokenCalls} IMDSv1 calls (MetadataNoToken) over ${window}${containerHint}`,
+      `${noToken.calls} IMDSv1 calls (MetadataNoToken) over ${window}${containerHint}`,
     );
   }
-  if (evidence.observedDays === 0) {
+  if (noToken.observedDays === 0) {
     return verdict(
       'insufficient-evidence',
       `no MetadataNoToken datapoints in ${window}: unknown, not zero${ageNote(facts, context.now)}`,
     );
   }
-  if (evidence.observedDays < policy.minObservedDays) {
+  if (noToken.observedDays < policy.minObservedDays) {
     return verdict(
       'insufficient-evidence',
-      `0 IMDSv1 calls but only ${evidence.observedDays} of the ${policy.minObservedDays} days required observed${ageNote(facts, context.now)}`,
+      `0 IMDSv1 calls but only ${noToken.observedDays} of the ${policy.minObservedDays} days required observed${ageNote(facts, context.now)}`,
     );
   }
   return verdict(
     'enforce',
-    `0 IMDSv1 calls on ${evidence.observedDays} observed days of ${window}; hop limit ${hopLimit} by ${rule}`,
+    `0 IMDSv1 calls on ${noToken.observedDays} observed days of ${window}; hop limit ${hopLimit} by ${rule}`,
   );
 };

@@ -62,3 +62,26 @@ export const describeError = (error: unknown): string => {
   }
   return String(error);
 };
+
+// What an AWS answer means for one instance; adapters translate the service's error codes into
+// these, so that no code outside functions/adapters/ matches an AWS error code.
+
+/** The instance no longer exists (terminated between discovery and the call). */
+export class InstanceGoneError extends Error {
+  override name = 'InstanceGoneError';
+}
+
+/** The instance cannot take the change yet (still pending after launch). */
+export class InstanceNotReadyError extends Error {
+  override name = 'InstanceNotReadyError';
+}
+
+/** EC2 refuses this change outright, e.g. re-opening IMDSv1 where the account enforces IMDSv2. */
+export class UnsupportedChangeError extends Error {
+  override name = 'UnsupportedChangeError';
+}
+
+/** A paged listing that could not be read to its end (a repeated page token, or too many pages). */
+export class IncompleteListingError extends Error {
+  override name = 'IncompleteListingError';
+}

@@ -1,19 +1,5 @@
-// The domain's plain data: what the sweep knows about the world and what it decided.
-import type { NotificationOutcome } from '../notify/deliver.ts';
-import type { FindingsOutcome } from '../findings/record.ts';
-
-export const VERDICTS = [
-  'compliant',
-  'fix-hop-limit',
-  'enforce',
-  'blocked-v1-in-use',
-  'v1-rejected',
-  'insufficient-evidence',
-  'exempt',
-  'gone',
-  'error',
-] as const;
-export type Verdict = (typeof VERDICTS)[number];
+// The domain's plain data: what the pipeline knows about the world and what it decided.
+import { VERDICT_TABLE, type Verdict } from './verdicts.ts';
 
 export interface Account {
   id: string;
@@ -43,12 +29,31 @@ export interface InstanceFacts {
   instanceProfileArn: string | undefined;
 }
 
-/** MetadataNoToken over the look-back window; `observedDays` 0 means unknown, not zero. */
-export interface Evidence {
-  noTokenCalls: number;
+/** Daily sums of one CloudWatch metric over the look-back window; `observedDays` 0 means unknown, not zero. */
+export interface MetricSums {
+  calls: number;
   observedDays: number;
-  /** MetadataNoTokenRejected, read only for instances this tool enforced (the rollback watch). */
-  rejectedCalls?: number;
+}
+
+/** One metric read for one instance: its value, why it could not be read, or that it was not needed. */
+export type Reading<T> = { status: 'read'; value: T } | { status: 'failed'; reason: string } | { status: 'not-needed' };
+
+export const NOT_NEEDED = { status: 'not-needed' } as const;
+
+/** What CloudWatch says about an instance's IMDSv1 use. */
+export interface Evidence {
+  /** MetadataNoToken: IMDSv1 calls answered. */
+  noToken: Reading<MetricSums>;
+  /** MetadataNoTokenRejected: IMDSv1 calls refused, read for instances this tool enforced. */
+  rejected: Reading<MetricSums>;
+}
+
+export const NO_EVIDENCE: Evidence = { noToken: NOT_NEEDED, rejected: NOT_NEEDED };
+
+/** An instance as the observe step leaves it: its facts and the evidence read for it. */
+export interface Observation {
+  facts: InstanceFacts;
+  evidence: Evidence;
 }
 
 export interface Decision {
@@ -71,8 +76,7 @@ export interface InstanceResult {
 }
 
 /** Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). */
-const NON_COMPLIANT = new Set<Verdict>(['enforce', 'fix-hop-limit', 'blocked-v1-in-use', 'v1-rejected', 'insufficient-evidence']);
-export const isNonCompliant = (i: InstanceResult) => !i.changed && NON_COMPLIANT.has(i.verdict);
+export const isNonCompliant = (i: InstanceResult) => !i.changed && VERDICT_TABLE[i.verdict].nonCompliant;
 /** A change the policy wants that this run did not make (a plan, or a change that failed). */
 export const isToChange = (i: InstanceResult) => !i.changed && (i.verdict === 'enforce' || i.verdict === 'fix-hop-limit');
 
@@ -80,30 +84,4 @@ export interface ScopeError {
   accountId: string;
   region: string | null;
   message: string;
-}
-
-export interface ShardResult {
-  shard: Shard;
-  instances: InstanceResult[];
-  errors: ScopeError[];
-  /** Undefined when findings were not recorded. */
-  findings?: FindingsOutcome | undefined;
-}
-
-export interface SweepSummary {
-  byVerdict: Record<Verdict, number>;
-  changed: number;
-  errors: number;
-  accounts: number;
-  shards: number;
-}
-
-export interface SweepReport {
-  mode: 'plan' | 'apply';
-  summary: SweepSummary;
-  instances: InstanceResult[];
-  errors: ScopeError[];
-  findings?: FindingsOutcome & { enabled: boolean };
-  /** `slack`: the run summary (for an event, its messages); `alerts`: the rollback watch's alerts. */
-  notifications?: { slack: NotificationOutcome; alerts?: NotificationOutcome };
 }

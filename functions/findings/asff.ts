@@ -1,6 +1,7 @@
 // One ASFF finding per instance, pure: what Security Hub (and its auditors) should see.
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
-import type { InstanceFacts, InstanceResult, MetadataOptions, Shard, Verdict } from '../domain/model.ts';
+import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
+import { isRevert, VERDICT_TABLE, type ComplianceStatus, type SeverityLabel } from '../domain/verdicts.ts';
 
 export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
 export const FINDING_TYPE = 'Software and Configuration Checks/AWS Security Best Practices';
@@ -14,8 +15,6 @@ const DESCRIPTION_MAX = 1024;
 const TAGS_MAX = 50;
 const TAG_VALUE_MAX = 256;
 
-export type ComplianceStatus = 'PASSED' | 'FAILED' | 'NOT_AVAILABLE';
-export type SeverityLabel = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
 
 /**
@@ -104,44 +103,14 @@ export const currentOptions = (facts: InstanceFacts, result: InstanceResult): Me
       }
     : facts.metadata;
 
-export const complianceOf = (result: InstanceResult): ComplianceStatus => {
-  if (result.changed && result.verdict !== 'v1-rejected') return 'PASSED';
-  const byVerdict: Record<Verdict, ComplianceStatus> = {
-    compliant: 'PASSED',
-    'fix-hop-limit': 'FAILED',
-    enforce: 'FAILED',
-    'blocked-v1-in-use': 'FAILED',
-    // Enforced, and a workload is failing for it (or it was reverted to IMDSv1 because of that).
-    'v1-rejected': 'FAILED',
-    gone: 'NOT_AVAILABLE',
-    // Not judged: unknown evidence, an exemption, or a failed call are not a FAILED control.
-    'insufficient-evidence': 'NOT_AVAILABLE',
-    exempt: 'NOT_AVAILABLE',
-    error: 'NOT_AVAILABLE',
-  };
-  return byVerdict[result.verdict];
-};
+export const complianceOf = (result: InstanceResult): ComplianceStatus =>
+  result.changed && !isRevert(result.verdict) ? 'PASSED' : VERDICT_TABLE[result.verdict].compliance;
 
 /** v1 in use where an instance profile's credentials can be read through it is the worst case. */
 export const severityOf = (result: InstanceResult, facts: InstanceFacts): SeverityLabel => {
-  // Something is broken in production because of an enforcement: the most urgent finding we make.
-  if (result.verdict === 'v1-rejected') return 'CRITICAL';
-  if (result.changed) return 'INFORMATIONAL';
-  const profile = facts.instanceProfileArn !== undefined;
-  switch (result.verdict) {
-    case 'blocked-v1-in-use':
-      return profile ? 'HIGH' : 'MEDIUM';
-    case 'enforce':
-      return profile ? 'MEDIUM' : 'LOW';
-    case 'fix-hop-limit':
-    case 'insufficient-evidence':
-    case 'error':
-      return 'LOW';
-    case 'compliant':
-    case 'exempt':
-    case 'gone':
-      return 'INFORMATIONAL';
-  }
+  if (result.changed && !isRevert(result.verdict)) return 'INFORMATIONAL';
+  const { severity } = VERDICT_TABLE[result.verdict];
+  return facts.instanceProfileArn !== undefined ? severity.withProfile : severity.withoutProfile;
 };
 
 const titleOf = (result: InstanceResult, options: MetadataOptions, facts: InstanceFacts): string => {

@@ -1,13 +1,14 @@
 // The record step: one ASFF finding per instance into Security Hub, in the instance's own
 // account and region. Shared by the sweep and the event-driven path.
-import type { FindingsPort, ImportFailure, Log } from '../ports.ts';
+import type { Log } from '../domain/log.ts';
+import type { FindingsPort, ImportFailure } from './port.ts';
 import { buildFinding, findingId, findingIdPrefix, GENERATOR_ID, isUnchangedPass, type AsffFinding, type ExistingFinding } from './asff.ts';
 import { describeError } from '../domain/errors.ts';
 import { isInstanceId } from '../domain/ids.ts';
 import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
 
-export interface Observed {
+export interface InstanceRecord {
   facts: InstanceFacts;
   result: InstanceResult;
 }
@@ -71,7 +72,7 @@ export const noFindings = (): FindingsOutcome => ({ imported: 0, unchanged: 0, f
 export const recordFindings = async (
   port: FindingsPort,
   shard: Shard,
-  observed: Observed[],
+  observed: InstanceRecord[],
   policy: Policy,
   options: RecordOptions,
 ): Promise<FindingsOutcome> => {

@@ -1,6 +1,6 @@
 // EventBridge → one CloudTrail RunInstances / ModifyInstanceMetadataOptions event, forwarded
 // from a member account to the central bus: the same decide → act → record → notify as the sweep.
-import type { SweepSummary } from '../domain/model.ts';
+import type { SweepSummary } from '../report/aggregate.ts';
 import { remediateEvent } from '../events/remediate-event.ts';
 import { EventError } from '../events/instance-event.ts';
 import { lambdaRuntime } from '../app/lambda.ts';

@@ -3,7 +3,8 @@
 // so one execution sweeps any number of account-regions.
 import { randomUUID } from 'node:crypto';
 import { planSweep } from '../sweep/plan.ts';
-import { summarizePlan, type PlanSummary } from '../sweep/digest.ts';
+import { summarizePlan, type PlanSummary } from '../report/digest.ts';
+import { mayChange } from '../domain/verdicts.ts';
 import { lambdaRuntime, sweepStore } from '../app/lambda.ts';
 import { logger } from '../app/lambda-logger.ts';
 import { parseEvent, sweepStartSchema } from '../app/step-payloads.ts';
@@ -23,7 +24,7 @@ export const handler = async (event: unknown): Promise<SweepPlanOutput> => {
   const start = parseEvent(sweepStartSchema, event, 'sweep start');
   const { env, world, policy, log, apply: deployedApply } = await lambdaRuntime();
   const store = sweepStore(env);
-  const apply = deployedApply && start.mode !== 'plan';
+  const apply = mayChange(policy, deployedApply, start.mode !== 'plan');
   const plan = await planSweep(world, policy, log);
   const shardsKey = `${SHARDS_PREFIX}${new Date().toISOString().slice(0, 10)}/${randomUUID()}.json`;
   await store.putJson(shardsKey, plan.shards);

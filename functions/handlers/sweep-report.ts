@@ -2,9 +2,8 @@
 // sweep bucket (its ResultWriter's manifest), logged and posted to Slack.
 import { composeNotifier } from '../app/compose.ts';
 import { readLambdaEnvironment } from '../app/config.ts';
-import type { SweepReport } from '../domain/model.ts';
 import { deliver } from '../notify/deliver.ts';
-import { overviewOfDigests, reportFromDigests } from '../sweep/digest.ts';
+import { aggregate, hasFailures, type SweepReport } from '../report/aggregate.ts';
 import { sweepSummaryMessage } from '../notify/slack-message.ts';
 import { powertoolsLog, sweepStore } from '../app/lambda.ts';
 import { logger } from '../app/lambda-logger.ts';
@@ -21,8 +20,10 @@ export const handler = async (event: unknown): Promise<SweepReport> => {
   const { digests, failed } = results ? await readMapRun(sweepStore(env), results) : failedMapRun(failure ?? { Error: 'unknown error' });
   // A shard that failed as a whole left no log line of its own saying so: one each, here.
   for (const f of failed) logger.error('shard failed', { accountId: f.shard?.accountId, region: f.shard?.region, reason: f.message });
-  const report = reportFromDigests(apply ? 'apply' : 'plan', plan, digests, failed);
-  const level = report.summary.errors > 0 ? 'warn' : 'info';
+  // This function does not read the policy: a shard that recorded findings says so in its digest.
+  const findingsEnabled = digests.some((d) => d.findings !== undefined);
+  const { report, overview } = aggregate({ mode: apply ? 'apply' : 'plan', plan, digests, failed, findingsEnabled });
+  const level = hasFailures(report) ? 'warn' : 'info';
   logger[level](failure ? 'sweep failed' : 'sweep finished', {
     mode: report.mode,
     mapRun: results?.MapRunArn,
@@ -30,7 +31,7 @@ export const handler = async (event: unknown): Promise<SweepReport> => {
     errors: report.errors,
   });
   const regions = [...new Set(digests.map((d) => d.shard.region))];
-  const message = sweepSummaryMessage(report, { regions, overview: overviewOfDigests(digests), failed: failure !== undefined });
+  const message = sweepSummaryMessage(report, overview, { regions, failed: failure !== undefined });
   report.notifications = { slack: await deliver(notifier, message, powertoolsLog(logger), 'sweep summary') };
   return report;
 };

@@ -1,6 +1,7 @@
 // One item of the Distributed Map: one account-region, end to end.
 import type { Context } from 'aws-lambda';
-import { digestShard, type ShardDigest } from '../sweep/digest.ts';
+import { digestShard, type ShardDigest } from '../report/digest.ts';
+import { mayChange } from '../domain/verdicts.ts';
 import { sweepShard } from '../sweep/shard.ts';
 import { lambdaRuntime } from '../app/lambda.ts';
 import { logger } from '../app/lambda-logger.ts';
@@ -19,7 +20,7 @@ export const handler = async (event: unknown, context?: RemainingTime): Promise<
   const { shard, apply: requested } = parseEvent(shardEventSchema, event, 'sweep shard');
   const { world, policy, log, apply: deployedApply } = await lambdaRuntime();
   // The state says whether this run applies; the deployment and the policy can still refuse.
-  const apply = requested && deployedApply;
+  const apply = mayChange(policy, requested, deployedApply);
   // Findings go to Security Hub from here, in the instance's own account and region.
   const findings = policy.findings.enabled ? { partition: (await world.organization.caller()).partition } : undefined;
   // A shard with more changes than its time allows makes those that fit and defers the rest,

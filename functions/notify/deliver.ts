@@ -1,24 +1,9 @@
 // The notify step: a Slack failure is reported, never fatal to the run.
-import type { Delivery, Log, Notifier } from '../ports.ts';
 import { describeError } from '../domain/errors.ts';
+import type { Log } from '../domain/log.ts';
+import type { NotificationOutcome } from './outcome.ts';
+import { NotificationError, type Notifier } from './port.ts';
 import type { SlackMessage } from './slack-message.ts';
-
-/** The webhook could not be reached or refused the message; the message never names the URL. */
-export class NotificationError extends Error {
-  override name = 'NotificationError';
-  constructor(
-    message: string,
-    readonly attempts: number,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
-export type NotificationOutcome =
-  | { status: 'not-configured' }
-  | ({ status: 'sent' } & Delivery)
-  | { status: 'failed'; attempts: number; error: string };
 
 export const deliver = async (
   notifier: Notifier | undefined,

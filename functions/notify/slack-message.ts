@@ -1,6 +1,7 @@
 // Slack Block Kit messages, pure: the sweep summary, an auto-fix, a blocked instance.
-import type { FindingsOutcome } from '../findings/record.ts';
-import { isNonCompliant, isToChange, type InstanceResult, type SweepReport, type Verdict } from '../domain/model.ts';
+import type { InstanceResult } from '../domain/model.ts';
+import { VERDICT_TABLE, VERDICTS, type Verdict } from '../domain/verdicts.ts';
+import type { SweepOverview, SweepReport } from '../report/aggregate.ts';
 
 type Text = { type: 'mrkdwn'; text: string } | { type: 'plain_text'; text: string; emoji?: boolean };
 export type SlackBlock =
@@ -47,88 +48,31 @@ export const listSection = (title: string, lines: string[], max = MAX_SECTION_CH
   return `${text}${tail(unlisted)}`;
 };
 
-const LABELS: Record<Verdict, string> = {
-  compliant: 'Compliant',
-  'fix-hop-limit': 'Hop limit to fix',
-  enforce: 'Safe to enforce',
-  'blocked-v1-in-use': 'Blocked (IMDSv1 in use)',
-  'v1-rejected': 'IMDSv1 rejected after enforcement (workload failing)',
-  gone: 'Gone (terminated)',
-  'insufficient-evidence': 'Not enough evidence',
-  exempt: 'Exempt',
-  error: 'Errors',
-};
-
-export interface BlockedInstance {
-  accountId: string;
-  region: string;
-  instanceId: string;
-  noTokenCalls: number;
-}
-
-/**
- * What the summary says beyond the report's totals: from the instances themselves (the CLI,
- * an event), or from the shards' digests (Step Functions), which keep only the heaviest
- * IMDSv1 users of each shard.
- */
-export interface SweepOverview {
-  instances: number;
-  toChange: number;
-  /** The heaviest IMDSv1 users first; `blockedCount` counts them all. */
-  blocked: BlockedInstance[];
-  blockedCount: number;
-  nonCompliantByAccount: Map<string, number>;
-  /** Errors of single instances that `report.errors` does not already hold. */
-  instanceErrors: string[];
-}
-
-export const byCallsDescending = (a: BlockedInstance, b: BlockedInstance) =>
-  b.noTokenCalls - a.noTokenCalls || a.instanceId.localeCompare(b.instanceId);
-
-export const overviewOfInstances = (instances: InstanceResult[]): SweepOverview => {
-  const blocked = instances
-    .filter((i) => i.verdict === 'blocked-v1-in-use')
-    .map((i) => ({ accountId: i.accountId, region: i.region, instanceId: i.instanceId, noTokenCalls: i.noTokenCalls ?? 0 }))
-    .sort(byCallsDescending);
-  const nonCompliantByAccount = new Map<string, number>();
-  for (const i of instances.filter(isNonCompliant)) nonCompliantByAccount.set(i.accountId, (nonCompliantByAccount.get(i.accountId) ?? 0) + 1);
-  return {
-    instances: instances.length,
-    toChange: instances.filter(isToChange).length,
-    blocked,
-    blockedCount: blocked.length,
-    nonCompliantByAccount,
-    instanceErrors: instances
-      .filter((i) => i.verdict === 'error')
-      .map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${escapeMrkdwn(i.reason)}`),
-  };
-};
+const LABELS = Object.fromEntries(VERDICTS.map((v) => [v, VERDICT_TABLE[v].label])) as Record<Verdict, string>;
 
 export interface SummaryContext {
   /** The regions swept (from the plan: a region without instances still counts). */
   regions: string[];
-  findings?: (FindingsOutcome & { enabled: boolean }) | undefined;
-  /** Default: from `report.instances`. */
-  overview?: SweepOverview;
   /** The run stopped before every account-region was swept (the deployed Map failed). */
   failed?: boolean;
 }
 
-export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext): SlackMessage => {
+/** The run summary, from the aggregated report: the same for the CLI, an event and the deployed sweep. */
+export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview, context: SummaryContext): SlackMessage => {
   const { summary } = report;
   const mode = `${report.mode === 'apply' ? 'apply' : 'plan (nothing changed)'}${context.failed ? ', FAILED' : ''}`;
-  const overview = context.overview ?? overviewOfInstances(report.instances);
   const top = [...overview.nonCompliantByAccount.entries()].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
   const regions = [...new Set(context.regions)].sort();
+  const blockedCount = summary.byVerdict['blocked-v1-in-use'];
 
   const blocks: SlackBlock[] = [
     header(`IMDSv2 sweep: ${mode}`),
     {
       type: 'section',
       fields: [
-        mrkdwn(`*Instances*\n${overview.instances}`),
+        mrkdwn(`*Instances*\n${summary.instances}`),
         mrkdwn(`*Changed*\n${summary.changed}`),
-        ...(Object.keys(LABELS) as Verdict[]).map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
+        ...VERDICTS.map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
       ].slice(0, 10),
     },
     {
@@ -146,28 +90,25 @@ export const sweepSummaryMessage = (report: SweepReport, context: SummaryContext
     const lines = top.slice(0, TOP_ACCOUNTS).map(([account, n]) => `• \`${account}\`: ${n}`);
     blocks.push(section(listSection('*Top accounts by non-compliant instances*', lines.concat(top.length > TOP_ACCOUNTS ? [`…and ${top.length - TOP_ACCOUNTS} more accounts`] : []))));
   }
-  if (overview.blockedCount > 0) {
+  if (blockedCount > 0) {
     const lines = overview.blocked.map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${i.noTokenCalls} IMDSv1 calls`);
-    const title = `*Blocked: IMDSv1 still in use (${overview.blockedCount})*`;
-    blocks.push(section(listSection(title, lines, MAX_SECTION_CHARS, overview.blockedCount - lines.length)));
+    const title = `*Blocked: IMDSv1 still in use (${blockedCount})*`;
+    blocks.push(section(listSection(title, lines, MAX_SECTION_CHARS, Math.max(blockedCount - lines.length, 0))));
   }
-  const errorLines = [
-    ...report.errors.map((e) => `• ${e.accountId} ${e.region ?? '(all regions)'}: ${escapeMrkdwn(e.message)}`),
-    ...overview.instanceErrors,
-  ];
-  // The count is the summary's: the report may list only the first of many (Step Functions).
+  const errorLines = report.errors.map((e) => `• ${e.accountId} ${e.region ?? '(all regions)'}: ${escapeMrkdwn(e.message)}`);
+  // The count is the summary's: the report lists only the first of many.
   if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${summary.errors})*`, errorLines)));
-  if (context.findings?.enabled) {
-    const f = context.findings;
+  if (report.findings.enabled) {
+    const f = report.findings;
     blocks.push({
       type: 'context',
-      elements: [mrkdwn(`Security Hub: ${f.imported} findings imported, ${f.unchanged} unchanged, ${f.failed.length} failed`)],
+      elements: [mrkdwn(`Security Hub: ${f.imported} findings imported, ${f.unchanged} unchanged, ${summary.findingsFailed} failed`)],
     });
   }
 
   const text =
-    `IMDSv2 sweep (${mode}): ${overview.instances} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
-    `${overview.toChange} still to change, ${summary.byVerdict['blocked-v1-in-use']} blocked by IMDSv1 use, ${summary.errors} errors`;
+    `IMDSv2 sweep (${mode}): ${summary.instances} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
+    `${summary.toChange} still to change, ${blockedCount} blocked by IMDSv1 use, ${summary.errors} errors`;
   return { text, blocks: blocks.slice(0, MAX_BLOCKS) };
 };
 

@@ -1,99 +1,83 @@
+// The apply step: tag, modify, then re-read until EC2 shows the change applied. It returns
+// an outcome per instance and leaves its inputs as they were; settle() turns a decision and
+// its outcome into the instance's result.
 import pLimit from 'p-limit';
-import type { Log, ShardPorts } from '../ports.ts';
-import { describeError } from '../domain/errors.ts';
+import { describeError, InstanceGoneError, InstanceNotReadyError, UnsupportedChangeError } from '../domain/errors.ts';
+import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
-import type { ShardOptions } from '../sweep/shard.ts';
-import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket } from '../domain/token-bucket.ts';
-import { sleep } from '../domain/time.ts';
-
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from '../domain/tags.ts';
+import { sleep } from '../domain/time.ts';
+import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket, type Clock } from '../domain/token-bucket.ts';
+import { isRevert, VERDICT_TABLE, type Verdict } from '../domain/verdicts.ts';
+import type { Ec2Port } from './ports.ts';
 
-export { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT };
 const TAG_VALUE_MAX = 256;
 
+/** One change to make: the decision, as the decide step wrote it. */
+export interface Target {
+  instanceId: string;
+  verdict: Verdict;
+  reason: string;
+  hopLimit: number;
+}
 
-const errorCode = (error: unknown) => (error instanceof Error ? `${error.name} ${(error as { Code?: string }).Code ?? ''}` : '');
-// Terminated between discovery and the change: accounted for as `gone`, not as a failure.
-const isGone = (error: unknown) => /InvalidInstanceID\.NotFound/.test(errorCode(error));
-/** A just-launched instance may refuse the change while it is still pending. */
-const isNotReady = (error: unknown) => /IncorrectInstanceState/.test(errorCode(error));
-/** The account-level IMDS default (HttpTokensEnforced) refuses to re-open v1. */
-const isUnsupported = (error: unknown) => /UnsupportedOperation/.test(errorCode(error));
+export type ApplyOutcome =
+  /** EC2 shows the new options (or, for a stopped instance, accepted them). */
+  | { status: 'changed' }
+  /** Left as it is on purpose this run (deferred, or a revert EC2 cannot make); the verdict stands. */
+  | { status: 'kept'; note: string }
+  /** The instance was terminated before or while it was changed. */
+  | { status: 'gone'; reason: string }
+  /** The change failed, or could not be confirmed. */
+  | { status: 'failed'; reason: string };
 
-/** The rollback watch's revert is the one change that re-opens IMDSv1. */
-const isRevert = (target: InstanceResult) => target.verdict === 'v1-rejected';
-const wantedTokens = (target: InstanceResult) => (isRevert(target) ? 'optional' : 'required');
+export interface ApplyOptions {
+  now: Date;
+  log: Log;
+  /** How long to wait for EC2 to show a change as applied. */
+  verify?: { attempts: number; delayMs: number } | undefined;
+  /** Parallel ModifyInstanceMetadataOptions calls within one account-region. */
+  modifyConcurrency?: number | undefined;
+  /** Paces modifies to EC2's bucket (100 burst, 5/s); tests inject a virtual clock. */
+  clock?: Clock | undefined;
+  /** When the last modify must have been sent (clock time): what does not fit waits for the next run. */
+  deadline?: number | undefined;
+  /** The policy's cap on changes per account-region per run (maxChangesPerAccountRegion). */
+  maxChanges?: number | undefined;
+}
 
-const changePatiently = async (ports: ShardPorts, target: InstanceResult, attempts: number, delayMs: number) => {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (isRevert(target)) return await ports.ec2.allowTokens(target.instanceId, target.hopLimit);
-      return await ports.ec2.requireTokens(target.instanceId, target.hopLimit);
-    } catch (error) {
-      if (!isNotReady(error) || attempt >= attempts) throw error;
-      await sleep(delayMs * attempt);
-    }
+/** The result after the apply step: the decision's result with what happened to it. */
+export const settle = (result: InstanceResult, outcome: ApplyOutcome | undefined): InstanceResult => {
+  if (!outcome) return result;
+  switch (outcome.status) {
+    case 'changed':
+      return { ...result, changed: true };
+    case 'kept':
+      return { ...result, reason: `${result.reason}; ${outcome.note}` };
+    case 'gone':
+      return { ...result, verdict: 'gone', reason: outcome.reason };
+    case 'failed':
+      return { ...result, verdict: 'error', reason: outcome.reason };
   }
 };
 
-const markGone = (target: InstanceResult, log: Log, shard: Shard) => {
-  target.reason = `terminated before it could be changed (${target.verdict} was due; EC2 says InvalidInstanceID.NotFound)`;
-  target.verdict = 'gone';
-  log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
-};
+const wantedTokens = (target: Target) => (isRevert(target.verdict) ? 'optional' : 'required');
 
-const stampFor = (target: InstanceResult, at: string) => ({
-  [target.verdict === 'enforce' ? TAG_ENFORCED_AT : isRevert(target) ? TAG_REVERTED_AT : TAG_HOP_LIMIT_SET_AT]: at,
+const stampFor = (target: Target, at: string) => ({
+  [target.verdict === 'enforce' ? TAG_ENFORCED_AT : isRevert(target.verdict) ? TAG_REVERTED_AT : TAG_HOP_LIMIT_SET_AT]: at,
   [TAG_REASON]: target.reason.slice(0, TAG_VALUE_MAX),
 });
 
-/**
- * Tags each target with when and why, in batches, before it is changed. The tags are the
- * only record that we changed an instance: written after the change, a lost answer or a
- * throttled CreateTags would leave it changed and untagged for good (the next run sees it
- * compliant). Written first, a change that then fails leaves tags that state an intent,
- * and the next run redoes the change and rewrites them. Returns the targets that carry
- * their tags; a target that cannot be tagged is not changed.
- */
-const stamp = async (ports: ShardPorts, shard: Shard, targets: InstanceResult[], at: string, log: Log) => {
-  const groups = new Map<string, InstanceResult[]>();
-  for (const t of targets) {
-    const key = `${t.verdict}\u0000${t.reason}`;
-    groups.set(key, [...(groups.get(key) ?? []), t]);
-  }
-  const stamped: InstanceResult[] = [];
-  const refuse = (group: InstanceResult[], error: unknown) => {
-    const why = describeError(error);
-    log.error('tagging failed, not changed', { ...shard, instanceIds: group.map((t) => t.instanceId), reason: why });
-    for (const t of group) {
-      t.reason = `${t.verdict} not attempted: could not tag it first: ${why}`;
-      t.verdict = 'error';
-    }
-  };
-  for (const group of groups.values()) {
-    const first = group[0];
-    if (!first) continue;
+/** A just-launched instance may refuse the change while it is still pending: try again a few times. */
+const changePatiently = async (ec2: Ec2Port, target: Target, attempts: number, delayMs: number): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
     try {
-      await ports.ec2.tagInstances(group.map((t) => t.instanceId), stampFor(first, at));
-      stamped.push(...group);
+      return await ec2.setMetadataOptions(target.instanceId, wantedTokens(target), target.hopLimit);
     } catch (error) {
-      if (!isGone(error)) {
-        refuse(group, error);
-        continue;
-      }
-      // One terminated instance fails the whole batch: find it, tag the others.
-      for (const t of group) {
-        try {
-          await ports.ec2.tagInstances([t.instanceId], stampFor(t, at));
-          stamped.push(t);
-        } catch (single) {
-          if (isGone(single)) markGone(t, log, shard);
-          else refuse([t], single);
-        }
-      }
+      if (!(error instanceof InstanceNotReadyError) || attempt >= attempts) throw error;
+      await sleep(delayMs * attempt);
     }
   }
-  return stamped;
 };
 
 /**
@@ -107,76 +91,85 @@ export const changeBudget = (cap: number | undefined, secondsLeft: number | unde
 };
 
 /** A failing workload's revert first, then enforcement, then hop limits; by instance id within each. */
-const URGENCY: Record<string, number> = { 'v1-rejected': 0, enforce: 1, 'fix-hop-limit': 2 };
-const byUrgency = (a: InstanceResult, b: InstanceResult) =>
-  (URGENCY[a.verdict] ?? 3) - (URGENCY[b.verdict] ?? 3) || a.instanceId.localeCompare(b.instanceId);
+const byUrgency = (a: Target, b: Target) =>
+  VERDICT_TABLE[a.verdict].urgency - VERDICT_TABLE[b.verdict].urgency || a.instanceId.localeCompare(b.instanceId);
 
-/** Left as it is this run, said why; the verdict stands, so the next run takes it up. */
-const defer = (target: InstanceResult, why: string, log: Log, shard: Shard) => {
-  target.reason = `${target.reason}; deferred to the next run: ${why}`;
-  log.info('change deferred', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
+/** Records each target's outcome, and logs it as it is settled. */
+class Outcomes {
+  readonly byId = new Map<string, ApplyOutcome>();
+  constructor(
+    private readonly log: Log,
+    private readonly shard: Shard,
+  ) {}
+
+  deferred(target: Target, why: string) {
+    this.byId.set(target.instanceId, { status: 'kept', note: `deferred to the next run: ${why}` });
+    this.log.info('change deferred', { ...this.shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
+  }
+
+  gone(target: Target, reason: string) {
+    this.byId.set(target.instanceId, { status: 'gone', reason });
+    this.log.info('instance gone', { ...this.shard, instanceId: target.instanceId, verdict: 'gone', reason });
+  }
+
+  failed(target: Target, reason: string, message: string) {
+    this.byId.set(target.instanceId, { status: 'failed', reason });
+    this.log.error(message, { ...this.shard, instanceId: target.instanceId, verdict: target.verdict, reason });
+  }
+}
+
+/**
+ * Tags each target with when and why, in batches, before it is changed. The tags are the
+ * only record that we changed an instance: written after the change, a lost answer or a
+ * throttled CreateTags would leave it changed and untagged for good (the next run sees it
+ * compliant). Written first, a change that then fails leaves tags that state an intent,
+ * and the next run redoes the change and rewrites them. Returns the targets that carry
+ * their tags; a target that cannot be tagged is not changed.
+ */
+const stamp = async (ec2: Ec2Port, targets: Target[], at: string, outcomes: Outcomes): Promise<Target[]> => {
+  const groups = new Map<string, Target[]>();
+  for (const t of targets) {
+    const key = `${t.verdict}\u0000${t.reason}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const refuse = (target: Target, error: unknown) =>
+    outcomes.failed(target, `${target.verdict} not attempted: could not tag it first: ${describeError(error)}`, 'tagging failed, not changed');
+  const stamped: Target[] = [];
+  for (const group of groups.values()) {
+    const first = group[0];
+    if (!first) continue;
+    try {
+      await ec2.tagInstances(group.map((t) => t.instanceId), stampFor(first, at));
+      stamped.push(...group);
+    } catch (error) {
+      if (!(error instanceof InstanceGoneError)) {
+        for (const t of group) refuse(t, error);
+        continue;
+      }
+      // One terminated instance fails the whole batch: find it, tag the others.
+      for (const t of group) {
+        try {
+          await ec2.tagInstances([t.instanceId], stampFor(t, at));
+          stamped.push(t);
+        } catch (single) {
+          if (single instanceof InstanceGoneError) outcomes.gone(t, `terminated before it could be changed (${t.verdict} was due; EC2 says it no longer exists)`);
+          else refuse(t, single);
+        }
+      }
+    }
+  }
+  return stamped;
 };
 
-/** Tag, modify, then re-read (batched) until EC2 shows the options applied. */
-export const act = async (
-  ports: ShardPorts,
-  shard: Shard,
-  targets: InstanceResult[],
-  options: ShardOptions & { maxChanges?: number | undefined },
-): Promise<void> => {
-  const { log } = options;
-  const clock = options.clock ?? systemClock;
-  // What does not fit this run is chosen before anything is tagged: a deferred instance
-  // carries no tag claiming a change.
-  const secondsLeft = options.deadline === undefined ? undefined : (options.deadline - clock.now()) / 1000;
-  const budget = changeBudget(options.maxChanges, secondsLeft);
-  const ordered = [...targets].sort(byUrgency);
-  const why =
-    budget === options.maxChanges
-      ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
-      : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
-  for (const target of ordered.slice(budget)) defer(target, why, log, shard);
-
-  const stamped = await stamp(ports, shard, ordered.slice(0, budget), options.now.toISOString(), log);
-  const limit = pLimit(options.modifyConcurrency ?? 5);
-  const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
-  // One shard is one account-region: its modifies share EC2's bucket for that account-region.
-  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
-  const sent: InstanceResult[] = [];
-  await Promise.all(
-    stamped.map((target) =>
-      limit(async () => {
-        try {
-          await bucket.take();
-          // The estimate assumed a full bucket; others may share it. Past the deadline, stop.
-          if (options.deadline !== undefined && clock.now() >= options.deadline) {
-            return defer(target, 'this run ran out of time before its turn (tagged with the intent, not changed)', log, shard);
-          }
-          await changePatiently(ports, target, attempts, delayMs);
-          sent.push(target);
-        } catch (error) {
-          if (isGone(error)) return markGone(target, log, shard);
-          if (isRevert(target) && isUnsupported(error)) {
-            log.error('revert impossible', { ...shard, instanceId: target.instanceId, reason: describeError(error) });
-            target.reason = `${target.reason}; the revert is impossible: this account enforces IMDSv2 for every instance (HttpTokensEnforced), so fix the workload or lift the account setting (${describeError(error)})`;
-            return;
-          }
-          const why = describeError(error);
-          log.error('change failed', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
-          target.reason = `${target.verdict} failed: ${why}`;
-          target.verdict = 'error';
-        }
-      }),
-    ),
-  );
-
+/** Re-reads (batched) until EC2 shows each change applied; what never shows is a failure. */
+const confirm = async (ec2: Ec2Port, sent: Target[], attempts: number, delayMs: number, outcomes: Outcomes, log: Log, shard: Shard) => {
   let pending = sent;
   let readFailure: string | undefined;
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
     if (attempt > 1) await sleep(delayMs * Math.min(attempt - 1, 5));
     let current;
     try {
-      current = await ports.ec2.readMetadataOptions(pending.map((t) => t.instanceId));
+      current = await ec2.readMetadataOptions(pending.map((t) => t.instanceId));
       readFailure = undefined;
     } catch (error) {
       readFailure = describeError(error);
@@ -186,31 +179,75 @@ export const act = async (
     pending = pending.filter((target) => {
       const options = current.get(target.instanceId);
       if (!options) {
-        target.reason = `terminated after the change was sent, before EC2 showed it applied (${target.verdict})`;
-        target.verdict = 'gone';
-        log.info('instance gone', { ...shard, instanceId: target.instanceId, verdict: target.verdict, reason: target.reason });
+        outcomes.gone(target, `terminated after the change was sent, before EC2 showed it applied (${target.verdict})`);
         return false;
       }
       const applied = options.state === 'applied' && options.httpTokens === wantedTokens(target) && options.hopLimit === target.hopLimit;
-      if (applied) target.changed = true;
+      if (applied) outcomes.byId.set(target.instanceId, { status: 'changed' });
       return !applied;
     });
   }
   for (const target of pending) {
-    target.reason = readFailure
+    const reason = readFailure
       ? `${target.verdict} sent, but it could not be re-read to confirm it (${attempts} tries): ${readFailure}`
       : `${target.verdict} sent, but EC2 did not show it applied after ${attempts} reads`;
-    target.verdict = 'error';
+    outcomes.failed(target, reason, 'change not confirmed');
   }
+};
 
-  const changed = targets.filter((t) => t.changed);
-  for (const t of changed) {
-    log.info('instance changed', {
-      ...shard,
-      instanceId: t.instanceId,
-      verdict: t.verdict,
-      hopLimit: t.hopLimit,
-      reason: t.reason,
-    });
+/** Tag, modify, then re-read: the outcome of each target, by instance id. */
+export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], options: ApplyOptions): Promise<Map<string, ApplyOutcome>> => {
+  const { log } = options;
+  const clock = options.clock ?? systemClock;
+  const outcomes = new Outcomes(log, shard);
+  // What does not fit this run is chosen before anything is tagged: a deferred instance
+  // carries no tag claiming a change.
+  const secondsLeft = options.deadline === undefined ? undefined : (options.deadline - clock.now()) / 1000;
+  const budget = changeBudget(options.maxChanges, secondsLeft);
+  const ordered = [...targets].sort(byUrgency);
+  const why =
+    budget === options.maxChanges
+      ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
+      : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
+  for (const target of ordered.slice(budget)) outcomes.deferred(target, why);
+
+  const stamped = await stamp(ec2, ordered.slice(0, budget), options.now.toISOString(), outcomes);
+  const limit = pLimit(options.modifyConcurrency ?? 5);
+  const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
+  // One shard is one account-region: its modifies share EC2's bucket for that account-region.
+  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
+  const sent: Target[] = [];
+  await Promise.all(
+    stamped.map((target) =>
+      limit(async () => {
+        try {
+          await bucket.take();
+          // The estimate assumed a full bucket; others may share it. Past the deadline, stop.
+          if (options.deadline !== undefined && clock.now() >= options.deadline) {
+            return outcomes.deferred(target, 'this run ran out of time before its turn (tagged with the intent, not changed)');
+          }
+          await changePatiently(ec2, target, attempts, delayMs);
+          sent.push(target);
+        } catch (error) {
+          if (error instanceof InstanceGoneError) {
+            return outcomes.gone(target, `terminated before it could be changed (${target.verdict} was due; EC2 says it no longer exists)`);
+          }
+          if (isRevert(target.verdict) && error instanceof UnsupportedChangeError) {
+            const note = `the revert is impossible: this account enforces IMDSv2 for every instance (HttpTokensEnforced), so fix the workload or lift the account setting (${describeError(error)})`;
+            log.error('revert impossible', { ...shard, instanceId: target.instanceId, reason: describeError(error) });
+            outcomes.byId.set(target.instanceId, { status: 'kept', note });
+            return;
+          }
+          outcomes.failed(target, `${target.verdict} failed: ${describeError(error)}`, 'change failed');
+        }
+      }),
+    ),
+  );
+
+  await confirm(ec2, sent, attempts, delayMs, outcomes, log, shard);
+  for (const target of targets) {
+    if (outcomes.byId.get(target.instanceId)?.status !== 'changed') continue;
+    log.info('instance changed', { ...shard, instanceId: target.instanceId, verdict: target.verdict, hopLimit: target.hopLimit, reason: target.reason });
   }
+  return outcomes.byId;
 };

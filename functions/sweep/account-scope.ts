@@ -1,4 +1,4 @@
-import type { OrganizationPort } from '../ports.ts';
+import type { OrganizationPort } from './ports.ts';
 import type { Policy } from '../domain/policy.ts';
 
 export interface AccountScope {

@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
-import type { Log, World } from '../ports.ts';
+import type { Log } from '../domain/log.ts';
+import type { World } from './ports.ts';
 import { resolveAccountScope } from './account-scope.ts';
 import { describeError } from '../domain/errors.ts';
 import type { ScopeError, Shard } from '../domain/model.ts';

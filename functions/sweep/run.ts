@@ -1,12 +1,14 @@
+// plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow.
 import pLimit from 'p-limit';
-import type { Log, World } from '../ports.ts';
-import type { SweepReport } from '../domain/model.ts';
-import { deliver, deliverAll } from '../notify/deliver.ts';
+import type { Log } from '../domain/log.ts';
 import type { Policy } from '../domain/policy.ts';
-import { addFindings, noFindings } from '../findings/record.ts';
+import { mayChange } from '../domain/verdicts.ts';
+import { deliver, deliverAll } from '../notify/deliver.ts';
 import { rollbackAlertMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
+import { aggregate, type SweepReport } from '../report/aggregate.ts';
+import { digestShard, summarizePlan } from '../report/digest.ts';
 import { planSweep } from './plan.ts';
-import { buildReport } from './report.ts';
+import type { World } from './ports.ts';
 import { sweepShard, type ShardOptions } from './shard.ts';
 
 /** Beyond this many, the summary's counts speak for the rest. */
@@ -26,9 +28,8 @@ export interface SweepOptions {
   modifyConcurrency?: ShardOptions['modifyConcurrency'];
 }
 
-/** plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow. */
 export const runSweep = async (world: World, policy: Policy, options: SweepOptions): Promise<SweepReport> => {
-  const apply = options.apply && policy.mode === 'enforce';
+  const apply = mayChange(policy, options.apply);
   if (options.apply && !apply) options.log.warn('policy mode is report: apply changes nothing');
   const plan = await planSweep(world, policy, options.log, options.concurrency);
   const recordsFindings = (options.findings ?? true) && policy.findings.enabled;
@@ -54,13 +55,24 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
       }),
     ),
   );
-  const report = buildReport(apply ? 'apply' : 'plan', plan, shards);
-  report.findings = { enabled: recordsFindings, ...shards.reduce((total, s) => addFindings(total, s.findings), noFindings()) };
+  const { report, overview } = aggregate({
+    mode: apply ? 'apply' : 'plan',
+    plan: summarizePlan(plan),
+    digests: shards.map(digestShard),
+    findingsEnabled: recordsFindings,
+  });
   const regions = plan.shards.map((s) => s.region);
-  const slack = await deliver(world.notifier, sweepSummaryMessage(report, { regions, findings: report.findings }), options.log, 'sweep summary');
+  const slack = await deliver(world.notifier, sweepSummaryMessage(report, overview, { regions }), options.log, 'sweep summary');
+  const instances = shards.flatMap((s) => s.instances);
   // Each workload that enforcement broke is its own alert: rare, and the one thing to act on now.
-  const broken = report.instances.filter((i) => i.verdict === 'v1-rejected').slice(0, MAX_ROLLBACK_ALERTS);
+  const broken = instances.filter((i) => i.verdict === 'v1-rejected').slice(0, MAX_ROLLBACK_ALERTS);
   const alerts = broken.length > 0 ? await deliverAll(world.notifier, broken.map(rollbackAlertMessage), options.log, 'rollback alert') : undefined;
-  report.notifications = alerts ? { slack, alerts } : { slack };
-  return report;
+  // Locally every result is at hand: the report keeps each instance, every error and every finding failure.
+  return {
+    ...report,
+    instances,
+    errors: [...plan.errors, ...shards.flatMap((s) => s.errors)],
+    findings: { ...report.findings, failed: shards.flatMap((s) => s.findings?.failed ?? []) },
+    notifications: alerts ? { slack, alerts } : { slack },
+  };
 };

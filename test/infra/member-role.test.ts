@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/pipeline/apply.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/domain/tags.ts';
 import { actionsOf, readYamlTemplate, roleStatements } from '../support/cfn.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
 

@@ -3,7 +3,7 @@
 import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/app/compose.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT } from '../../functions/pipeline/apply.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT } from '../../functions/domain/tags.ts';
 import { days } from '../../local/local-aws.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
 import { sweep, useMoto } from '../support/moto.ts';

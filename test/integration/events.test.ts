@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/app/compose.ts';
 import { composeWorld } from '../../functions/app/compose.ts';
 import { readEnvironment } from '../../functions/app/config.ts';
-import { TAG_ENFORCED_AT, TAG_REASON } from '../../functions/pipeline/apply.ts';
+import { TAG_ENFORCED_AT, TAG_REASON } from '../../functions/domain/tags.ts';
 import { remediateEvent } from '../../functions/events/remediate-event.ts';
 import { EventError } from '../../functions/events/instance-event.ts';
 import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from '../../functions/pipeline/apply.ts';
+import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from '../../functions/domain/tags.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { readFindings } from '../../local/findings.ts';
 import { startSlackReceiver } from '../../local/slack-receiver.ts';

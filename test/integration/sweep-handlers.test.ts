@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../functions/domain/errors.ts';
-import type { SweepReport } from '../../functions/domain/model.ts';
+import type { SweepReport } from '../../functions/report/aggregate.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/scenario.ts';
 import { readFindings } from '../../local/findings.ts';
 import { fixture, runInstancesEvent } from '../support/events.ts';
@@ -74,11 +74,16 @@ describe('sweep functions chained like the state machine', () => {
         gone: 0,
         error: 0,
       },
+      instances: 8 * shards,
       changed: 3 * shards,
+      toChange: 0,
       errors: 0,
+      findingsFailed: 0,
       accounts: accounts.length,
       shards,
     });
+    // The deployed report carries Security Hub's outcome, as the CLI's does.
+    expect(report.findings).toEqual({ enabled: true, imported: 8 * shards, unchanged: 0, failed: [] });
     expect(report.notifications?.slack).toMatchObject({ status: 'sent' });
     const summary = handlers.slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
     expect(summary.text).toBe(

@@ -3,8 +3,9 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
-import type { SweepReport } from '../../functions/domain/model.ts';
-import { REPORT_ERRORS_MAX, type ShardDigest } from '../../functions/sweep/digest.ts';
+import type { SweepReport } from '../../functions/report/aggregate.ts';
+import { REPORT_ERRORS_MAX } from '../../functions/report/aggregate.ts';
+import type { ShardDigest } from '../../functions/report/digest.ts';
 import { runDistributedMap } from '../support/distributed-map.ts';
 import { useMoto } from '../support/moto.ts';
 import { prepareDeployment, useSweepFunctions } from '../support/sweep-functions.ts';

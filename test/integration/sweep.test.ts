@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/pipeline/apply.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/domain/tags.ts';
 import { days } from '../../local/local-aws.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy, type Kind, PLANNED_VERDICT } from '../support/scenario.ts';
 import { sweep, useMoto } from '../support/moto.ts';

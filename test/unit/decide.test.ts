@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../functions/domain/decide.ts';
-import type { Evidence, InstanceFacts, MetadataOptions } from '../../functions/domain/model.ts';
+import { NO_EVIDENCE, NOT_NEEDED, type Evidence, type InstanceFacts, type MetadataOptions } from '../../functions/domain/model.ts';
 import { parsePolicy } from '../../functions/domain/policy.ts';
 import { testPolicy } from '../support/scenario.ts';
 
@@ -15,23 +15,28 @@ const instance = (metadata: Partial<MetadataOptions> = {}, tags: Record<string, 
   metadata: { httpTokens: 'optional', httpEndpoint: 'enabled', hopLimit: 1, state: 'applied', ...metadata },
   instanceProfileArn: undefined,
 });
-const clean: Evidence = { noTokenCalls: 0, observedDays: 14 };
+/** MetadataNoToken read (and MetadataNoTokenRejected, when given) as CloudWatch answered it. */
+const ev = (calls: number, observedDays: number, rejectedCalls?: number): Evidence => ({
+  noToken: { status: 'read', value: { calls, observedDays } },
+  rejected: rejectedCalls === undefined ? NOT_NEEDED : { status: 'read', value: { calls: rejectedCalls, observedDays } },
+});
+const clean = ev(0, 14);
 const ctx = { now };
 
 describe('decide', () => {
   it('calls an instance with IMDSv2 required and the wanted hop limit compliant', () => {
-    const d = decide(instance({ httpTokens: 'required' }), undefined, policy, ctx);
+    const d = decide(instance({ httpTokens: 'required' }), NO_EVIDENCE, policy, ctx);
     expect(d).toMatchObject({ verdict: 'compliant', hopLimit: 1 });
   });
 
   it('calls an instance with the IMDS endpoint disabled compliant, whatever its tokens setting', () => {
-    const d = decide(instance({ httpEndpoint: 'disabled' }), undefined, policy, ctx);
+    const d = decide(instance({ httpEndpoint: 'disabled' }), NO_EVIDENCE, policy, ctx);
     expect(d.verdict).toBe('compliant');
     expect(d.reason).toMatch(/disabled/);
   });
 
   it('wants hop limit 2 for an EKS node that has IMDSv2 but hop limit 1', () => {
-    const d = decide(instance({ httpTokens: 'required' }, { 'eks:cluster-name': 'prod' }), undefined, policy, ctx);
+    const d = decide(instance({ httpTokens: 'required' }, { 'eks:cluster-name': 'prod' }), NO_EVIDENCE, policy, ctx);
     expect(d).toMatchObject({ verdict: 'fix-hop-limit', hopLimit: 2 });
     expect(d.reason).toMatch(/rule 1 \(eks:cluster-name\)/);
   });
@@ -50,26 +55,26 @@ describe('decide', () => {
   });
 
   it('blocks an instance whose workload still made v1 calls, with the count in the reason', () => {
-    const d = decide(instance(), { noTokenCalls: 37, observedDays: 14 }, policy, ctx);
+    const d = decide(instance(), ev(37, 14), policy, ctx);
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/^37 IMDSv1 calls/);
   });
 
   it('tells a container host with hop limit 1 and v1 calls to raise the hop limit first', () => {
-    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), { noTokenCalls: 5, observedDays: 14 }, policy, ctx);
+    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), ev(5, 14), policy, ctx);
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/raise the hop limit first/);
   });
 
   it('treats no datapoints as unknown, not as zero calls', () => {
-    const d = decide(instance(), { noTokenCalls: 0, observedDays: 0 }, policy, ctx);
+    const d = decide(instance(), ev(0, 0), policy, ctx);
     expect(d.verdict).toBe('insufficient-evidence');
     expect(d.reason).toMatch(/unknown, not zero/);
   });
 
   it('waits for minObservedDays of datapoints before enforcing', () => {
     const young = { ...instance(), launchTime: new Date('2026-11-20T12:00:00Z') };
-    const d = decide(young, { noTokenCalls: 0, observedDays: 3 }, policy, ctx);
+    const d = decide(young, ev(0, 3), policy, ctx);
     expect(d.verdict).toBe('insufficient-evidence');
     expect(d.reason).toMatch(/only 3 of the 7 days required observed; launched 3 days ago/);
   });
@@ -86,7 +91,7 @@ describe('decide', () => {
   });
 
   it('exempts every instance of an exempt account, including hop-limit drift', () => {
-    const d = decide(instance({ httpTokens: 'required' }, { 'eks:cluster-name': 'x' }), undefined, policy, {
+    const d = decide(instance({ httpTokens: 'required' }, { 'eks:cluster-name': 'x' }), NO_EVIDENCE, policy, {
       now,
       accountExemption: 'account exempt by policy (exempt.accounts)',
     });
@@ -94,13 +99,24 @@ describe('decide', () => {
   });
 
   it('enforces a forced instance despite v1 calls, and says so', () => {
-    const d = decide(instance({}, {}, 'i-0000000000000f0ce'), { noTokenCalls: 9, observedDays: 14 }, policy, ctx);
+    const d = decide(instance({}, {}, 'i-0000000000000f0ce'), ev(9, 14), policy, ctx);
     expect(d.verdict).toBe('enforce');
     expect(d.reason).toMatch(/forced by policy \(force.instanceIds\).*9 IMDSv1 calls/);
   });
 
   it('never enforces on missing evidence unless forced', () => {
-    expect(decide(instance(), undefined, policy, ctx).verdict).toBe('insufficient-evidence');
+    expect(decide(instance(), NO_EVIDENCE, policy, ctx).verdict).toBe('insufficient-evidence');
+  });
+
+  it.each([
+    ['an instance that allows IMDSv1', instance(), 'error'],
+    ['an exempt instance', instance({}, { 'imds-remediator:exempt': 'true' }), 'exempt'],
+    ['a forced instance', instance({}, {}, 'i-0000000000000f0ce'), 'enforce'],
+  ])('owns the verdict when MetadataNoToken could not be read, for %s', (_, facts, verdict) => {
+    const failed: Evidence = { noToken: { status: 'failed', reason: 'cannot read MetadataNoToken: ThrottlingException' }, rejected: NOT_NEEDED };
+    const d = decide(facts, failed, policy, ctx);
+    expect(d.verdict).toBe(verdict);
+    if (verdict === 'error') expect(d.reason).toMatch(/ThrottlingException/);
   });
 });
 
@@ -111,34 +127,34 @@ describe('decide for events', () => {
   });
 
   it('enforces a new instance with no history when no sibling uses v1 (onLaunch enforce)', () => {
-    const d = decide(instance({}, { workload: 'ecs' }), undefined, policy, launch([], 'Auto Scaling group web'));
+    const d = decide(instance({}, { workload: 'ecs' }), NO_EVIDENCE, policy, launch([], 'Auto Scaling group web'));
     expect(d).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
     expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no sibling in Auto Scaling group web uses IMDSv1/);
   });
 
   it('blocks a new instance whose siblings use v1, naming them', () => {
-    const d = decide(instance(), undefined, policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
+    const d = decide(instance(), NO_EVIDENCE, policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/^siblings use IMDSv1: 12 calls .* by i-0sib \(12\) in Auto Scaling group web/);
   });
 
   it('waits for evidence when the policy says onLaunch: wait', () => {
     const waiting = parsePolicy({ onLaunch: 'wait' });
-    expect(decide(instance(), undefined, waiting, launch([])).verdict).toBe('insufficient-evidence');
+    expect(decide(instance(), NO_EVIDENCE, waiting, launch([])).verdict).toBe('insufficient-evidence');
   });
 
   it('still exempts a new instance tagged exempt', () => {
-    expect(decide(instance({}, { 'imds-remediator:exempt': 'true' }), undefined, policy, launch([])).verdict).toBe('exempt');
+    expect(decide(instance({}, { 'imds-remediator:exempt': 'true' }), NO_EVIDENCE, policy, launch([])).verdict).toBe('exempt');
   });
 
   it('re-enforces drift with no v1 calls, naming the actor', () => {
-    const d = decide(instance(), { noTokenCalls: 0, observedDays: 0 }, policy, { now, event: { kind: 'drift', actor: 'arn:aws:sts::1:assumed-role/Dev/bob' } });
+    const d = decide(instance(), ev(0, 0), policy, { now, event: { kind: 'drift', actor: 'arn:aws:sts::1:assumed-role/Dev/bob' } });
     expect(d.verdict).toBe('enforce');
     expect(d.reason).toMatch(/^IMDSv1 re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob: re-enforcing/);
   });
 
   it('leaves drift open when the workload made v1 calls since', () => {
-    const d = decide(instance(), { noTokenCalls: 4, observedDays: 2 }, policy, { now, event: { kind: 'drift', actor: 'bob' } });
+    const d = decide(instance(), ev(4, 2), policy, { now, event: { kind: 'drift', actor: 'bob' } });
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/re-opened by bob, and 4 IMDSv1 calls/);
   });
@@ -148,22 +164,22 @@ describe('decide: the rollback watch', () => {
   const enforcedByUs = () => instance({ httpTokens: 'required' }, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z' });
 
   it('raises v1-rejected for an instance we enforced whose workload now has v1 calls rejected', () => {
-    const d = decide(enforcedByUs(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 31 }, policy, ctx);
+    const d = decide(enforcedByUs(), ev(0, 0, 31), policy, ctx);
     expect(d.verdict).toBe('v1-rejected');
     expect(d.reason).toMatch(/^31 IMDSv1 calls rejected .* since IMDSv2 was enforced at 2026-11-20T10:00:00.000Z.*alert only \(policy rollback: alert\)/);
   });
 
   it('says it will revert when the policy says rollback: revert', () => {
-    const d = decide(enforcedByUs(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 1 }, parsePolicy({ rollback: 'revert' }), ctx);
+    const d = decide(enforcedByUs(), ev(0, 0, 1), parsePolicy({ rollback: 'revert' }), ctx);
     expect(d.reason).toMatch(/reverting to HttpTokens=optional/);
   });
 
   it('stays compliant when no call was rejected', () => {
-    expect(decide(enforcedByUs(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 0 }, policy, ctx).verdict).toBe('compliant');
+    expect(decide(enforcedByUs(), ev(0, 0, 0), policy, ctx).verdict).toBe('compliant');
   });
 
   it('does not watch instances someone else enforced', () => {
-    const d = decide(instance({ httpTokens: 'required' }), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 9 }, policy, ctx);
+    const d = decide(instance({ httpTokens: 'required' }), ev(0, 0, 9), policy, ctx);
     expect(d.verdict).toBe('compliant');
   });
 });
@@ -173,13 +189,13 @@ describe('decide: after a revert or a re-open', () => {
     instance({ httpTokens: 'optional' }, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z', 'imds-remediator:reverted-at': '2026-11-22T10:00:00.000Z' });
 
   it('does not re-enforce an instance whose v1 calls were rejected in the window, though MetadataNoToken is zero', () => {
-    const d = decide(reverted(), { noTokenCalls: 0, observedDays: 14, rejectedCalls: 57 }, policy, ctx);
+    const d = decide(reverted(), ev(0, 14, 57), policy, ctx);
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/57 IMDSv1 calls were rejected .* \(reverted at 2026-11-22T10:00:00.000Z\)/);
   });
 
   it('leaves drift open when calls were rejected before someone re-opened v1', () => {
-    const d = decide(reverted(), { noTokenCalls: 0, observedDays: 0, rejectedCalls: 3 }, policy, { now, event: { kind: 'drift', actor: 'bob' } });
+    const d = decide(reverted(), ev(0, 0, 3), policy, { now, event: { kind: 'drift', actor: 'bob' } });
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/re-opened by bob after 3 IMDSv1 calls were rejected/);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildFinding, isUnchangedPass, STATE_FIELD, type ExistingFinding } from '../../functions/findings/asff.ts';
-import type { InstanceFacts, InstanceResult, Verdict } from '../../functions/domain/model.ts';
+import type { InstanceFacts, InstanceResult } from '../../functions/domain/model.ts';
+import type { Verdict } from '../../functions/domain/verdicts.ts';
 
 const shard = { accountId: '111122223333', region: 'eu-west-1' };
 const now = new Date('2026-11-23T10:00:00Z');

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceResult } from '../../functions/domain/model.ts';
-import { renderReport } from '../../functions/sweep/render-report.ts';
-import { buildReport } from '../../functions/sweep/report.ts';
+import { aggregate } from '../../functions/report/aggregate.ts';
+import { digestShard, summarizePlan } from '../../functions/report/digest.ts';
+import { renderReport } from '../../functions/report/render-text.ts';
 
 const instance = (overrides: Partial<InstanceResult>): InstanceResult => ({
   accountId: '111111111111',
@@ -25,7 +26,9 @@ describe('the report', () => {
       reason: 'terminated before it could be changed (enforce was due; EC2 says InvalidInstanceID.NotFound)',
     });
     const plan = { shards: [{ accountId: '111111111111', region: 'eu-west-1' }], errors: [], accounts: 1 };
-    const report = buildReport('apply', plan, [{ shard: plan.shards[0] ?? { accountId: '', region: '' }, instances: [instance({}), gone], errors: [] }]);
+    const shard = { shard: plan.shards[0] ?? { accountId: '', region: '' }, instances: [instance({}), gone], errors: [] };
+    const summed = aggregate({ mode: 'apply', plan: summarizePlan(plan), digests: [digestShard(shard)], findingsEnabled: false }).report;
+    const report = { ...summed, instances: shard.instances };
 
     const text = renderReport(report);
 

@@ -1,20 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import type { SweepPlanOutput } from '../../functions/handlers/sweep-plan.ts';
-import type { InstanceResult, ShardResult, Verdict } from '../../functions/domain/model.ts';
+import type { InstanceResult } from '../../functions/domain/model.ts';
+import type { Verdict } from '../../functions/domain/verdicts.ts';
+import type { ShardResult } from '../../functions/pipeline/run.ts';
+import { aggregate, REPORT_ERRORS_MAX, type FailedShard, type SweepReport } from '../../functions/report/aggregate.ts';
 import {
   DIGEST_ERRORS_MAX,
   DIGEST_MESSAGE_MAX,
   DIGEST_BLOCKED_MAX,
   digestShard,
-  overviewOfDigests,
   PLAN_ERRORS_MAX,
-  REPORT_ERRORS_MAX,
-  reportFromDigests,
   summarizePlan,
+  type PlanSummary,
   type ShardDigest,
-} from '../../functions/sweep/digest.ts';
-import { buildReport } from '../../functions/sweep/report.ts';
+} from '../../functions/report/digest.ts';
 import { sweepSummaryMessage, type SlackBlock } from '../../functions/notify/slack-message.ts';
+
+const summed = (mode: SweepReport['mode'], plan: PlanSummary, digests: ShardDigest[], failed: FailedShard[] = []) =>
+  aggregate({ mode, plan, digests, failed, findingsEnabled: false });
 
 const STATE_LIMIT_BYTES = 256 * 1024;
 
@@ -50,25 +53,29 @@ const shardResults = (): ShardResult[] => [
 ];
 
 describe('shard digests', () => {
-  it('sum to the same summary as the full report of the same shards', () => {
+  it('sum every instance, change and error of the shards into the summary', () => {
     const shards = shardResults();
     const plan = {
       shards: shards.map((s) => s.shard),
       accounts: 3,
       errors: [{ accountId: '333333333333', region: null, message: 'cannot reach account: AccessDenied' }],
     };
+    const instances = shards.flatMap((s) => s.instances);
 
-    const fromDigests = reportFromDigests('apply', summarizePlan(plan), shards.map(digestShard), []);
+    const { report } = summed('apply', summarizePlan(plan), shards.map(digestShard));
 
-    expect(fromDigests.summary).toEqual(buildReport('apply', plan, shards).summary);
-    expect(fromDigests.summary).toMatchObject({ changed: 2, errors: 3, shards: 3, accounts: 3 });
+    for (const v of ['enforce', 'blocked-v1-in-use', 'error', 'compliant', 'fix-hop-limit', 'exempt', 'gone'] as const) {
+      expect(report.summary.byVerdict[v], v).toBe(instances.filter((i) => i.verdict === v).length);
+    }
+    // Errors: the unreachable account, the shard's MetadataNoToken failure and the instance in error.
+    expect(report.summary).toMatchObject({ instances: 6, changed: 2, toChange: 0, errors: 3, shards: 3, accounts: 3 });
   });
 
   it('count shards that failed or never answered in the Map as errors', () => {
     const shards = shardResults();
     const plan = { accounts: 2, shards: 5, errors: [], errorCount: 0 };
 
-    const report = reportFromDigests('plan', plan, shards.slice(0, 2).map(digestShard), [
+    const { report } = summed('plan', plan, shards.slice(0, 2).map(digestShard), [
       { shard: undefined, message: 'shard execution failed: States.Timeout' },
     ]);
 
@@ -78,27 +85,25 @@ describe('shard digests', () => {
     );
   });
 
-  it('give the Slack summary the same counts, blocked instances and top accounts as the instances do', () => {
+  it('give the Slack summary the counts, blocked instances and top accounts of the instances', () => {
     const shards = shardResults();
     shards[1]?.instances.push(
       { ...instance('222222222222', 'eu-west-1', 7, 'blocked-v1-in-use'), noTokenCalls: 9000 },
       instance('222222222222', 'eu-west-1', 8, 'enforce'),
     );
     const plan = { shards: shards.map((s) => s.shard), accounts: 2, errors: [] };
-    const digests = shards.map(digestShard);
     const sections = (blocks: SlackBlock[]) =>
       blocks.flatMap((b) => (b.type === 'section' && 'text' in b && !b.text.text.startsWith('*Errors') ? [b.text.text] : []));
 
-    const fromInstances = sweepSummaryMessage(buildReport('plan', plan, shards), { regions: [] });
-    const fromDigests = sweepSummaryMessage(reportFromDigests('plan', summarizePlan(plan), digests, []), {
-      regions: [],
-      overview: overviewOfDigests(digests),
-    });
+    const { report, overview } = summed('plan', summarizePlan(plan), shards.map(digestShard));
+    const message = sweepSummaryMessage(report, overview, { regions: [] });
 
-    expect(fromDigests.text).toBe(fromInstances.text);
-    expect(fromDigests.text).toMatch(/^IMDSv2 sweep \(plan \(nothing changed\)\): 8 instances in 2 accounts, 2 changed, 1 still to change, 2 blocked/);
-    expect(sections(fromDigests.blocks)).toEqual(sections(fromInstances.blocks));
-    expect(sections(fromDigests.blocks).find((t) => t.startsWith('*Blocked'))?.split('\n')[1]).toContain('9000 IMDSv1 calls');
+    expect(message.text).toMatch(/^IMDSv2 sweep \(plan \(nothing changed\)\): 8 instances in 2 accounts, 2 changed, 1 still to change, 2 blocked/);
+    expect(sections(message.blocks)).toEqual([
+      // Most first. Account 2: the new enforce and the new blocked; account 1: its blocked one (an error is not counted).
+      '*Top accounts by non-compliant instances*\n• `222222222222`: 2\n• `111111111111`: 1',
+      '*Blocked: IMDSv1 still in use (2)*\n• `i-00000000000000007` 222222222222 eu-west-1: 9000 IMDSv1 calls\n• `i-00000000000000002` 111111111111 us-east-1: 0 IMDSv1 calls',
+    ]);
   });
 
   it('name only the heaviest IMDSv1 users of a shard, and count them all', () => {
@@ -106,16 +111,14 @@ describe('shard digests', () => {
     const instances = Array.from({ length: 50 }, (_, n) => ({ ...instance(shard.accountId, shard.region, n, 'blocked-v1-in-use'), noTokenCalls: n }));
 
     const digest = digestShard({ shard, instances, errors: [] });
-    const overview = overviewOfDigests([digest]);
+    const { report, overview } = summed('plan', summarizePlan({ shards: [shard], accounts: 1, errors: [] }), [digest]);
 
     expect(digest.blocked).toHaveLength(DIGEST_BLOCKED_MAX);
     expect(digest.blocked[0]).toEqual({ instanceId: instances[49]?.instanceId, noTokenCalls: 49 });
     expect(digest).toMatchObject({ nonCompliant: 50, toChange: 0 });
-    expect(overview).toMatchObject({ instances: 50, blockedCount: 50 });
-    const list = sweepSummaryMessage(reportFromDigests('plan', summarizePlan({ shards: [shard], accounts: 1, errors: [] }), [digest], []), {
-      regions: [],
-      overview,
-    }).blocks.flatMap((b) => (b.type === 'section' && 'text' in b ? [b.text.text] : []));
+    expect(report.summary).toMatchObject({ instances: 50, byVerdict: expect.objectContaining({ 'blocked-v1-in-use': 50 }) });
+    expect(overview.blocked).toHaveLength(DIGEST_BLOCKED_MAX);
+    const list = sweepSummaryMessage(report, overview, { regions: [] }).blocks.flatMap((b) => (b.type === 'section' && 'text' in b ? [b.text.text] : []));
     expect(list.find((t) => t.startsWith('*Blocked: IMDSv1 still in use (50)*'))).toMatch(/\n…and 30 more$/);
   });
 
@@ -140,7 +143,7 @@ describe('shard digests', () => {
     });
     const failed = [{ shard: { accountId: '999999999999', region }, message: 'shard execution failed: States.Timeout' }];
 
-    const report = reportFromDigests('plan', { accounts: 501, shards: 501, errors: [], errorCount: 0 }, digests, failed);
+    const { report } = summed('plan', { accounts: 501, shards: 501, errors: [], errorCount: 0 }, digests, failed);
 
     expect(report.summary.errors).toBe(501);
     expect(report.errors).toHaveLength(REPORT_ERRORS_MAX);

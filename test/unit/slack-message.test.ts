@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { InstanceResult, SweepReport, Verdict } from '../../functions/domain/model.ts';
-import { VERDICTS } from '../../functions/domain/model.ts';
-import { autoFixMessage, blockedMessage, listSection, sweepSummaryMessage, type SlackBlock } from '../../functions/notify/slack-message.ts';
+import { isNonCompliant, isToChange, type InstanceResult } from '../../functions/domain/model.ts';
+import { VERDICTS, type Verdict } from '../../functions/domain/verdicts.ts';
+import { autoFixMessage, blockedMessage, listSection, sweepSummaryMessage as summaryOf, type SlackBlock } from '../../functions/notify/slack-message.ts';
+import type { SweepOverview, SweepReport } from '../../functions/report/aggregate.ts';
 
 const instance = (n: number, verdict: Verdict, over: Partial<InstanceResult> = {}): InstanceResult => ({
   accountId: String(100000000000 + (n % 7)),
@@ -16,10 +17,37 @@ const instance = (n: number, verdict: Verdict, over: Partial<InstanceResult> = {
   ...over,
 });
 
-const report = (instances: InstanceResult[], errors: SweepReport['errors'] = []): SweepReport => {
+/** A report and its overview as the aggregator leaves them, written out from the instances (plain data in, message out). */
+const report = (instances: InstanceResult[], errors: SweepReport['errors'] = []): { report: SweepReport; overview: SweepOverview } => {
   const byVerdict = Object.fromEntries(VERDICTS.map((v) => [v, instances.filter((i) => i.verdict === v).length])) as SweepReport['summary']['byVerdict'];
-  return { mode: 'apply', summary: { byVerdict, changed: instances.filter((i) => i.changed).length, errors: errors.length, accounts: 7, shards: 14 }, instances, errors };
+  const nonCompliantByAccount = new Map<string, number>();
+  for (const i of instances.filter(isNonCompliant)) nonCompliantByAccount.set(i.accountId, (nonCompliantByAccount.get(i.accountId) ?? 0) + 1);
+  const blocked = instances
+    .filter((i) => i.verdict === 'blocked-v1-in-use')
+    .map((i) => ({ accountId: i.accountId, region: i.region, instanceId: i.instanceId, noTokenCalls: i.noTokenCalls ?? 0 }))
+    .sort((a, b) => b.noTokenCalls - a.noTokenCalls);
+  const instanceErrors = instances.filter((i) => i.verdict === 'error').map((i) => ({ accountId: i.accountId, region: i.region, message: `${i.instanceId}: ${i.reason}` }));
+  return {
+    report: {
+      mode: 'apply',
+      summary: {
+        byVerdict,
+        instances: instances.length,
+        changed: instances.filter((i) => i.changed).length,
+        toChange: instances.filter(isToChange).length,
+        errors: errors.length + byVerdict.error,
+        findingsFailed: 0,
+        accounts: 7,
+        shards: 14,
+      },
+      instances,
+      errors: [...errors, ...instanceErrors],
+      findings: { enabled: false, imported: 0, unchanged: 0, failed: [] },
+    },
+    overview: { blocked, nonCompliantByAccount },
+  };
 };
+const sweepSummaryMessage = ({ report: r, overview }: ReturnType<typeof report>, context: { regions: string[] }) => summaryOf(r, overview, context);
 
 const sectionTexts = (blocks: SlackBlock[]) => blocks.flatMap((b) => (b.type === 'section' && 'text' in b ? [b.text.text] : []));
 

@@ -1,16 +1,9 @@
-import type { InstanceResult, SweepReport, Verdict } from '../domain/model.ts';
+// The human view of a run, for the terminal.
+import type { InstanceResult } from '../domain/model.ts';
+import { VERDICT_TABLE, VERDICTS, type Verdict } from '../domain/verdicts.ts';
+import type { SweepReport } from './aggregate.ts';
 
-const COLUMNS: Array<[Verdict, string]> = [
-  ['compliant', 'compliant'],
-  ['fix-hop-limit', 'fix-hop'],
-  ['enforce', 'enforce'],
-  ['blocked-v1-in-use', 'blocked'],
-  ['v1-rejected', 'rejected'],
-  ['insufficient-evidence', 'no-data'],
-  ['exempt', 'exempt'],
-  ['gone', 'gone'],
-  ['error', 'error'],
-];
+const COLUMNS = VERDICTS.map((v): [Verdict, string] => [v, VERDICT_TABLE[v].column]);
 
 const pad = (cells: string[], widths: number[]) => cells.map((c, n) => c.padEnd(widths[n] ?? 0)).join('  ').trimEnd();
 

@@ -1,0 +1,97 @@
+// The one per-instance pipeline, shared by the sweep and the event path:
+// observe → decide → apply → record. A sweep hands it every instance of an account-region;
+// an event hands it the instances it names, with the event as context.
+import { decide, type DecideContext } from '../domain/decide.ts';
+import type { Log } from '../domain/log.ts';
+import type { Evidence, InstanceFacts, InstanceResult, Observation, ScopeError, Shard } from '../domain/model.ts';
+import type { Policy } from '../domain/policy.ts';
+import { isChange } from '../domain/verdicts.ts';
+import { recordFindings, type FindingsOutcome } from '../findings/record.ts';
+import { apply, settle, type ApplyOptions } from './apply.ts';
+import { observe } from './observe.ts';
+import type { ShardPorts } from './ports.ts';
+
+/** What the pipeline did in one account-region. */
+export interface ShardResult {
+  shard: Shard;
+  instances: InstanceResult[];
+  errors: ScopeError[];
+  /** Undefined when findings were not recorded. */
+  findings?: FindingsOutcome | undefined;
+}
+
+export interface PipelineOptions extends Omit<ApplyOptions, 'maxChanges'> {
+  policy: Policy;
+  /** Change instances (the one switch, computed by mayChange()); false is a plan. */
+  apply: boolean;
+  /** The decision's context for each instance: the account's exemption, the event if any. */
+  context: (facts: InstanceFacts) => DecideContext;
+  /** False for a launch: the instance has no history of its own yet. */
+  readOwnEvidence?: boolean;
+  /** Record Security Hub findings (needs ports.findings); undefined: do not. */
+  findings?: { partition: string; archiveMissing: boolean } | undefined;
+  /** Added to every decision's log line (an event's trigger, actor and id). */
+  logAttributes?: Record<string, unknown>;
+}
+
+/** The decision as a result the later steps and the report understand. */
+export const instanceResult = (shard: Shard, observation: Observation, decision: ReturnType<typeof decide>): InstanceResult => {
+  const noToken: Evidence['noToken'] = observation.evidence.noToken;
+  const read = noToken.status === 'read' ? noToken.value : undefined;
+  return {
+    accountId: shard.accountId,
+    region: shard.region,
+    instanceId: observation.facts.instanceId,
+    verdict: decision.verdict,
+    reason: decision.reason,
+    noTokenCalls: read?.calls ?? null,
+    observedDays: read?.observedDays ?? null,
+    hopLimit: decision.hopLimit,
+    changed: false,
+  };
+};
+
+/** Runs the pipeline over instances whose facts were just read. Never throws for one instance. */
+export const runPipeline = async (
+  ports: ShardPorts,
+  shard: Shard,
+  instances: InstanceFacts[],
+  options: PipelineOptions,
+): Promise<ShardResult> => {
+  const { log, policy } = options;
+  const { observations, errors } = await observe(ports.metrics, shard, instances, {
+    policy,
+    now: options.now,
+    log,
+    readOwnEvidence: options.readOwnEvidence,
+  });
+
+  const decided = observations.map((o) => instanceResult(shard, o, decide(o.facts, o.evidence, policy, options.context(o.facts))));
+  for (const r of decided) {
+    log.info('decision', {
+      ...shard,
+      instanceId: r.instanceId,
+      verdict: r.verdict,
+      reason: r.reason,
+      mode: options.apply ? 'apply' : 'plan',
+      ...options.logAttributes,
+    });
+  }
+
+  const targets = options.apply ? decided.filter((r) => isChange(r.verdict, policy)) : [];
+  const outcomes = targets.length > 0 ? await apply(ports.ec2, shard, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion }) : new Map();
+  const results = decided.map((r) => settle(r, outcomes.get(r.instanceId)));
+
+  if (!ports.findings || !options.findings) return { shard, instances: results, errors };
+  const records = observations.flatMap((o, n) => {
+    const result = results[n];
+    return result ? [{ facts: o.facts, result }] : [];
+  });
+  const findings = await recordFindings(ports.findings, shard, records, policy, {
+    partition: options.findings.partition,
+    now: options.now,
+    log,
+    archiveMissing: options.findings.archiveMissing,
+  });
+  return { shard, instances: results, errors, findings };
+};

@@ -1,0 +1,138 @@
+// The one report: every run (the CLI's sweep, an event, the deployed Step Functions sweep)
+// digests its shards and sums the digests here, so that the CLI's output, the deployed
+// report and every Slack summary count the same things the same way.
+import type { InstanceResult, ScopeError, Shard } from '../domain/model.ts';
+import { VERDICTS, type Verdict } from '../domain/verdicts.ts';
+import type { FindingFailure } from '../findings/record.ts';
+import type { NotificationOutcome } from '../notify/outcome.ts';
+import { byCallsDescending, cut, type BlockedInstance, type PlanSummary, type ShardDigest } from './digest.ts';
+
+/**
+ * Errors listed in the sweep's report (the report Lambda's result crosses the 256 KiB state);
+ * the summary counts them all, and each is logged by the function that met it.
+ */
+export const REPORT_ERRORS_MAX = 100;
+/** More than a Slack section shows: the summary needs only the heaviest. */
+const OVERVIEW_BLOCKED_MAX = 200;
+
+export interface SweepSummary {
+  byVerdict: Record<Verdict, number>;
+  /** Every instance looked at. */
+  instances: number;
+  changed: number;
+  /** Enforce or fix-hop-limit, not changed by this run. */
+  toChange: number;
+  /** Account-regions not swept, shard-level failures, and instances whose verdict is `error`. */
+  errors: number;
+  /** Findings Security Hub did not take. */
+  findingsFailed: number;
+  accounts: number;
+  shards: number;
+}
+
+export interface FindingsSummary {
+  enabled: boolean;
+  imported: number;
+  /** PASSED findings already in Security Hub with the same state: not imported again. */
+  unchanged: number;
+  /** The failures the digests name; `summary.findingsFailed` counts them all. */
+  failed: FindingFailure[];
+}
+
+export interface SweepReport {
+  mode: 'plan' | 'apply';
+  summary: SweepSummary;
+  /** Every instance's result where the run kept them (the CLI, an event); empty for the deployed sweep. */
+  instances: InstanceResult[];
+  errors: ScopeError[];
+  findings: FindingsSummary;
+  /** `slack`: the run summary (for an event, its messages); `alerts`: the rollback watch's alerts. */
+  notifications?: { slack: NotificationOutcome; alerts?: NotificationOutcome };
+}
+
+/** What the Slack summary says beyond the totals. */
+export interface SweepOverview {
+  /** The heaviest IMDSv1 users first (the heaviest of each shard); `summary.byVerdict` counts them all. */
+  blocked: BlockedInstance[];
+  nonCompliantByAccount: Map<string, number>;
+}
+
+/** A shard that failed as a whole in the Map (its function crashed or timed out). */
+export interface FailedShard {
+  shard: Shard | undefined;
+  message: string;
+}
+
+const bounded = (errors: ScopeError[]): ScopeError[] =>
+  errors.length <= REPORT_ERRORS_MAX
+    ? errors
+    : [
+        ...errors.slice(0, REPORT_ERRORS_MAX - 1),
+        {
+          accountId: 'unknown',
+          region: null,
+          message: `…and ${errors.length - REPORT_ERRORS_MAX + 1} more errors: see the sweep-shard and sweep-report logs`,
+        },
+      ];
+
+const sum = (digests: ShardDigest[], count: (d: ShardDigest) => number) => digests.reduce((n, d) => n + count(d), 0);
+
+export interface AggregateInput {
+  mode: SweepReport['mode'];
+  plan: PlanSummary;
+  digests: ShardDigest[];
+  /** Shards that failed, timed out or never ran (the deployed Map). */
+  failed?: FailedShard[];
+  findingsEnabled: boolean;
+}
+
+/** The report and the overview of a run, from its shards' digests. */
+export const aggregate = ({ mode, plan, digests, failed = [], findingsEnabled }: AggregateInput): { report: SweepReport; overview: SweepOverview } => {
+  const byVerdict = Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>;
+  for (const d of digests) for (const v of VERDICTS) byVerdict[v] += d.byVerdict[v] ?? 0;
+  const failedErrors = failed.map((f) => ({ accountId: f.shard?.accountId ?? 'unknown', region: f.shard?.region ?? null, message: cut(f.message) }));
+  // Shards the Map never reported on (beyond the tolerated failures) are errors too.
+  const missing = Math.max(plan.shards - digests.length - failed.length, 0);
+  const missingErrors = missing > 0 ? [{ accountId: 'unknown', region: null, message: `${missing} shard(s) returned no result` }] : [];
+  const shardErrors = sum(digests, (d) => d.errorCount - (d.byVerdict.error ?? 0));
+  const findingsFailed = sum(digests, (d) => d.findings?.failedCount ?? 0);
+
+  const nonCompliantByAccount = new Map<string, number>();
+  for (const d of digests) {
+    if (d.nonCompliant > 0) nonCompliantByAccount.set(d.shard.accountId, (nonCompliantByAccount.get(d.shard.accountId) ?? 0) + d.nonCompliant);
+  }
+  const overview: SweepOverview = {
+    blocked: digests
+      .flatMap((d) => d.blocked.map((b) => ({ accountId: d.shard.accountId, region: d.shard.region, ...b })))
+      .sort(byCallsDescending)
+      .slice(0, OVERVIEW_BLOCKED_MAX),
+    nonCompliantByAccount,
+  };
+
+  const report: SweepReport = {
+    mode,
+    summary: {
+      byVerdict,
+      instances: sum(digests, (d) => Object.values(d.byVerdict).reduce((n, v) => n + (v ?? 0), 0)),
+      changed: sum(digests, (d) => d.changed),
+      toChange: sum(digests, (d) => d.toChange),
+      errors: plan.errorCount + shardErrors + byVerdict.error + failed.length + missing,
+      findingsFailed,
+      accounts: plan.accounts,
+      shards: plan.shards,
+    },
+    instances: [],
+    // Whole account-regions left unswept come first: the bound must never hide them behind instance errors.
+    errors: bounded([...plan.errors, ...failedErrors, ...missingErrors, ...digests.flatMap((d) => d.errors)]),
+    findings: {
+      enabled: findingsEnabled,
+      imported: sum(digests, (d) => d.findings?.imported ?? 0),
+      unchanged: sum(digests, (d) => d.findings?.unchanged ?? 0),
+      failed: digests.flatMap((d) => d.findings?.failed ?? []).slice(0, REPORT_ERRORS_MAX),
+    },
+  };
+  return { report, overview };
+};
+
+/** A run that failed as a whole: something went wrong, and the report must say so. */
+export const hasFailures = (report: SweepReport): boolean => report.summary.errors > 0 || report.summary.findingsFailed > 0;
