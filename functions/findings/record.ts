@@ -34,16 +34,32 @@ export interface RecordOptions {
   now: Date;
   log: Log;
   /**
-   * `observed` is every instance EC2 lists in the account-region (a sweep, not an event):
-   * the ACTIVE findings of any other instance are archived, as it no longer exists.
+   * A sweep: `observed` is every instance EC2 listed in the account-region. The ACTIVE
+   * finding of any other instance is archived, but only for the ids this asks EC2 about
+   * and EC2 confirms gone: a listing that came back empty or short by mistake must not
+   * archive the findings of instances that still run (the FAILED ones of v1 users among them).
    */
-  archiveMissing?: boolean;
+  confirmGone?: ((instanceIds: string[]) => Promise<string[]>) | undefined;
 }
+
+const instanceIdOf = (shard: Shard, findingId: string) => findingId.slice(findingIdPrefix(shard).length);
+
+/** The ids EC2 confirms gone among those whose ACTIVE findings the listing did not explain; none when it cannot say. */
+const confirmedGone = async (shard: Shard, candidates: ExistingFinding[], options: RecordOptions): Promise<Set<string>> => {
+  const ids = candidates.map((e) => instanceIdOf(shard, e.id)).filter(isInstanceId);
+  if (ids.length === 0 || !options.confirmGone) return new Set();
+  try {
+    return new Set(await options.confirmGone(ids));
+  } catch (error) {
+    options.log.warn('cannot confirm which instances are gone, no finding archived', { ...shard, candidates: ids.length, reason: describeError(error) });
+    return new Set();
+  }
+};
 
 
 /** The ARCHIVED finding of an instance EC2 no longer lists, from what its last finding recorded. */
 const vanishedFinding = (shard: Shard, existing: ExistingFinding, policy: Policy, options: RecordOptions): AsffFinding | undefined => {
-  const instanceId = existing.id.slice(findingIdPrefix(shard).length);
+  const instanceId = instanceIdOf(shard, existing.id);
   if (!isInstanceId(instanceId)) return undefined;
   const last = existing.lastOptions;
   const metadata: MetadataOptions = {
@@ -77,7 +93,7 @@ export const recordFindings = async (
   options: RecordOptions,
 ): Promise<FindingsOutcome> => {
   const { log } = options;
-  if (observed.length === 0 && !options.archiveMissing) return noFindings();
+  if (observed.length === 0 && !options.confirmGone) return noFindings();
   const ids = observed.map((o) => findingId(shard, o.result.instanceId));
 
   let existing = new Map<string, ExistingFinding>();
@@ -101,12 +117,15 @@ export const recordFindings = async (
     }),
   );
   const current = new Set(ids);
-  const vanished = options.archiveMissing
-    ? [...existing.values()]
-        .filter((e) => !current.has(e.id) && e.recordState === 'ACTIVE')
-        .flatMap((e) => vanishedFinding(shard, e, policy, options) ?? [])
-    : [];
+  const unexplained = [...existing.values()].filter((e) => !current.has(e.id) && e.recordState === 'ACTIVE');
+  const gone = await confirmedGone(shard, unexplained, options);
+  const vanished = unexplained
+    .filter((e) => gone.has(instanceIdOf(shard, e.id)))
+    .flatMap((e) => vanishedFinding(shard, e, policy, options) ?? []);
   if (vanished.length > 0) log.info('findings of vanished instances archived', { ...shard, count: vanished.length });
+  if (unexplained.length > vanished.length) {
+    log.warn('instances not listed but not confirmed gone: findings kept', { ...shard, count: unexplained.length - vanished.length });
+  }
   const toSend = [...findings.filter((f) => !isUnchangedPass(f, existing.get(f.Id))), ...vanished];
 
   let failures: ImportFailure[] = toSend.length > 0 ? await port.importFindings(toSend) : [];

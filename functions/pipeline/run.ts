@@ -87,11 +87,16 @@ export const runPipeline = async (
     const result = results[n];
     return result ? [{ facts: o.facts, result }] : [];
   });
+  // Asked only about instances whose findings the listing did not explain: those EC2 no longer describes are gone.
+  const confirmGone = async (ids: string[]) => {
+    const alive = new Set((await ports.ec2.describeInstances(ids)).map((f) => f.instanceId));
+    return ids.filter((id) => !alive.has(id));
+  };
   const findings = await recordFindings(ports.findings, shard, records, policy, {
     partition: options.findings.partition,
     now: options.now,
     log,
-    archiveMissing: options.findings.archiveMissing,
+    confirmGone: options.findings.archiveMissing ? confirmGone : undefined,
   });
   return { shard, instances: results, errors, findings };
 };

@@ -156,6 +156,27 @@ describe('Security Hub findings', () => {
     for (const s of vanished) expect(again.has(findingId(s, s.instanceId)), s.instanceId).toBe(false);
   });
 
+  it('keeps every finding when EC2 answers an empty listing for an account-region whose instances still run', async () => {
+    const local = aws();
+    const { seeded } = await seedOrganization(local);
+    await sweep(testPolicy());
+    // The fault: every unfiltered DescribeInstances (the listing) answers no instance at all.
+    const emptyListing = rewriteInput('DescribeInstances', (input) => {
+      if (input.Filters === undefined) input.Filters = [{ Name: 'instance-id', Values: ['i-00000000000000000'] }];
+    });
+
+    const { report, lines } = await sweep(testPolicy(), { customizeClient: emptyListing });
+
+    const accounts = [...new Set(seeded.map((s) => s.accountId))];
+    const all = await allFindings(accounts);
+    expect(all.length).toBe(seeded.length);
+    for (const f of all) expect(f.finding.RecordState, f.finding.Id).toBe('ACTIVE');
+    const v1Users = seeded.filter((s) => s.kind === 'v1-user');
+    for (const s of v1Users) expect(findingOf(all, s)[0]?.finding.Compliance?.Status, s.instanceId).toBe('FAILED');
+    expect(lines.filter((l) => l.message === 'findings of vanished instances archived')).toEqual([]);
+    expect(lines.filter((l) => l.message === 'instances not listed but not confirmed gone: findings kept').length).toBe(report.summary.shards);
+  });
+
   it('retries findings Security Hub rejected once, then reports them with their error code', async () => {
     const { seeded } = await seedOrganization(aws());
     const victim = seeded.find((s) => s.kind === 'v1-user' && s.accountId !== MANAGEMENT_ACCOUNT);
