@@ -26,6 +26,7 @@ const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => 
     recordState: f.RecordState,
     state: f.ProductFields?.[STATE_FIELD],
     createdAt: f.CreatedAt,
+    updatedAt: f.UpdatedAt,
     firstObservedAt: f.FirstObservedAt,
     lastOptions:
       options?.HttpTokens && options.HttpEndpoint && options.HttpPutResponseHopLimit !== undefined

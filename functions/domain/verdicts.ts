@@ -23,8 +23,6 @@ export interface VerdictRow {
   label: string;
   /** The text report's column heading. */
   column: string;
-  /** The finding's Compliance.Status while the instance is left as it is. */
-  compliance: ComplianceStatus;
   /** The finding's severity when an instance profile is attached, and when none is. */
   severity: { withProfile: SeverityLabel; withoutProfile: SeverityLabel };
   /**
@@ -42,7 +40,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   compliant: {
     label: 'Compliant',
     column: 'compliant',
-    compliance: 'PASSED',
     severity: { withProfile: 'INFORMATIONAL', withoutProfile: 'INFORMATIONAL' },
     change: 'never',
     urgency: 3,
@@ -51,7 +48,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   'fix-hop-limit': {
     label: 'Hop limit to fix',
     column: 'fix-hop',
-    compliance: 'FAILED',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
     change: 'always',
     urgency: 2,
@@ -60,7 +56,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   enforce: {
     label: 'Safe to enforce',
     column: 'enforce',
-    compliance: 'FAILED',
     severity: { withProfile: 'MEDIUM', withoutProfile: 'LOW' },
     change: 'always',
     urgency: 1,
@@ -69,7 +64,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   'blocked-v1-in-use': {
     label: 'Blocked (IMDSv1 in use)',
     column: 'blocked',
-    compliance: 'FAILED',
     severity: { withProfile: 'HIGH', withoutProfile: 'MEDIUM' },
     change: 'never',
     urgency: 3,
@@ -80,17 +74,14 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   'v1-rejected': {
     label: 'IMDSv1 rejected after enforcement (workload failing)',
     column: 'rejected',
-    compliance: 'FAILED',
     severity: { withProfile: 'CRITICAL', withoutProfile: 'CRITICAL' },
     change: 'when-revert',
     urgency: 0,
     nonCompliant: true,
   },
-  // Not judged: unknown evidence, an exemption, or a failed call are not a FAILED control.
   'insufficient-evidence': {
     label: 'Not enough evidence',
     column: 'no-data',
-    compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
     change: 'never',
     urgency: 3,
@@ -99,7 +90,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   exempt: {
     label: 'Exempt',
     column: 'exempt',
-    compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'INFORMATIONAL', withoutProfile: 'INFORMATIONAL' },
     change: 'never',
     urgency: 3,
@@ -108,7 +98,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   gone: {
     label: 'Gone (terminated)',
     column: 'gone',
-    compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'INFORMATIONAL', withoutProfile: 'INFORMATIONAL' },
     change: 'never',
     urgency: 3,
@@ -117,7 +106,6 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   error: {
     label: 'Errors',
     column: 'error',
-    compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
     change: 'never',
     urgency: 3,

@@ -1,6 +1,7 @@
 // One ASFF finding per instance, pure: what Security Hub (and its auditors) should see.
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
 import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
+import { DAY_MS } from '../domain/time.ts';
 import { isRevert, VERDICT_TABLE, type ComplianceStatus, type SeverityLabel } from '../domain/verdicts.ts';
 
 export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
@@ -27,12 +28,14 @@ export interface AsffFinding {
   ProductArn: string;
   GeneratorId: string;
   AwsAccountId: string;
-  Types: string[];
+  /** Only on creation: afterwards the top-level fields belong to the customer (FindingProviderFields carries ours). */
+  Types?: string[];
   CreatedAt: string;
   UpdatedAt: string;
   FirstObservedAt: string;
   LastObservedAt: string;
-  Severity: { Label: SeverityLabel };
+  /** Only on creation, like Types. */
+  Severity?: { Label: SeverityLabel };
   /** Where a provider updates Severity and Types after creation (top-level ones may be the customer's). */
   FindingProviderFields: { Severity: { Label: SeverityLabel }; Types: string[] };
   Title: string;
@@ -54,6 +57,8 @@ export interface AsffFinding {
     };
   }>;
   Compliance: { Status: ComplianceStatus };
+  /** Set only when an exempt instance's finding is created: a provider cannot change it afterwards. */
+  Workflow?: { Status: 'SUPPRESSED' };
   RecordState: 'ACTIVE' | 'ARCHIVED';
 }
 
@@ -65,6 +70,8 @@ export interface ExistingFinding {
   state: string | undefined;
   createdAt: string | undefined;
   firstObservedAt: string | undefined;
+  /** When it was last imported: Security Hub deletes it 90 days after that. */
+  updatedAt?: string | undefined;
   /** The metadata options it last recorded: all that is known of an instance EC2 no longer lists. */
   lastOptions?: { httpTokens: string; httpEndpoint: string; hopLimit: number } | undefined;
 }
@@ -103,8 +110,18 @@ export const currentOptions = (facts: InstanceFacts, result: InstanceResult): Me
       }
     : facts.metadata;
 
-export const complianceOf = (result: InstanceResult): ComplianceStatus =>
-  result.changed && !isRevert(result.verdict) ? 'PASSED' : VERDICT_TABLE[result.verdict].compliance;
+/**
+ * Whether IMDSv1 is allowed, whatever the verdict: FAILED whenever it is (insufficient
+ * evidence and exemptions included), PASSED when tokens are required or IMDS is off,
+ * NOT_AVAILABLE only when the instance's state could not be read (it is gone).
+ */
+export const complianceOf = (result: InstanceResult, options: MetadataOptions): ComplianceStatus => {
+  if (result.verdict === 'gone') return 'NOT_AVAILABLE';
+  return options.httpEndpoint === 'enabled' && options.httpTokens === 'optional' ? 'FAILED' : 'PASSED';
+};
+
+/** Security Hub deletes a finding 90 days after its last update: a PASSED one is refreshed well before. */
+export const REFRESH_AFTER_DAYS = 30;
 
 /** v1 in use where an instance profile's credentials can be read through it is the worst case. */
 export const severityOf = (result: InstanceResult, facts: InstanceFacts): SeverityLabel => {
@@ -184,7 +201,7 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
   const { facts, result, shard, now } = input;
   const at = now.toISOString();
   const options = currentOptions(facts, result);
-  const status = complianceOf(result);
+  const status = complianceOf(result, options);
   const severity = severityOf(result, facts);
   const evidence =
     result.noTokenCalls === null
@@ -217,12 +234,11 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
     ProductArn: productArn(partition, shard),
     GeneratorId: GENERATOR_ID,
     AwsAccountId: shard.accountId,
-    Types: [FINDING_TYPE],
+    ...(input.existing ? {} : { Types: [FINDING_TYPE], Severity: { Label: severity } }),
     CreatedAt: input.existing?.createdAt ?? at,
     UpdatedAt: at,
     FirstObservedAt: input.existing?.firstObservedAt ?? at,
     LastObservedAt: at,
-    Severity: { Label: severity },
     FindingProviderFields: { Severity: { Label: severity }, Types: [FINDING_TYPE] },
     Title: clip(titleOf(result, options, facts), TITLE_MAX),
     Description: clip(description, DESCRIPTION_MAX),
@@ -255,13 +271,17 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
     ],
     Compliance: { Status: status },
     RecordState: result.verdict === 'gone' ? 'ARCHIVED' : 'ACTIVE',
+    ...(result.verdict === 'exempt' && !input.existing ? { Workflow: { Status: 'SUPPRESSED' as const } } : {}),
   };
 };
 
 /** A PASSED finding whose state is what Security Hub already holds costs money and says nothing new. */
-export const isUnchangedPass = (finding: AsffFinding, existing: ExistingFinding | undefined): boolean =>
+export const isUnchangedPass = (finding: AsffFinding, existing: ExistingFinding | undefined, now: Date): boolean =>
   finding.Compliance.Status === 'PASSED' &&
   existing !== undefined &&
   existing.complianceStatus === 'PASSED' &&
   existing.recordState === 'ACTIVE' &&
-  existing.state === finding.ProductFields[STATE_FIELD];
+  existing.state === finding.ProductFields[STATE_FIELD] &&
+  // An unknown age is refreshed: a finding Security Hub deleted cannot be refreshed later.
+  existing.updatedAt !== undefined &&
+  now.getTime() - Date.parse(existing.updatedAt) < REFRESH_AFTER_DAYS * DAY_MS;

@@ -126,7 +126,7 @@ export const recordFindings = async (
   if (unexplained.length > vanished.length) {
     log.warn('instances not listed but not confirmed gone: findings kept', { ...shard, count: unexplained.length - vanished.length });
   }
-  const toSend = [...findings.filter((f) => !isUnchangedPass(f, existing.get(f.Id))), ...vanished];
+  const toSend = [...findings.filter((f) => !isUnchangedPass(f, existing.get(f.Id), options.now)), ...vanished];
 
   let failures: ImportFailure[] = toSend.length > 0 ? await port.importFindings(toSend) : [];
   if (failures.length > 0) {

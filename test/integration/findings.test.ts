@@ -15,10 +15,12 @@ const { aws } = useMoto();
 const PLANNED: Record<Kind, string> = {
   plain: 'FAILED',
   container: 'FAILED',
-  'eks-drift': 'FAILED',
+  // IMDSv2 is required already: the hop limit is to fix, but IMDSv1 is not allowed.
+  'eks-drift': 'PASSED',
   'v1-user': 'FAILED',
-  'no-data': 'NOT_AVAILABLE',
-  exempt: 'NOT_AVAILABLE',
+  // Unknown and exempt still allow IMDSv1.
+  'no-data': 'FAILED',
+  exempt: 'FAILED',
   'endpoint-off': 'PASSED',
   compliant: 'PASSED',
 };
@@ -99,7 +101,7 @@ describe('Security Hub findings', () => {
     const fixed = findingOf(all, plain)[0]?.finding;
     expect(fixed?.ProductFields?.['imds-remediator/EnforcedAt']).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(fixed?.Resources?.[0]?.Details?.AwsEc2Instance?.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
-    expect(fixed?.Severity?.Label).toBe('INFORMATIONAL');
+    expect(fixed?.FindingProviderFields?.Severity?.Label).toBe('INFORMATIONAL');
     // Updated in place: the finding created by the plan keeps its CreatedAt.
     expect(fixed?.UpdatedAt).not.toBe(fixed?.CreatedAt);
     expect(report.findings?.failed).toEqual([]);

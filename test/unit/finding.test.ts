@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildFinding, isUnchangedPass, STATE_FIELD, type ExistingFinding } from '../../functions/findings/asff.ts';
+import { buildFinding, isUnchangedPass, REFRESH_AFTER_DAYS, STATE_FIELD, type ExistingFinding } from '../../functions/findings/asff.ts';
 import type { InstanceFacts, InstanceResult } from '../../functions/domain/model.ts';
 import type { Verdict } from '../../functions/domain/verdicts.ts';
 
@@ -38,17 +38,18 @@ const existingFrom = (f: ReturnType<typeof build>): ExistingFinding => ({
   state: f.ProductFields[STATE_FIELD],
   createdAt: f.CreatedAt,
   firstObservedAt: f.FirstObservedAt,
+  updatedAt: f.UpdatedAt,
 });
 
 describe('buildFinding', () => {
   it('rates IMDSv1 in use on an instance with an instance profile the most severe of all', () => {
     const withProfile = facts({ instanceProfileArn: 'arn:aws:iam::111122223333:instance-profile/app' });
     const severities = (['compliant', 'fix-hop-limit', 'enforce', 'blocked-v1-in-use', 'insufficient-evidence', 'exempt', 'error'] as const).flatMap(
-      (v) => [build(facts(), result(v)), build(withProfile, result(v))].map((f) => ({ v, label: f.Severity.Label })),
+      (v) => [build(facts(), result(v)), build(withProfile, result(v))].map((f) => ({ v, label: f.FindingProviderFields.Severity.Label })),
     );
     const rank = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
     const worst = build(withProfile, result('blocked-v1-in-use', { noTokenCalls: 9 }));
-    expect(worst.Severity.Label).toBe('HIGH');
+    expect(worst.Severity?.Label).toBe('HIGH');
     expect(worst.FindingProviderFields.Severity.Label).toBe('HIGH');
     expect(worst.Compliance.Status).toBe('FAILED');
     expect(worst.Resources[0]?.Details.AwsEc2Instance.IamInstanceProfileArn).toBe('arn:aws:iam::111122223333:instance-profile/app');
@@ -56,16 +57,31 @@ describe('buildFinding', () => {
     expect(Math.max(...others.map((s) => rank.indexOf(s.label)))).toBeLessThan(rank.indexOf('HIGH'));
   });
 
-  it('gives an exempt instance a status that is not FAILED and a title that says exempt', () => {
+  it('marks an exempt instance FAILED (IMDSv1 is allowed), suppressed when created, with a title that says exempt', () => {
     const f = build(facts(), result('exempt'));
-    expect(f.Compliance.Status).toBe('NOT_AVAILABLE');
+    expect(f.Compliance.Status).toBe('FAILED');
+    expect(f.Workflow).toEqual({ Status: 'SUPPRESSED' });
     expect(f.Title).toBe('IMDSv1 allowed on i-0123456789abcdef0, exempt by policy');
-    expect(f.Severity.Label).toBe('INFORMATIONAL');
+    expect(f.Severity?.Label).toBe('INFORMATIONAL');
+    // A provider may set the workflow only when it creates the finding.
+    expect(build(facts(), result('exempt'), existingFrom(f)).Workflow).toBeUndefined();
   });
 
-  it('marks insufficient evidence NOT_AVAILABLE and says what is missing', () => {
+  it.each([
+    ['insufficient evidence, IMDSv1 allowed', 'insufficient-evidence', { httpTokens: 'optional', httpEndpoint: 'enabled' }, 'FAILED'],
+    ['an error on an instance that allows IMDSv1', 'error', { httpTokens: 'optional', httpEndpoint: 'enabled' }, 'FAILED'],
+    ['an error on an instance that requires tokens', 'error', { httpTokens: 'required', httpEndpoint: 'enabled' }, 'PASSED'],
+    ['a hop limit to fix on an instance that requires tokens', 'fix-hop-limit', { httpTokens: 'required', httpEndpoint: 'enabled' }, 'PASSED'],
+    ['IMDS off, tokens optional', 'compliant', { httpTokens: 'optional', httpEndpoint: 'disabled' }, 'PASSED'],
+    ['a terminated instance', 'gone', { httpTokens: 'optional', httpEndpoint: 'enabled' }, 'NOT_AVAILABLE'],
+  ] as const)('says whether IMDSv1 is allowed, whatever the verdict: %s', (_, verdict, options, status) => {
+    const f = build(facts({ metadata: { ...options, hopLimit: 1, state: 'applied' } }), result(verdict));
+    expect(f.Compliance.Status).toBe(status);
+  });
+
+  it('marks insufficient evidence FAILED and says what is missing', () => {
     const f = build(facts(), result('insufficient-evidence', { observedDays: 0 }));
-    expect(f.Compliance.Status).toBe('NOT_AVAILABLE');
+    expect(f.Compliance.Status).toBe('FAILED');
     expect(f.Remediation.Recommendation.Text).toMatch(/at least 7 days/);
   });
 
@@ -97,13 +113,30 @@ describe('buildFinding', () => {
       result('compliant', { noTokenCalls: null, observedDays: null }),
       existingFrom(enforced),
     );
-    expect(isUnchangedPass(nextSweep, existingFrom(enforced))).toBe(true);
+    expect(isUnchangedPass(nextSweep, existingFrom(enforced), now)).toBe(true);
     expect(nextSweep.ProductFields['imds-remediator/EnforcedAt']).toBe(now.toISOString());
     // A hop limit changed by someone else is news, and so is a FAILED finding.
     const drifted = build(facts({ metadata: { httpTokens: 'required', httpEndpoint: 'enabled', hopLimit: 3, state: 'applied' } }), result('compliant', { hopLimit: 3 }));
-    expect(isUnchangedPass(drifted, existingFrom(enforced))).toBe(false);
+    expect(isUnchangedPass(drifted, existingFrom(enforced), now)).toBe(false);
     const failed = build(facts(), result('blocked-v1-in-use'));
-    expect(isUnchangedPass(failed, existingFrom(failed))).toBe(false);
+    expect(isUnchangedPass(failed, existingFrom(failed), now)).toBe(false);
+  });
+
+  it('refreshes an unchanged PASSED finding before Security Hub would delete it', () => {
+    const enforced = build(facts(), result('enforce', { changed: true }));
+    const later = (days: number) => new Date(now.getTime() + days * 86_400_000);
+    expect(isUnchangedPass(enforced, existingFrom(enforced), later(REFRESH_AFTER_DAYS - 1))).toBe(true);
+    expect(isUnchangedPass(enforced, existingFrom(enforced), later(REFRESH_AFTER_DAYS))).toBe(false);
+    expect(isUnchangedPass(enforced, { ...existingFrom(enforced), updatedAt: undefined }, now)).toBe(false);
+  });
+
+  it('sends Severity and Types only in FindingProviderFields when it updates a finding', () => {
+    const first = build(facts(), result('blocked-v1-in-use'));
+    const update = build(facts(), result('blocked-v1-in-use', { noTokenCalls: 7 }), existingFrom(first));
+    expect(first).toMatchObject({ Severity: { Label: 'MEDIUM' }, Types: [expect.any(String)] });
+    expect(update.Severity).toBeUndefined();
+    expect(update.Types).toBeUndefined();
+    expect(update.FindingProviderFields).toEqual({ Severity: { Label: 'MEDIUM' }, Types: first.Types });
   });
 
   it('stays within ASFF limits for long reasons and many tags', () => {
