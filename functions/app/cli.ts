@@ -25,7 +25,7 @@ export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--jso
           as the event-driven auto-fix does: same output and exit codes as apply
   notify-test  post one test message to the Slack webhook (SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN)
 
-  --policy <file>     policy document, YAML or JSON (see policy.yaml)
+  --policy <file>     policy document, YAML or JSON; at least 'mode: report' or 'mode: enforce' (see policy.yaml)
   --json              print one JSON document on stdout instead of the table
   --concurrency N     account-regions swept at once (default 8)
   --log-file <path>   structured JSON logs go here instead of stderr

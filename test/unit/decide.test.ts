@@ -75,13 +75,13 @@ describe('decide', () => {
   });
 
   it('leaves an exempt-tagged instance alone even with clean evidence', () => {
-    const d = decide(instance({}, { 'imds-remediator:exempt': 'true' }), clean, policy, ctx);
+    const d = decide(instance({}, { 'imds-exempt': 'true' }), clean, policy, ctx);
     expect(d.verdict).toBe('exempt');
-    expect(d.reason).toMatch(/exempt by tag imds-remediator:exempt=true/);
+    expect(d.reason).toMatch(/exempt by tag imds-exempt=true/);
   });
 
   it('does not exempt on the tag key alone when the policy names values', () => {
-    const d = decide(instance({}, { 'imds-remediator:exempt': 'false' }), clean, policy, ctx);
+    const d = decide(instance({}, { 'imds-exempt': 'false' }), clean, policy, ctx);
     expect(d.verdict).toBe('enforce');
   });
 
@@ -128,7 +128,7 @@ describe('decide for events', () => {
   });
 
   it('still exempts a new instance tagged exempt', () => {
-    expect(decide(instance({}, { 'imds-remediator:exempt': 'true' }), undefined, policy, launch([])).verdict).toBe('exempt');
+    expect(decide(instance({}, { 'imds-exempt': 'true' }), undefined, policy, launch([])).verdict).toBe('exempt');
   });
 
   it('re-enforces drift with no v1 calls, naming the actor', () => {
