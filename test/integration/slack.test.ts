@@ -1,8 +1,12 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inspect } from 'node:util';
+import { SlackWebhook } from '../../functions/adapters/slack.ts';
 import { runCli } from '../../functions/app/cli.ts';
-import type { SlackBlock, SlackMessage } from '../../functions/notify/slack-message.ts';
-import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
+import { Secret } from '../../functions/domain/secret.ts';
+import { NotificationError } from '../../functions/notify/deliver.ts';
+import { testMessage, type SlackBlock, type SlackMessage } from '../../functions/notify/slack-message.ts';
+import { startSlackReceiver, type SlackReceiver, type Scripted } from '../../local/slack-receiver.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { seedOrganization, testPolicy } from '../support/scenario.ts';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -43,9 +47,9 @@ const cli = async (args: string[], env: Record<string, string>) => {
   return { code, stdout, stderr };
 };
 
-const policyFile = async () => {
+const policyFile = async (policy = testPolicy()) => {
   const dir = await mkdtemp(join(tmpdir(), 'imds-slack-'));
-  await writeFile(join(dir, 'policy.yaml'), stringify(testPolicy()));
+  await writeFile(join(dir, 'policy.yaml'), stringify(policy));
   return { policy: join(dir, 'policy.yaml'), log: join(dir, 'sweep.log') };
 };
 
@@ -120,9 +124,9 @@ describe('Slack notifications', () => {
     const refused = await sweep(scope, { env: { SLACK_WEBHOOK_URL: receiver.url('gone') }, slack: fast });
 
     expect(postsAfterFailing).toBe(3);
-    expect(failing.report.notifications?.slack).toEqual({ status: 'failed', attempts: 3, error: expect.stringMatching(/failed after 3 attempts: HTTP 503 unavailable/) });
+    expect(failing.report.notifications?.slack).toEqual({ status: 'failed', attempts: 3, error: expect.stringMatching(/failed after 3 attempts: HTTP 503 \(Slack or a proxy failed\)$/) });
     expect(receiver.received).toHaveLength(4);
-    expect(refused.report.notifications?.slack).toEqual({ status: 'failed', attempts: 1, error: expect.stringMatching(/refused the message: HTTP 404 no_service/) });
+    expect(refused.report.notifications?.slack).toEqual({ status: 'failed', attempts: 1, error: expect.stringMatching(/refused the message: HTTP 404 \(no such webhook: it was revoked or the URL is wrong\)$/) });
   });
 
   it('finishes the sweep (exit 0) when the Slack receiver is dead, and reports the failure', async () => {
@@ -158,6 +162,32 @@ describe('Slack notifications', () => {
     expect(everything).not.toContain('/services/');
     expect(receiver.received.length).toBeGreaterThanOrEqual(3);
   });
+
+  // Proxies and error pages often answer with the path they were asked for: the webhook's secret.
+  it.each([400, 404, 500])(
+    'never lets the URL out when an HTTP %i answer echoes the request path: not in the error, stderr, the log file, --json or notify-test',
+    async (status) => {
+      await aws().createOrganization([]);
+      const files = await policyFile(testPolicy({ scope: { regions: ['us-east-1'] } }));
+      const url = receiver.url(SECRET);
+      const echo: Scripted = { status, body: (path) => `${status} error: POST ${path} (see http://127.0.0.1${path})` };
+      receiver.answer(...Array.from({ length: 20 }, () => echo));
+      const env = { SLACK_WEBHOOK_URL: url };
+
+      const thrown = await new SlackWebhook(async () => new Secret(url), { backoffMs: 1, maxAttempts: 2 }).post(testMessage()).catch((e: unknown) => e);
+      const runs = [
+        await cli(['apply', '--policy', files.policy, '--log-file', files.log], env),
+        await cli(['plan', '--policy', files.policy, '--json'], env),
+        await cli(['notify-test', '--log-file', files.log], env),
+      ];
+
+      const everything = [inspect(thrown, { depth: 10 }), ...runs.flatMap((r) => [r.stdout, r.stderr]), await readFile(files.log, 'utf8')].join('\n');
+      for (const leak of [url, new URL(url).pathname, SECRET, 'T0000000/B0000000']) expect(everything).not.toContain(leak);
+      expect(everything.split(`HTTP ${status} (`).length - 1).toBeGreaterThanOrEqual(4); // each failure was still reported
+      expect(thrown).toBeInstanceOf(NotificationError);
+      expect((thrown as Error).message).toMatch(new RegExp(`HTTP ${status} \\([a-z :,-]+\\)$`, 'i'));
+    },
+  );
 
   it('notify-test posts one test message, to a URL read from Secrets Manager', async () => {
     const secrets = new SecretsManagerClient({ region: 'eu-west-1' });
