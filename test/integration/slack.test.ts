@@ -9,6 +9,8 @@ import { testMessage, type SlackBlock, type SlackMessage } from '../../functions
 import { startSlackReceiver, type SlackReceiver, type Scripted } from '../../local/slack-receiver.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { seedOrganization, testPolicy } from '../support/scenario.ts';
+import { runInstancesEvent } from '../support/events.ts';
+import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +190,35 @@ describe('Slack notifications', () => {
       expect((thrown as Error).message).toMatch(new RegExp(`HTTP ${status} \\([a-z :,-]+\\)$`, 'i'));
     },
   );
+
+  it('escapes what member-account users name, in the text and the blocks: an Auto Scaling group called <!channel> <http://evil|x> & co', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const hostile = '<!channel> <http://evil.example|click> & co';
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, 'us-east-1', hostile, 2);
+    const [user = '', quiet = ''] = group.instanceIds;
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, 'us-east-1', { [user]: days(14, 9), [quiet]: days(14) });
+    const [launched = ''] = await group.scaleOut(1);
+    const files = await policyFile(testPolicy({ scope: { regions: ['us-east-1'] } }));
+    const event = join(files.log, '..', 'event.json');
+    await writeFile(event, JSON.stringify(runInstancesEvent(MANAGEMENT_ACCOUNT, 'us-east-1', [launched])));
+
+    const { code } = await cli(['event', event, '--policy', files.policy], { SLACK_WEBHOOK_URL: receiver.url(SECRET) });
+
+    expect(code).toBe(0);
+    expect(receiver.received).toHaveLength(1);
+    const message = receiver.received[0]?.body as SlackMessage;
+    // The message is about this group: its name is there, escaped, wherever it appears.
+    for (const text of [message.text, ...texts(message.blocks)].filter((t) => t.includes('Auto Scaling group'))) {
+      expect(text).toContain('&lt;!channel&gt; &lt;http://evil.example|click&gt; &amp; co');
+    }
+    expect(message.text).toMatch(/^Not enforced on .* in Auto Scaling group &lt;!channel&gt;/);
+    for (const text of [message.text, ...texts(message.blocks)]) {
+      expect(text).not.toContain('<!channel>');
+      expect(text).not.toContain('<http://evil');
+      expect(text).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    }
+  });
 
   it('notify-test posts one test message, to a URL read from Secrets Manager', async () => {
     const secrets = new SecretsManagerClient({ region: 'eu-west-1' });
