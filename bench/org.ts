@@ -22,7 +22,7 @@ const KINDS = [
   { kind: 'v1-in-use', weight: 12, spec: { tags: { Name: 'legacy' } }, data: 'calls' },
   { kind: 'young', weight: 4, spec: { tags: { Name: 'batch' } }, data: 'young' },
   { kind: 'no-data', weight: 4, spec: { tags: { Name: 'stopped-long' } }, data: null },
-  { kind: 'exempt', weight: 5, spec: { tags: { 'imds-remediator:exempt': 'true' } }, data: 'zero' },
+  { kind: 'exempt', weight: 5, spec: { tags: { 'imds-exempt': 'true' } }, data: 'zero' },
 ] as const satisfies ReadonlyArray<{ kind: string; weight: number; spec: InstanceSpec; data: 'zero' | 'calls' | 'young' | null }>;
 
 export type Kind = (typeof KINDS)[number]['kind'];

@@ -30,7 +30,7 @@ const seed = async (aws: LocalAws) => {
       const docker = await one({ tags: { Name: 'docker-host', workload: 'docker' } });
       const fresh = await one({ tags: { Name: 'new-batch' } });
       await one({ tags: { Name: 'stopped-forever' } });
-      const exempt = await one({ tags: { Name: 'vendor-appliance', 'imds-remediator:exempt': 'true' } });
+      const exempt = await one({ tags: { Name: 'vendor-appliance', 'imds-exempt': 'true' } });
       await one({ httpTokens: 'required', hopLimit: 1, tags: { Name: 'eks-drift', 'eks:cluster-name': 'prod' } });
       await one({ httpEndpoint: 'disabled', tags: { Name: 'no-imds' } });
       await one({ httpTokens: 'required', tags: { Name: 'already-v2' } });
@@ -85,7 +85,7 @@ const main = async () => {
     say(`3 accounts × ${REGIONS.length} regions × 11 instances: web, ECS and EKS hosts, a legacy app and a docker host`);
     say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off.');
 
-    const policy = 'policy.yaml';
+    const policy = 'local/demo-policy.yaml';
     heading(`imds-remediator plan --policy ${policy}`);
     const planned = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
 

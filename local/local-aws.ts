@@ -112,7 +112,8 @@ export class LocalAws {
     const ec2 = new EC2Client({ region, credentials });
     const template = await ec2.send(
       new CreateLaunchTemplateCommand({
-        LaunchTemplateName: `${name}-template`,
+        // A group's name may hold any text; a launch template's only these characters.
+        LaunchTemplateName: `${name.replace(/[^\w().\-/]/g, '_')}-template`,
         LaunchTemplateData: { ImageId: AMI, InstanceType: 't3.micro', MetadataOptions: { HttpTokens: 'optional', HttpPutResponseHopLimit: 1 } },
       }),
     );

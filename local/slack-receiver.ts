@@ -12,7 +12,8 @@ export interface Received {
 export interface Scripted {
   status: number;
   headers?: Record<string, string>;
-  body?: string;
+  /** A function of the request path answers as proxies' error pages do, echoing it. */
+  body?: string | ((path: string) => string);
 }
 
 const readBody = (req: IncomingMessage) =>
@@ -34,10 +35,11 @@ export const startSlackReceiver = async () => {
       } catch {
         // kept as text
       }
-      received.push({ path: req.url ?? '', contentType: req.headers['content-type'], body });
+      const path = req.url ?? '';
+      received.push({ path, contentType: req.headers['content-type'], body });
       const answer = script.shift() ?? { status: 200, body: 'ok' };
       res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
-      res.end(answer.body ?? '');
+      res.end(typeof answer.body === 'function' ? answer.body(path) : (answer.body ?? ''));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -26,6 +26,16 @@ export const retryAfterMs = (header: string | null, fallbackMs: number): number 
   return Number.isNaN(at) ? fallbackMs : Math.max(0, at - Date.now());
 };
 
+/** A fixed description per status: what the answer means, never what it said. */
+export const describeStatus = (status: number): string => {
+  if (status === 400) return 'the message was refused as invalid';
+  if (status === 401 || status === 403) return 'the webhook is not allowed to post';
+  if (status === 404 || status === 410) return 'no such webhook: it was revoked or the URL is wrong';
+  if (status === 429) return 'rate-limited';
+  if (status >= 500) return 'Slack or a proxy failed';
+  return 'unexpected answer';
+};
+
 /** The network error's code (ECONNREFUSED, ETIMEDOUT…), never its text: it could carry the URL. */
 const networkCode = (error: unknown): string => {
   if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
@@ -64,9 +74,11 @@ export class SlackWebhook implements Notifier {
           body,
           signal: AbortSignal.timeout(this.#timeoutMs),
         });
-        const answer = (await response.text()).slice(0, 100).replace(/\s+/g, ' ').trim();
+        // The body is never read into a message: proxies and error pages often echo the
+        // request path, which holds the webhook's secret.
+        await response.body?.cancel();
         if (response.ok) return { attempts: attempt, waitedMs };
-        lastProblem = `HTTP ${response.status}${answer ? ` ${answer}` : ''}`;
+        lastProblem = `HTTP ${response.status} (${describeStatus(response.status)})`;
         if (response.status === 429) {
           waitMs = retryAfterMs(response.headers.get('retry-after'), this.#backoffMs);
           if (waitMs > this.#maxRetryAfterMs) {

@@ -1,11 +1,11 @@
 // The `imds-remediator` command: plan and apply an organization sweep from a laptop or CI.
 import { readFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { JsonLinesLog } from '../adapters/json-lines-log.ts';
 import { composeNotifier, composeWorld } from './compose.ts';
 import { readEnvironment } from './config.ts';
 import { loadPolicy } from './load-policy.ts';
+import { openLogFile } from './log-file.ts';
 import { describeError, InputError } from '../domain/errors.ts';
 import { deliver } from '../notify/deliver.ts';
 import { renderOutcomes } from '../report/render-outcomes.ts';
@@ -18,7 +18,7 @@ import { runSweep } from '../sweep/run.ts';
 
 export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
        imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]
-       imds-remediator notify-test
+       imds-remediator notify-test [--log-file <path>]
 
   plan    evaluate every instance of the organization and show what would change (changes nothing)
   apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
@@ -26,7 +26,7 @@ export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--jso
           as the event-driven auto-fix does: same output and exit codes as apply
   notify-test  post one test message to the Slack webhook (SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN)
 
-  --policy <file>     policy document, YAML or JSON (see policy.yaml)
+  --policy <file>     policy document, YAML or JSON; at least 'mode: report' or 'mode: enforce' (see policy.yaml)
   --json              print one JSON document on stdout instead of the table
   --concurrency N     account-regions swept at once (default 8)
   --log-file <path>   structured JSON logs go here instead of stderr
@@ -107,18 +107,23 @@ const parseCommand = (argv: string[]) => {
 };
 
 /** One test message to the configured webhook: 0 sent, 1 not sent, 2 not configured. */
-const notifyTest = async (io: CliIo): Promise<number> => {
+const notifyTest = async (io: CliIo, logFile: string | undefined): Promise<number> => {
   const env = readEnvironment(io.env);
   const notifier = composeNotifier({ env });
   if (!notifier) throw new InputError('no Slack webhook configured: set SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN');
-  const log = new JsonLinesLog(io.stderr, env.logLevel);
-  const outcome = await deliver(notifier, testMessage(), log, 'test');
-  if (outcome.status === 'sent') {
-    io.stdout(`test message sent (${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})\n`);
-    return 0;
+  const file = logFile === undefined ? undefined : openLogFile(logFile, io.stderr);
+  try {
+    const log = new JsonLinesLog(file ? file.write : io.stderr, env.logLevel);
+    const outcome = await deliver(notifier, testMessage(), log, 'test');
+    if (outcome.status === 'sent') {
+      io.stdout(`test message sent (${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'})\n`);
+      return 0;
+    }
+    io.stderr(`imds-remediator: test message not sent: ${outcome.status === 'failed' ? outcome.error : outcome.status}\n`);
+    return 1;
+  } finally {
+    file?.close();
   }
-  io.stderr(`imds-remediator: test message not sent: ${outcome.status === 'failed' ? outcome.error : outcome.status}\n`);
-  return 1;
 };
 
 /** Runs one CLI invocation and returns its exit code; never calls process.exit itself. */
@@ -130,11 +135,11 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
-    if (options.command === 'notify-test') return await notifyTest(io);
+    if (options.command === 'notify-test') return await notifyTest(io, options.logFile);
     const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
-    const logStream = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
-    const log = new JsonLinesLog((line) => (logStream ? logStream.write(line) : io.stderr(line)), env.logLevel);
+    const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, io.stderr);
+    const log = new JsonLinesLog(logFile ? logFile.write : io.stderr, env.logLevel);
     try {
       const world = composeWorld({ policy, env });
       let report;
@@ -155,7 +160,7 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
       io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n${renderOutcomes(report)}\n`);
       return hasFailures(report) ? 1 : 0;
     } finally {
-      await new Promise((resolve) => (logStream ? logStream.end(resolve) : resolve(undefined)));
+      logFile?.close();
     }
   } catch (error) {
     if (error instanceof InputError) {

@@ -1,20 +1,34 @@
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { formatIssues, PolicyError } from './errors.ts';
-import { globMatcher, isValidGlob } from './glob.ts';
-import { accountIdSchema, instanceIdSchema, ouIdSchema, regionSchema } from './ids.ts';
+import { globMatcher, globProblem, MAX_GLOB_STARS, starCount } from './glob.ts';
+import { accountIdSchema, instanceIdSchema, ouIdSchema } from './ids.ts';
+import { partitionOf } from './regions.ts';
+import { readYaml } from './yaml-document.ts';
 
 const glob = (what: string) =>
   z
     .string()
-    .min(1, `${what} must not be empty`)
     .max(256)
-    .refine(isValidGlob, `${what} is not a supported glob (only * and ? are special; [ ] { } are not allowed)`);
+    .superRefine((pattern, ctx) => {
+      const problem = globProblem(pattern);
+      if (problem === 'empty') ctx.addIssue({ code: 'custom', message: `${what} must not be empty` });
+      if (problem === 'unsupported') {
+        ctx.addIssue({ code: 'custom', message: `${what} is not a supported glob (only * and ? are special; [ ] { } are not allowed)` });
+      }
+      if (problem === 'too-many-stars') {
+        ctx.addIssue({ code: 'custom', message: `${what} has ${starCount(pattern)} * wildcards; at most ${MAX_GLOB_STARS} are allowed` });
+      }
+    });
+
+// A region AWS does not have would sweep nothing there and still exit 0: refuse it by name.
+const region = z
+  .string()
+  .max(32, 'must be a region name like us-east-1')
+  .refine((name) => partitionOf(name) !== undefined, { error: (issue) => `unknown region '${String(issue.input)}'` });
 
 const hopLimit = z.int().min(1, 'hop limit must be 1–64').max(64, 'hop limit must be 1–64');
 const accountId = accountIdSchema;
 const ouId = ouIdSchema;
-const region = regionSchema;
 const instanceId = instanceIdSchema;
 
 const tagMatch = z.strictObject({
@@ -86,6 +100,15 @@ const policySchema = z
         message: `minObservedDays (${p.minObservedDays}) cannot exceed lookbackDays (${p.lookbackDays})`,
       });
     }
+    // One set of credentials reaches one partition: the other partition's regions would be skipped.
+    const partitions = [...new Set(p.scope.regions.flatMap((r) => partitionOf(r) ?? []))];
+    if (partitions.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scope', 'regions'],
+        message: `mixes regions of the partitions ${partitions.join(', ')}; one run reaches one partition`,
+      });
+    }
   });
 
 export type Policy = z.output<typeof policySchema>;
@@ -98,19 +121,30 @@ export const parsePolicy = (input: unknown): Policy => {
   throw new PolicyError(formatIssues(result.error.issues));
 };
 
-/** Reads a policy document; JSON is YAML, so one parser serves both. */
+export const EMPTY_POLICY_ADVICE =
+  'write at least `mode: report` (plan only, changes nothing) or `mode: enforce` (apply may change instances); ' +
+  'every other key has a default, listed in policy.yaml';
+
+/**
+ * Reads a policy document; JSON is YAML, so one parser serves both. A document must say at
+ * least which mode it wants: an empty file (or the wrong file) must not run with every
+ * default, which sweeps every account and region.
+ */
 export const parsePolicyText = (text: string, source = 'policy'): Policy => {
-  let document: unknown;
-  try {
-    document = parseYaml(text, { prettyErrors: true });
-  } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
-    throw new PolicyError([`${source}: not valid YAML or JSON${where}`], { cause: error });
+  const reading = readYaml(text);
+  if (!reading.ok) throw new PolicyError(reading.problems.map((problem) => `${source}: not valid YAML or JSON: ${problem}`));
+  const document = reading.value;
+  if (document === null || document === undefined || (typeof document === 'object' && Object.keys(document).length === 0)) {
+    throw new PolicyError([`${source}: the policy is empty; ${EMPTY_POLICY_ADVICE}`]);
   }
-  if (document !== null && document !== undefined && (typeof document !== 'object' || Array.isArray(document))) {
+  if (typeof document !== 'object' || Array.isArray(document)) {
     throw new PolicyError([`${source}: the document must be a mapping of keys`]);
   }
-  return parsePolicy(document);
+  const result = policySchema.safeParse(document);
+  const problems = result.success ? [] : formatIssues(result.error.issues);
+  if (!('mode' in document)) problems.push(`mode: required; ${EMPTY_POLICY_ADVICE}`);
+  if (result.success && problems.length === 0) return result.data;
+  throw new PolicyError(problems);
 };
 
 export const matchesTag = (tags: Record<string, string>, match: TagMatch): boolean => {

@@ -87,15 +87,15 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
     },
   ];
   if (top.length > 0) {
-    const lines = top.slice(0, TOP_ACCOUNTS).map(([account, n]) => `• \`${account}\`: ${n}`);
+    const lines = top.slice(0, TOP_ACCOUNTS).map(([account, n]) => `• \`${escapeMrkdwn(account)}\`: ${n}`);
     blocks.push(section(listSection('*Top accounts by non-compliant instances*', lines.concat(top.length > TOP_ACCOUNTS ? [`…and ${top.length - TOP_ACCOUNTS} more accounts`] : []))));
   }
   if (blockedCount > 0) {
-    const lines = overview.blocked.map((i) => `• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${i.noTokenCalls} IMDSv1 calls`);
+    const lines = overview.blocked.map((i) => escapeMrkdwn(`• \`${i.instanceId}\` ${i.accountId} ${i.region}: ${i.noTokenCalls} IMDSv1 calls`));
     const title = `*Blocked: IMDSv1 still in use (${blockedCount})*`;
     blocks.push(section(listSection(title, lines, MAX_SECTION_CHARS, Math.max(blockedCount - lines.length, 0))));
   }
-  const errorLines = report.errors.map((e) => `• ${e.accountId} ${e.region ?? '(all regions)'}: ${escapeMrkdwn(e.message)}`);
+  const errorLines = report.errors.map((e) => escapeMrkdwn(`• ${e.accountId} ${e.region ?? '(all regions)'}: ${e.message}`));
   // The count is the summary's: the report lists only the first of many.
   if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${summary.errors})*`, errorLines)));
   if (report.findings.enabled) {
@@ -112,13 +112,17 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
   return { text, blocks: blocks.slice(0, MAX_BLOCKS) };
 };
 
-const where = (i: InstanceResult) => `\`${i.instanceId}\` in account ${i.accountId}, ${i.region}`;
+// Slack reads `text` as mrkdwn too (notifications show it, and <!channel> there pings a
+// channel), so whatever comes from instance data is escaped there as in the blocks. A reason
+// can quote what member-account users wrote: an Auto Scaling group's name, a tag's value.
+const where = (i: InstanceResult) => `\`${escapeMrkdwn(i.instanceId)}\` in account ${escapeMrkdwn(i.accountId)}, ${escapeMrkdwn(i.region)}`;
+const which = (i: InstanceResult) => escapeMrkdwn(`${i.instanceId} (${i.accountId}, ${i.region})`);
 
 /** One instance moved to IMDSv2 (or its hop limit set), and why that was safe. */
 export const autoFixMessage = (i: InstanceResult): SlackMessage => {
   const what = i.verdict === 'fix-hop-limit' ? `hop limit set to ${i.hopLimit}` : `IMDSv2 enforced, hop limit ${i.hopLimit}`;
   return {
-    text: `${what} on ${i.instanceId} (${i.accountId}, ${i.region}): ${i.reason}`,
+    text: `${what} on ${which(i)}: ${escapeMrkdwn(i.reason)}`,
     blocks: [
       section(`:white_check_mark: *${what}* on ${where(i)}`),
       section(escapeMrkdwn(`Why it was safe: ${i.reason}`)),
@@ -131,7 +135,7 @@ export const blockedMessage = (i: InstanceResult): SlackMessage => {
   // A new instance blocked for its siblings has no calls of its own: say none rather than "0".
   const calls = i.noTokenCalls === null ? '' : `, ${i.noTokenCalls} calls`;
   return {
-    text: `Not enforced on ${i.instanceId} (${i.accountId}, ${i.region}): IMDSv1 in use${calls}. ${i.reason}`,
+    text: `Not enforced on ${which(i)}: IMDSv1 in use${calls}. ${escapeMrkdwn(i.reason)}`,
     blocks: [
       section(`:no_entry: *IMDSv2 not enforced* on ${where(i)}: IMDSv1 still in use${calls ? ` (${calls.slice(2)})` : ''}`),
       section(escapeMrkdwn(i.reason)),
@@ -143,7 +147,7 @@ export const blockedMessage = (i: InstanceResult): SlackMessage => {
 export const rollbackAlertMessage = (i: InstanceResult): SlackMessage => {
   const what = i.changed ? 'reverted to IMDSv1-optional' : 'still enforced (policy rollback: alert)';
   return {
-    text: `IMDSv1 calls rejected on ${i.instanceId} (${i.accountId}, ${i.region}) since IMDSv2 was enforced; ${what}. ${i.reason}`,
+    text: `IMDSv1 calls rejected on ${which(i)} since IMDSv2 was enforced; ${what}. ${escapeMrkdwn(i.reason)}`,
     blocks: [
       section(`:rotating_light: *IMDSv1 calls rejected* on ${where(i)} since IMDSv2 was enforced: a workload is failing; ${what}`),
       section(escapeMrkdwn(i.reason)),

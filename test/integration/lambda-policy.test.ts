@@ -12,13 +12,13 @@ const lambdaEnv = (vars: Record<string, string>) => readLambdaEnvironment({ ...p
 const ssm = () => composeParameterReader(readEnvironment());
 
 describe('the functions’ policy', () => {
-  it('is the bundled policy.yaml when no SSM parameter is named (an empty name counts as none)', async () => {
+  it('is the bundled policy.yaml when no SSM parameter is named (an empty name counts as none): the reference, which only reports', async () => {
     const env = lambdaEnv({ POLICY_SSM_PARAMETER: '', POLICY_FILE: 'policy.yaml' });
 
     const policy = await loadDeployedPolicy(env, ssm());
 
     expect(env.policySource).toEqual({ file: `${process.cwd()}/policy.yaml` });
-    expect(policy).toMatchObject({ mode: 'enforce', memberRoleName: 'ImdsRemediatorMemberRole' });
+    expect(policy).toMatchObject({ mode: 'report', memberRoleName: 'ImdsRemediatorMemberRole' });
   });
 
   it('refuses a policy whose memberRoleName is not the role the deployment may assume', async () => {

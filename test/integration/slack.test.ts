@@ -1,10 +1,16 @@
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inspect } from 'node:util';
+import { SlackWebhook } from '../../functions/adapters/slack.ts';
 import { runCli } from '../../functions/app/cli.ts';
-import type { SlackBlock, SlackMessage } from '../../functions/notify/slack-message.ts';
-import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
+import { Secret } from '../../functions/domain/secret.ts';
+import { NotificationError } from '../../functions/notify/port.ts';
+import { testMessage, type SlackBlock, type SlackMessage } from '../../functions/notify/slack-message.ts';
+import { startSlackReceiver, type SlackReceiver, type Scripted } from '../../local/slack-receiver.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { seedOrganization, testPolicy } from '../support/scenario.ts';
+import { runInstancesEvent } from '../support/events.ts';
+import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,9 +49,9 @@ const cli = async (args: string[], env: Record<string, string>) => {
   return { code, stdout, stderr };
 };
 
-const policyFile = async () => {
+const policyFile = async (policy = testPolicy()) => {
   const dir = await mkdtemp(join(tmpdir(), 'imds-slack-'));
-  await writeFile(join(dir, 'policy.yaml'), stringify(testPolicy()));
+  await writeFile(join(dir, 'policy.yaml'), stringify(policy));
   return { policy: join(dir, 'policy.yaml'), log: join(dir, 'sweep.log') };
 };
 
@@ -120,9 +126,9 @@ describe('Slack notifications', () => {
     const refused = await sweep(scope, { env: { SLACK_WEBHOOK_URL: receiver.url('gone') }, slack: fast });
 
     expect(postsAfterFailing).toBe(3);
-    expect(failing.report.notifications?.slack).toEqual({ status: 'failed', attempts: 3, error: expect.stringMatching(/failed after 3 attempts: HTTP 503 unavailable/) });
+    expect(failing.report.notifications?.slack).toEqual({ status: 'failed', attempts: 3, error: expect.stringMatching(/failed after 3 attempts: HTTP 503 \(Slack or a proxy failed\)$/) });
     expect(receiver.received).toHaveLength(4);
-    expect(refused.report.notifications?.slack).toEqual({ status: 'failed', attempts: 1, error: expect.stringMatching(/refused the message: HTTP 404 no_service/) });
+    expect(refused.report.notifications?.slack).toEqual({ status: 'failed', attempts: 1, error: expect.stringMatching(/refused the message: HTTP 404 \(no such webhook: it was revoked or the URL is wrong\)$/) });
   });
 
   it('finishes the sweep (exit 0) when the Slack receiver is dead, and reports the failure', async () => {
@@ -157,6 +163,61 @@ describe('Slack notifications', () => {
     expect(everything).not.toContain(SECRET); // …without the secret part of the URL
     expect(everything).not.toContain('/services/');
     expect(receiver.received.length).toBeGreaterThanOrEqual(3);
+  });
+
+  // Proxies and error pages often answer with the path they were asked for: the webhook's secret.
+  it.each([400, 404, 500])(
+    'never lets the URL out when an HTTP %i answer echoes the request path: not in the error, stderr, the log file, --json or notify-test',
+    async (status) => {
+      await aws().createOrganization([]);
+      const files = await policyFile(testPolicy({ scope: { regions: ['us-east-1'] } }));
+      const url = receiver.url(SECRET);
+      const echo: Scripted = { status, body: (path) => `${status} error: POST ${path} (see http://127.0.0.1${path})` };
+      receiver.answer(...Array.from({ length: 20 }, () => echo));
+      const env = { SLACK_WEBHOOK_URL: url };
+
+      const thrown = await new SlackWebhook(async () => new Secret(url), { backoffMs: 1, maxAttempts: 2 }).post(testMessage()).catch((e: unknown) => e);
+      const runs = [
+        await cli(['apply', '--policy', files.policy, '--log-file', files.log], env),
+        await cli(['plan', '--policy', files.policy, '--json'], env),
+        await cli(['notify-test', '--log-file', files.log], env),
+      ];
+
+      const everything = [inspect(thrown, { depth: 10 }), ...runs.flatMap((r) => [r.stdout, r.stderr]), await readFile(files.log, 'utf8')].join('\n');
+      for (const leak of [url, new URL(url).pathname, SECRET, 'T0000000/B0000000']) expect(everything).not.toContain(leak);
+      expect(everything.split(`HTTP ${status} (`).length - 1).toBeGreaterThanOrEqual(4); // each failure was still reported
+      expect(thrown).toBeInstanceOf(NotificationError);
+      expect((thrown as Error).message).toMatch(new RegExp(`HTTP ${status} \\([a-z :,-]+\\)$`, 'i'));
+    },
+  );
+
+  it('escapes what member-account users name, in the text and the blocks: an Auto Scaling group called <!channel> <http://evil|x> & co', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const hostile = '<!channel> <http://evil.example|click> & co';
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, 'us-east-1', hostile, 2);
+    const [user = '', quiet = ''] = group.instanceIds;
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, 'us-east-1', { [user]: days(14, 9), [quiet]: days(14) });
+    const [launched = ''] = await group.scaleOut(1);
+    const files = await policyFile(testPolicy({ scope: { regions: ['us-east-1'] } }));
+    const event = join(files.log, '..', 'event.json');
+    await writeFile(event, JSON.stringify(runInstancesEvent(MANAGEMENT_ACCOUNT, 'us-east-1', [launched])));
+
+    const { code } = await cli(['event', event, '--policy', files.policy], { SLACK_WEBHOOK_URL: receiver.url(SECRET) });
+
+    expect(code).toBe(0);
+    expect(receiver.received).toHaveLength(1);
+    const message = receiver.received[0]?.body as SlackMessage;
+    // The message is about this group: its name is there, escaped, wherever it appears.
+    for (const text of [message.text, ...texts(message.blocks)].filter((t) => t.includes('Auto Scaling group'))) {
+      expect(text).toContain('&lt;!channel&gt; &lt;http://evil.example|click&gt; &amp; co');
+    }
+    expect(message.text).toMatch(/^Not enforced on .* in Auto Scaling group &lt;!channel&gt;/);
+    for (const text of [message.text, ...texts(message.blocks)]) {
+      expect(text).not.toContain('<!channel>');
+      expect(text).not.toContain('<http://evil');
+      expect(text).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    }
   });
 
   it('notify-test posts one test message, to a URL read from Secrets Manager', async () => {

@@ -18,7 +18,7 @@ export const testPolicy = (overrides: PolicyInput = {}): PolicyInput => ({
       { tagKey: 'workload', values: ['container', 'ecs', 'docker'], hopLimit: 2 },
     ],
   },
-  exempt: { tags: [{ key: 'imds-remediator:exempt', values: ['true'] }] },
+  exempt: { tags: [{ key: 'imds-exempt', values: ['true'] }] },
   ...overrides,
 });
 
@@ -59,7 +59,7 @@ export const seedOrganization = async (aws: LocalAws, memberNames = ['alpha', 'b
       await run('eks-drift', { httpTokens: 'required', hopLimit: 1, tags: { 'eks:cluster-name': 'prod' } });
       const v1 = await run('v1-user', { tags: { Name: 'legacy' } });
       await run('no-data', {});
-      const exempt = await run('exempt', { tags: { 'imds-remediator:exempt': 'true' } });
+      const exempt = await run('exempt', { tags: { 'imds-exempt': 'true' } });
       await run('endpoint-off', { httpEndpoint: 'disabled' });
       await run('compliant', { httpTokens: 'required', hopLimit: 1 });
       await aws.putNoTokenCalls(accountId, region, {

@@ -80,13 +80,13 @@ describe('decide', () => {
   });
 
   it('leaves an exempt-tagged instance alone even with clean evidence', () => {
-    const d = decide(instance({}, { 'imds-remediator:exempt': 'true' }), clean, policy, ctx);
+    const d = decide(instance({}, { 'imds-exempt': 'true' }), clean, policy, ctx);
     expect(d.verdict).toBe('exempt');
-    expect(d.reason).toMatch(/exempt by tag imds-remediator:exempt=true/);
+    expect(d.reason).toMatch(/exempt by tag imds-exempt=true/);
   });
 
   it('does not exempt on the tag key alone when the policy names values', () => {
-    const d = decide(instance({}, { 'imds-remediator:exempt': 'false' }), clean, policy, ctx);
+    const d = decide(instance({}, { 'imds-exempt': 'false' }), clean, policy, ctx);
     expect(d.verdict).toBe('enforce');
   });
 
@@ -110,7 +110,7 @@ describe('decide', () => {
 
   it.each([
     ['an instance that allows IMDSv1', instance(), 'error'],
-    ['an exempt instance', instance({}, { 'imds-remediator:exempt': 'true' }), 'exempt'],
+    ['an exempt instance', instance({}, { 'imds-exempt': 'true' }), 'exempt'],
     ['a forced instance', instance({}, {}, 'i-0000000000000f0ce'), 'enforce'],
   ])('owns the verdict when MetadataNoToken could not be read, for %s', (_, facts, verdict) => {
     const failed: Evidence = { noToken: { status: 'failed', reason: 'cannot read MetadataNoToken: ThrottlingException' }, rejected: NOT_NEEDED };
@@ -144,7 +144,7 @@ describe('decide for events', () => {
   });
 
   it('still exempts a new instance tagged exempt', () => {
-    expect(decide(instance({}, { 'imds-remediator:exempt': 'true' }), NO_EVIDENCE, policy, launch([])).verdict).toBe('exempt');
+    expect(decide(instance({}, { 'imds-exempt': 'true' }), NO_EVIDENCE, policy, launch([])).verdict).toBe('exempt');
   });
 
   it('re-enforces drift with no v1 calls, naming the actor', () => {

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { isNonCompliant, isToChange, type InstanceResult } from '../../functions/domain/model.ts';
 import { VERDICTS, type Verdict } from '../../functions/domain/verdicts.ts';
-import { autoFixMessage, blockedMessage, listSection, sweepSummaryMessage as summaryOf, type SlackBlock } from '../../functions/notify/slack-message.ts';
+import {
+  autoFixMessage,
+  blockedMessage,
+  listSection,
+  rollbackAlertMessage,
+  sweepSummaryMessage as summaryOf,
+  type SlackBlock,
+  type SlackMessage,
+} from '../../functions/notify/slack-message.ts';
 import type { SweepOverview, SweepReport } from '../../functions/report/aggregate.ts';
 
 const instance = (n: number, verdict: Verdict, over: Partial<InstanceResult> = {}): InstanceResult => ({
@@ -109,5 +117,34 @@ describe('instance messages', () => {
   it('a blocked message gives the call count', () => {
     const m = blockedMessage(instance(42, 'blocked-v1-in-use'));
     expect(m.text).toMatch(/^Not enforced on i-0000000000000002a \(100000000000, eu-west-1\): IMDSv1 in use, 42 calls/);
+  });
+});
+
+describe('text from instance data', () => {
+  // A reason can quote what member-account users wrote (an Auto Scaling group's name, a tag).
+  const hostile = 'by <!channel> <http://evil.example|click here> & co';
+  const everyText = (m: SlackMessage) => [
+    m.text,
+    ...m.blocks.flatMap((b) => {
+      if (b.type === 'section') return 'fields' in b ? b.fields.map((f) => f.text) : [b.text.text];
+      if (b.type === 'context') return b.elements.map((e) => e.text);
+      return [];
+    }),
+  ];
+
+  it.each([
+    ['an auto-fix', () => autoFixMessage(instance(1, 'enforce', { changed: true, reason: hostile }))],
+    ['a blocked instance', () => blockedMessage(instance(2, 'blocked-v1-in-use', { reason: hostile }))],
+    ['a rollback alert', () => rollbackAlertMessage(instance(3, 'v1-rejected', { reason: hostile }))],
+    ['the sweep summary', () => sweepSummaryMessage(report([instance(4, 'error', { reason: hostile })], [{ accountId: '100000000001', region: 'us-east-1', message: hostile }]), { regions: ['us-east-1'] })],
+  ])('is escaped in the text fallback and in every block of %s', (_, build) => {
+    const texts = everyText(build());
+
+    expect(texts.join('\n')).toContain('by &lt;!channel&gt; &lt;http://evil.example|click here&gt; &amp; co');
+    for (const text of texts) {
+      expect(text).not.toContain('<!channel>');
+      expect(text).not.toContain('<http://evil');
+      expect(text).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    }
   });
 });
