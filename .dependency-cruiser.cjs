@@ -28,14 +28,14 @@ module.exports = {
       name: 'sdk-only-in-adapters',
       severity: 'error',
       comment: 'Only adapters (and the composition root that builds the clients) talk to AWS.',
-      from: { path: '^functions/', pathNot: ['^functions/adapters/', '^functions/app/compose\\.ts$'] },
+      from: { path: '^functions/', pathNot: ['^functions/adapters/', '^functions/app/(doctor/)?compose\\.ts$'] },
       to: { path: '^node_modules/(@aws-sdk|@smithy)/', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'core-never-imports-the-edges',
       severity: 'error',
       comment: 'The capabilities reach the world through ports; adapters, app and handlers are wired in from outside.',
-      from: { path: '^functions/(domain|pipeline|findings|notify|report|sweep|events)/' },
+      from: { path: '^functions/(domain|pipeline|findings|notify|report|sweep|events|doctor)/' },
       to: { path: '^functions/(adapters|app|handlers)/' },
     },
     {

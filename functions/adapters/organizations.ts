@@ -1,5 +1,6 @@
 import {
   AWSOrganizationsNotInUseException,
+  DescribeOrganizationCommand,
   paginateListAccounts,
   paginateListAccountsForParent,
   paginateListOrganizationalUnitsForParent,
@@ -7,6 +8,7 @@ import {
 } from '@aws-sdk/client-organizations';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { Account } from '../domain/model.ts';
+import { ScopeFailure } from '../domain/errors.ts';
 import type { Caller, OrganizationPort } from '../sweep/ports.ts';
 import { boundedPages } from './pages.ts';
 import { readCaller } from './sts.ts';
@@ -73,3 +75,13 @@ export class OrganizationsAdapter implements OrganizationPort {
     return found;
   }
 }
+
+/** What the caller needs for `doctor`'s check of the central bus policy (not a function role's action). */
+export const ORGANIZATIONS_DOCTOR_IAM_ACTIONS = ['organizations:DescribeOrganization'] as const;
+
+/** The organization's id (o-…). */
+export const readOrganizationId = async (org: OrganizationsClient): Promise<string> => {
+  const out = await org.send(new DescribeOrganizationCommand({}));
+  if (!out.Organization?.Id) throw new ScopeFailure('DescribeOrganization returned no organization id');
+  return out.Organization.Id;
+};

@@ -15,25 +15,32 @@ import { EventError } from '../events/instance-event.ts';
 import { renderReport } from '../report/render-text.ts';
 import { hasFailures } from '../report/aggregate.ts';
 import { runSweep } from '../sweep/run.ts';
+import { parseEventBus, runDoctorCommand } from './doctor/command.ts';
 
 export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
        imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]
        imds-remediator notify-test [--log-file <path>]
+       imds-remediator doctor --policy <file> [--json] [--concurrency N] [--event-bus <name|arn>]
 
   plan    evaluate every instance of the organization and show what would change (changes nothing)
   apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
   event   handle one saved EventBridge CloudTrail event (RunInstances, ModifyInstanceMetadataOptions)
           as the event-driven auto-fix does: same output and exit codes as apply
   notify-test  post one test message to the Slack webhook (SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN)
+  doctor  check, reading only, that the organization is ready: the caller lists it, the member role
+          is assumable, and in every account-region in scope Security Hub is on, a trail logs management
+          write events and the forwarding rule is enabled; the central bus admits the organization
 
   --policy <file>     policy document, YAML or JSON; at least 'mode: report' or 'mode: enforce' (see policy.yaml)
   --json              print one JSON document on stdout instead of the table
   --concurrency N     account-regions swept at once (default 8)
   --log-file <path>   structured JSON logs go here instead of stderr
   --no-findings       do not write Security Hub findings (as policy findings.enabled: false)
+  --event-bus <name|arn>  doctor: the central event bus (default imds-remediator-prod)
 
 exit codes: 0 every account-region swept, 1 some failed (the others were swept) or findings were
-            not imported, 2 bad input. A Slack failure is reported, never an exit code.`;
+            not imported, 2 bad input. A Slack failure is reported, never an exit code.
+            doctor: 0 everything in place, 1 something missing or unreadable, 2 bad input.`;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -69,6 +76,7 @@ const parseCommand = (argv: string[]) => {
         concurrency: { type: 'string' },
         'log-file': { type: 'string' },
         'no-findings': { type: 'boolean', default: false },
+        'event-bus': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -82,7 +90,7 @@ const parseCommand = (argv: string[]) => {
     if (extra.length > 0) throw new InputError(`unexpected argument '${extra[0]}'`);
     return { help: false as const, command: 'notify-test' as const, logFile: values['log-file'] };
   }
-  if (command !== 'plan' && command !== 'apply' && command !== 'event') {
+  if (command !== 'plan' && command !== 'apply' && command !== 'event' && command !== 'doctor') {
     throw new InputError(command ? `unknown command '${command}'` : 'a command is required');
   }
   const eventFile = command === 'event' ? extra.shift() : undefined;
@@ -93,7 +101,11 @@ const parseCommand = (argv: string[]) => {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new InputError(`--concurrency must be a whole number from 1 to 256, not '${values.concurrency}'`);
   }
-  const run: 'plan' | 'apply' | 'event' = command;
+  if (command !== 'doctor' && values['event-bus'] !== undefined) throw new InputError('--event-bus is an option of doctor only');
+  if (command === 'doctor' && (values['log-file'] !== undefined || values['no-findings'])) {
+    throw new InputError('doctor writes nothing: --log-file and --no-findings do not apply to it');
+  }
+  const run: 'plan' | 'apply' | 'event' | 'doctor' = command;
   return {
     help: false as const,
     command: run,
@@ -103,6 +115,7 @@ const parseCommand = (argv: string[]) => {
     concurrency,
     logFile: values['log-file'],
     findings: !values['no-findings'],
+    eventBus: command === 'doctor' ? parseEventBus(values['event-bus']) : undefined,
   };
 };
 
@@ -138,6 +151,7 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
     if (options.command === 'notify-test') return await notifyTest(io, options.logFile);
     const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
+    if (options.command === 'doctor') return await runDoctorCommand(options, policy, env, io);
     const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, io.stderr);
     const log = new JsonLinesLog(logFile ? logFile.write : io.stderr, env.logLevel);
     try {

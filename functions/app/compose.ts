@@ -21,6 +21,9 @@ import type { Environment } from './config.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Notifier } from '../notify/port.ts';
 import type { JsonStore, World } from '../sweep/ports.ts';
+// Doctor's clients, as types only: the Lambda bundles must not carry them (doctor/compose.ts builds them).
+import type { CloudTrailClient } from '@aws-sdk/client-cloudtrail';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 
 /** Any SDK v3 client: tests add middleware through this (call counting, fault injection). */
 export type AnyClient =
@@ -30,7 +33,9 @@ export type AnyClient =
   | STSClient
   | SecurityHubClient
   | SecretsManagerClient
-  | S3Client;
+  | S3Client
+  | CloudTrailClient
+  | EventBridgeClient;
 
 export interface ComposeOptions {
   policy: Policy;
@@ -50,7 +55,7 @@ export const composeNotifier = ({ env, customizeClient, slack }: Omit<ComposeOpt
 };
 
 // Endpoints and base credentials come from the SDK's standard environment.
-const clientSettings = (env: Environment) => ({
+export const clientSettings = (env: Environment) => ({
   retryMode: 'adaptive' as const,
   maxAttempts: env.maxAttempts,
   // A stalled call fails as a TimeoutError, which the SDK retries like any transient error.

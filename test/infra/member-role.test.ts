@@ -4,10 +4,15 @@ import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/domain/tags.ts';
 import { actionsOf, readYamlTemplate, roleStatements } from '../support/cfn.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
+import { CLOUDTRAIL_IAM_ACTIONS } from '../../functions/adapters/cloudtrail.ts';
+import { EVENTBRIDGE_IAM_ACTIONS } from '../../functions/adapters/eventbridge.ts';
+import { SECURITYHUB_STATE_IAM_ACTIONS } from '../../functions/adapters/securityhub-state.ts';
 
+/** What `doctor` reads inside a member account, through the member role. */
+const DOCTOR_ACTIONS = [...CLOUDTRAIL_IAM_ACTIONS, ...EVENTBRIDGE_IAM_ACTIONS, ...SECURITYHUB_STATE_IAM_ACTIONS];
 
 /** Everything the adapters call inside a member account, through the member role. */
-const MEMBER_ACCOUNT_ACTIONS = [...EC2_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS];
+const MEMBER_ACCOUNT_ACTIONS = [...EC2_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS, ...DOCTOR_ACTIONS];
 
 const memberRole = () => {
   const template = readYamlTemplate('infra/member-role.yml');
