@@ -1,6 +1,6 @@
 // What bench/run.ts sends to a strategy process and what it reads back.
 import { z } from 'zod';
-import type { Verdict } from '../functions/domain/verdicts.ts';
+import { VERDICTS } from '../functions/domain/verdicts.ts';
 
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
@@ -13,15 +13,21 @@ export const strategyInput = z.object({
 });
 export type StrategyInput = z.infer<typeof strategyInput>;
 
-export interface StrategyResult {
-  calls: number;
-  callsByOperation: Record<string, number>;
-  wallMs: number;
-  peakRssMb: number;
+/** What a strategy process prints; validated where the parent reads it. */
+export const strategyResult = z.object({
+  calls: z.int().min(0),
+  callsByOperation: z.record(z.string(), z.int().min(0)),
+  wallMs: z.number().min(0),
+  peakRssMb: z.number().min(0),
   /** RSS just before the sweep: the part of the peak that is not the sweep's. */
-  startRssMb: number;
-  instances: number;
-  byVerdict: Partial<Record<Verdict, number>>;
-  changed: number;
-  errors: number;
-}
+  startRssMb: z.number().min(0),
+  /** Instances the run reported on, to compare with the instances seeded. */
+  instances: z.int().min(0),
+  byVerdict: z.partialRecord(z.enum(VERDICTS), z.int().min(0)),
+  changed: z.int().min(0),
+  /** Errors of whole account-regions plus instances whose verdict is `error`. */
+  errors: z.int().min(0),
+  /** The first few error messages, to say why a run failed. */
+  errorMessages: z.array(z.string()),
+});
+export type StrategyResult = z.infer<typeof strategyResult>;

@@ -10,11 +10,12 @@ import { parseArgs } from 'node:util';
 import { LocalAws, MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';
 import { motoEnvironment, startMoto, type MotoServer } from '../local/moto-server.ts';
 import { ALL_REGIONS, random, seedOrg, seedShard, type OrgParams } from './org.ts';
-import { RESULT_PREFIX, type StrategyInput, type StrategyResult } from './protocol.ts';
+import { counted, exitCode, resultsFile, RunFailed, targetLine } from './check.ts';
+import { RESULT_PREFIX, strategyResult, type StrategyInput, type StrategyResult } from './protocol.ts';
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
-const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--seed N] [--concurrency N] [--no-bundles] [--shard-only]
+const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--seed N] [--concurrency N] [--no-bundles] [--shard-only] [--moto-endpoint URL] [--out FILE]
   --accounts N          accounts in the organization, the management account included (default 10; env BENCH_ACCOUNTS)
   --regions N           regions swept in each account, 1–${ALL_REGIONS.length} (default 2; env BENCH_REGIONS)
   --instances N         instances per account-region (default 500; env BENCH_INSTANCES)
@@ -22,7 +23,13 @@ const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances
   --seed N              seed of the verdict mix (default 7; env BENCH_SEED)
   --concurrency N       account-regions swept at once, both strategies (default 8)
   --no-bundles          skip building dist/ and timing cold imports
-  --shard-only          only the one-shard RSS run (and the bundles)`;
+  --shard-only          only the one-shard RSS run (and the bundles)
+  --moto-endpoint URL   use this running moto_server (it is reset) instead of starting one
+  --out FILE            where the results go (default bench/results.json)
+
+A strategy run with an error, or that reports another number of instances than were
+seeded, fails the bench (exit 1): its figures are not compared with the targets, and the
+results file then names the failures instead of holding results.`;
 
 const positiveInt = (name: string, text: string | undefined, fallback: number, min = 1): number => {
   if (text === undefined) return fallback;
@@ -44,6 +51,8 @@ const readParams = () => {
       concurrency: { type: 'string' },
       'no-bundles': { type: 'boolean', default: false },
       'shard-only': { type: 'boolean', default: false },
+      'moto-endpoint': { type: 'string' },
+      out: { type: 'string', default: 'bench/results.json' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -64,6 +73,8 @@ const readParams = () => {
     lookbackDays: 14,
     bundles: !values['no-bundles'],
     shardOnly: values['shard-only'],
+    motoEndpoint: values['moto-endpoint'],
+    out: values.out,
   };
 };
 
@@ -95,20 +106,37 @@ const bundleStrategy = async (dir: string): Promise<string> => {
   return outfile;
 };
 
+/** A strategy process that exits without its result line is a failed run, not a crash of the bench. */
 const runStrategy = async (script: string, input: StrategyInput): Promise<StrategyResult> => {
   const { code, stdout } = await runChild([script, JSON.stringify(input)], process.env);
   const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-  if (code !== 0 || !line) throw new Error(`strategy ${input.mode} failed (exit ${code}): ${stdout.slice(-2000)}`);
-  return JSON.parse(line.slice(RESULT_PREFIX.length)) as StrategyResult;
+  if (code !== 0 || !line) throw new RunFailed([`${input.mode}: the strategy process exited with code ${code} (its stderr is above)`]);
+  return strategyResult.parse(JSON.parse(line.slice(RESULT_PREFIX.length)));
 };
 
 const timed = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
   const started = performance.now();
   process.stdout.write(`${what} … `);
-  const out = await work();
-  say(`${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return out;
+  const seconds = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  try {
+    const out = await work();
+    say(seconds());
+    return out;
+  } catch (error) {
+    say(`failed after ${seconds()}`);
+    throw error;
+  }
 };
+
+/** A moto_server someone else runs (a test's, or one behind a fault proxy): reset, never stopped. */
+const runningMoto = (endpoint: string): MotoServer => ({
+  endpoint,
+  reset: async () => {
+    const res = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+    if (!res.ok) throw new Error(`moto reset failed at ${endpoint}: HTTP ${res.status}`);
+  },
+  stop: async () => undefined,
+});
 
 const freshOrg = async (moto: MotoServer, params: OrgParams) => {
   await moto.reset();
@@ -150,21 +178,21 @@ type Params = ReturnType<typeof readParams>;
 type Input = (mode: StrategyInput['mode']) => StrategyInput;
 const pick = ({ calls, callsByOperation, wallMs, peakRssMb }: StrategyResult) => ({ calls, callsByOperation, wallMs, peakRssMb });
 const n = (x: number | undefined) => String(x ?? 0);
-const check = (ok: boolean, text: string) => say(`${ok ? 'met    ' : 'MISSED '} ${text}`);
+const check = (ok: boolean, text: string) => say(targetLine(ok, text));
 
 /** The daily sweep, production then baseline, each on a freshly seeded identical organization. */
 const compareStrategies = async (moto: MotoServer, script: string, params: Params, orgParams: OrgParams, input: Input) => {
   const seeded = await timed('seeding the organization (production)', () => freshOrg(moto, orgParams));
   say(`  ${seeded.instances} instances, ${seeded.datapoints} MetadataNoToken datapoints; mix ${JSON.stringify(seeded.byKind)}`);
-  const production = await timed('production sweep (plan)', () => runStrategy(script, input('production')));
-  const apply = await timed('production apply (same organization)', () => runStrategy(script, input('apply')));
+  const production = counted('production sweep', seeded.instances, await timed('production sweep (plan)', () => runStrategy(script, input('production'))));
+  const apply = counted('production apply', seeded.instances, await timed('production apply (same organization)', () => runStrategy(script, input('apply'))));
 
   const reseeded = await timed('seeding the same organization again (baseline)', () => freshOrg(moto, orgParams));
   if (JSON.stringify(reseeded.byKind) !== JSON.stringify(seeded.byKind)) throw new Error('the two seeded organizations differ');
-  const baseline = await timed('baseline sweep', () => runStrategy(script, input('baseline')));
+  const baseline = counted('baseline sweep', reseeded.instances, await timed('baseline sweep', () => runStrategy(script, input('baseline'))));
   const counts = (r: StrategyResult) => JSON.stringify(Object.entries(r.byVerdict).filter(([, c]) => (c ?? 0) > 0).sort());
   if (counts(production) !== counts(baseline)) {
-    throw new Error(`the strategies disagree: production ${JSON.stringify(production.byVerdict)}, baseline ${JSON.stringify(baseline.byVerdict)}`);
+    throw new RunFailed([`the strategies disagree: production ${JSON.stringify(production.byVerdict)}, baseline ${JSON.stringify(baseline.byVerdict)}`]);
   }
   const ratios = { calls: ratio(baseline.calls, production.calls), wall: ratio(baseline.wallMs, production.wallMs) };
 
@@ -202,16 +230,19 @@ const FINDINGS_NOTE = 'kept current in both strategies: production ≤ 100 a Bat
 
 /** One account-region holding many instances: its peak RSS. */
 const measureShard = async (moto: MotoServer, script: string, params: Params, input: Input) => {
-  await timed(`seeding one account-region with ${params.shardInstances} instances`, async () => {
+  const seeded = params.shardInstances;
+  await timed(`seeding one account-region with ${seeded} instances`, async () => {
     await moto.reset();
     // One datapoint a series here: moto's GetMetricData scans every stored datapoint per
     // query and period, and memory is held by the instances, not by 1 vs 14 values a series.
     const region = params.regions[0] ?? 'us-east-1';
-    await seedShard(new LocalAws(), MANAGEMENT_ACCOUNT, region, params.shardInstances, params.lookbackDays, random(params.seed), {}, 1);
+    await seedShard(new LocalAws(), MANAGEMENT_ACCOUNT, region, seeded, params.lookbackDays, random(params.seed), {}, 1);
   });
-  const shard = await timed('one shard (plan)', () => runStrategy(script, input('shard')));
-  say(`one shard of ${shard.instances} instances: ${shard.calls} calls, ${(shard.wallMs / 1000).toFixed(1)} s, peak RSS ${shard.peakRssMb} MB (${shard.startRssMb} MB before the sweep)`);
-  check(shard.peakRssMb < 256, `peak RSS of a ${shard.instances}-instance shard < 256 MB (${shard.peakRssMb} MB)`);
+  // The target is for the seeded size: a shard that read fewer instances, or erred, measured something else.
+  const shard = counted('one shard', seeded, await timed('one shard (plan)', () => runStrategy(script, input('shard'))));
+  const metricCalls = shard.callsByOperation.GetMetricData ?? 0;
+  say(`one shard of ${seeded} instances: ${shard.calls} calls (${metricCalls} GetMetricData), ${(shard.wallMs / 1000).toFixed(1)} s, peak RSS ${shard.peakRssMb} MB (${shard.startRssMb} MB before the sweep)`);
+  check(shard.peakRssMb < 256, `peak RSS of a ${seeded}-instance shard < 256 MB (${shard.peakRssMb} MB)`);
   return { instances: shard.instances, ...pick(shard), startRssMb: shard.startRssMb };
 };
 
@@ -231,7 +262,7 @@ const main = async () => {
 
   const workDir = await mkdtemp(join(tmpdir(), 'imds-bench-'));
   const script = await bundleStrategy(workDir);
-  const moto = await startMoto();
+  const moto = params.motoEndpoint ? runningMoto(params.motoEndpoint) : await startMoto();
   const stop = () => void moto.stop().finally(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -243,23 +274,35 @@ const main = async () => {
     concurrency: params.concurrency,
     now: new Date().toISOString(),
   });
+  // A phase whose run failed is reported and left out; the next phase still runs.
+  const failures: string[] = [];
+  const phase = async <T>(work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof RunFailed)) throw error;
+      for (const problem of error.problems) say(`FAILED  ${problem}`);
+      failures.push(...error.problems);
+      return undefined;
+    }
+  };
   try {
-    const compared = params.shardOnly ? undefined : await compareStrategies(moto, script, params, orgParams, input);
+    const compared = params.shardOnly ? undefined : await phase(() => compareStrategies(moto, script, params, orgParams, input));
     say('');
-    const shard = params.shardInstances > 0 ? await measureShard(moto, script, params, input) : null;
+    const shard = params.shardInstances > 0 ? ((await phase(() => measureShard(moto, script, params, input))) ?? null) : null;
     const bundles = params.bundles ? await timed('building dist/ and timing cold imports', bundleImportTimes) : {};
     for (const [file, { coldImportMs }] of Object.entries(bundles)) {
       say(`cold import dist/${file}: ${coldImportMs === null ? 'failed (see stderr above)' : `${coldImportMs} ms`}`);
     }
     const { mix, ...rest } = compared ?? { mix: undefined };
-    const results = {
-      params: { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix },
-      ...rest,
-      shard,
-      bundles,
-    };
-    await writeFile('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
-    say('\nwritten: bench/results.json');
+    const runParams = { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix };
+    await writeFile(params.out, `${JSON.stringify(resultsFile(runParams, { ...rest, shard, bundles }, failures), null, 2)}\n`);
+    if (failures.length > 0) {
+      say(`\nthe bench FAILED: ${failures.length} run problem${failures.length === 1 ? '' : 's'}; written: ${params.out} (the failures, no results)`);
+    } else {
+      say(`\nwritten: ${params.out}`);
+    }
+    process.exitCode = exitCode(failures);
   } finally {
     await moto.stop();
     await rm(workDir, { recursive: true, force: true });

@@ -3,6 +3,7 @@
 import { JsonLinesLog } from '../functions/adapters/json-lines-log.ts';
 import { composeWorld } from '../functions/app/compose.ts';
 import { readEnvironment } from '../functions/app/config.ts';
+import type { InstanceResult } from '../functions/domain/model.ts';
 import type { Verdict } from '../functions/domain/verdicts.ts';
 import { sweepShard } from '../functions/sweep/shard.ts';
 import { runSweep } from '../functions/sweep/run.ts';
@@ -11,6 +12,12 @@ import { runBaseline } from './baseline.ts';
 import { countCalls, sortedCounts } from './count-calls.ts';
 import { benchPolicy } from './policy.ts';
 import { RESULT_PREFIX, strategyInput, type StrategyResult } from './protocol.ts';
+
+const ERROR_MESSAGES_MAX = 3;
+
+/** The reasons of instances whose verdict is `error`, each with its instance. */
+const instanceErrors = (instances: InstanceResult[]): string[] =>
+  instances.filter((i) => i.verdict === 'error').map((i) => `${i.accountId} ${i.region} ${i.instanceId}: ${i.reason}`);
 
 const main = async () => {
   const input = strategyInput.parse(JSON.parse(process.argv[2] ?? '{}'));
@@ -24,13 +31,15 @@ const main = async () => {
   // What the process holds before the sweep (Node, the bundle, the SDK clients' code).
   const startRssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
   const started = performance.now();
-  let outcome: { byVerdict: Partial<Record<Verdict, number>>; changed: number; errors: number; instances: number };
+  let outcome: Pick<StrategyResult, 'byVerdict' | 'changed' | 'errors' | 'errorMessages' | 'instances'>;
   switch (input.mode) {
     case 'production':
     case 'apply': {
       // Findings are kept current too: BatchImportFindings (≤ 100 each) and GetFindings are counted.
       const report = await runSweep(world(), policy, { apply: input.mode === 'apply', log, now: () => now, concurrency: input.concurrency });
-      outcome = { byVerdict: report.summary.byVerdict, changed: report.summary.changed, errors: report.summary.errors, instances: report.instances.length };
+      // summary.errors counts whole account-regions and instances whose verdict is `error`.
+      const errorMessages = [...report.errors.map((e) => e.message), ...instanceErrors(report.instances)].slice(0, ERROR_MESSAGES_MAX);
+      outcome = { byVerdict: report.summary.byVerdict, changed: report.summary.changed, errors: report.summary.errors, errorMessages, instances: report.instances.length };
       break;
     }
     case 'shard': {
@@ -38,7 +47,9 @@ const main = async () => {
       const result = await sweepShard(world().shard(shard), shard, policy, { apply: false, now, log });
       const byVerdict: Partial<Record<Verdict, number>> = {};
       for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
-      outcome = { byVerdict, changed: 0, errors: result.errors.length, instances: result.instances.length };
+      const failed = instanceErrors(result.instances);
+      const errorMessages = [...result.errors.map((e) => e.message), ...failed].slice(0, ERROR_MESSAGES_MAX);
+      outcome = { byVerdict, changed: 0, errors: result.errors.length + failed.length, errorMessages, instances: result.instances.length };
       break;
     }
     case 'baseline': {
@@ -49,7 +60,8 @@ const main = async () => {
         now,
       });
       const instances = Object.values(byVerdict).reduce((a, b) => a + b, 0);
-      outcome = { byVerdict, changed: 0, errors: byVerdict.error ?? 0, instances };
+      // The baseline stops at its first failed call (the process exits non-zero); an `error` verdict is counted here.
+      outcome = { byVerdict, changed: 0, errors: byVerdict.error ?? 0, errorMessages: [], instances };
       break;
     }
   }

@@ -75,7 +75,7 @@ export class Ec2Adapter implements Ec2Port {
     const facts: InstanceFacts[] = [];
     // HttpTokens is filtered here, not by the server: we need every instance anyway.
     const pages = paginateDescribeInstances({ client: this.ec2, pageSize: 1000 }, {});
-    for await (const page of boundedPages(pages, 'DescribeInstances', MAX_LIST_PAGES)) {
+    for await (const page of boundedPages('DescribeInstances', pages, MAX_LIST_PAGES)) {
       for (const reservation of page.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) if (live(instance)) facts.push(toFacts(instance));
       }
@@ -88,7 +88,7 @@ export class Ec2Adapter implements Ec2Port {
     const found: Array<Instance & { InstanceId: string }> = [];
     for (const batch of chunks([...new Set(values)], FILTER_VALUES_MAX)) {
       const pages = paginateDescribeInstances({ client: this.ec2 }, { Filters: [{ Name: name, Values: batch }] });
-      for await (const page of boundedPages(pages, 'DescribeInstances', MAX_FILTERED_PAGES)) {
+      for await (const page of boundedPages('DescribeInstances', pages, MAX_FILTERED_PAGES)) {
         for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) if (live(i)) found.push(i);
       }
     }

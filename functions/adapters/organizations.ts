@@ -41,7 +41,7 @@ export class OrganizationsAdapter implements OrganizationPort {
   async listActiveAccounts(): Promise<Account[]> {
     const accounts: Account[] = [];
     try {
-      for await (const page of boundedPages(paginateListAccounts({ client: this.org }, {}), 'ListAccounts', MAX_PAGES)) {
+      for await (const page of boundedPages('ListAccounts', paginateListAccounts({ client: this.org }, {}), MAX_PAGES)) {
         for (const a of page.Accounts ?? []) {
           // `State` replaces the deprecated `Status`; accept either.
           const state = (a as { State?: string }).State ?? a.Status;
@@ -65,10 +65,10 @@ export class OrganizationsAdapter implements OrganizationPort {
       if (visited.has(parent)) continue;
       visited.add(parent);
       if (visited.size > MAX_PARENTS) throw new IncompleteListingError(`more than ${MAX_PARENTS} OUs below ${parentIds.join(', ')}, stopped`);
-      for await (const page of boundedPages(paginateListAccountsForParent({ client: this.org }, { ParentId: parent }), 'ListAccountsForParent', MAX_PAGES)) {
+      for await (const page of boundedPages('ListAccountsForParent', paginateListAccountsForParent({ client: this.org }, { ParentId: parent }), MAX_PAGES)) {
         for (const a of page.Accounts ?? []) if (a.Id) found.add(a.Id);
       }
-      for await (const page of boundedPages(paginateListOrganizationalUnitsForParent({ client: this.org }, { ParentId: parent }), 'ListOrganizationalUnitsForParent', MAX_PAGES)) {
+      for await (const page of boundedPages('ListOrganizationalUnitsForParent', paginateListOrganizationalUnitsForParent({ client: this.org }, { ParentId: parent }), MAX_PAGES)) {
         for (const ou of page.OrganizationalUnits ?? []) if (ou.Id) queue.push(ou.Id);
       }
     }

@@ -1,22 +1,27 @@
-// Every paged AWS listing goes through the SDK's paginator and through this bound: an answer
-// that repeats its NextToken, or pages without end, must fail the listing, never loop or
-// hand back a partial list as if it were complete.
-import { IncompleteListingError } from '../domain/errors.ts';
+// Every paged AWS listing goes through the SDK's paginator and through this bound.
+import { PaginationError } from '../domain/errors.ts';
 
-export async function* boundedPages<Page extends { NextToken?: string | undefined }>(
-  pages: AsyncIterable<Page>,
-  what: string,
+/**
+ * Passes an SDK paginator's pages through, and ends the read with a PaginationError when
+ * an answer gives a NextToken the read has already followed, or when a page still has a
+ * NextToken at the cap. The SDK's paginator follows any token it is given, so a service
+ * (or a proxy) that repeats one would otherwise be called without end.
+ */
+export async function* boundedPages<P extends { NextToken?: string | undefined }>(
+  operation: string,
+  pages: AsyncIterable<P>,
   maxPages: number,
-): AsyncGenerator<Page> {
-  const seen = new Set<string>();
+): AsyncGenerator<P, void, undefined> {
+  const followed = new Set<string>();
   let count = 0;
   for await (const page of pages) {
     count += 1;
-    if (count > maxPages) throw new IncompleteListingError(`${what}: more than ${maxPages} pages, stopped`);
-    yield page;
     const token = page.NextToken;
-    if (token === undefined || token === '') continue;
-    if (seen.has(token)) throw new IncompleteListingError(`${what}: the service repeated a page token, stopped after ${count} pages`);
-    seen.add(token);
+    if (token !== undefined && token !== '') {
+      if (followed.has(token)) throw new PaginationError(operation, 'repeated-token', count);
+      if (count >= maxPages) throw new PaginationError(operation, 'page-cap', count);
+      followed.add(token);
+    }
+    yield page;
   }
 }

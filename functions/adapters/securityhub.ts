@@ -51,7 +51,7 @@ export class SecurityHubAdapter implements FindingsPort {
         },
       },
     );
-    for await (const page of boundedPages(pages, 'GetFindings', MAX_FINDING_PAGES)) {
+    for await (const page of boundedPages('GetFindings', pages, MAX_FINDING_PAGES)) {
       for (const f of page.Findings ?? []) {
         // An aggregation region also returns other regions' findings: the Id prefix keeps this account-region's.
         if (f.Id?.startsWith(query.idPrefix) && f.GeneratorId === query.generatorId) found.set(f.Id, toExisting({ ...f, Id: f.Id }));

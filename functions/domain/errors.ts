@@ -85,3 +85,44 @@ export class UnsupportedChangeError extends Error {
 export class IncompleteListingError extends Error {
   override name = 'IncompleteListingError';
 }
+
+/**
+ * A paginated read that would not end: an answer repeated a NextToken the read had already
+ * followed, or the pages passed the read's cap. Following such an answer again would call
+ * the API forever and grow memory with every page.
+ */
+export class PaginationError extends Error {
+  override name = 'PaginationError';
+  constructor(
+    readonly operation: string,
+    readonly reason: 'repeated-token' | 'page-cap',
+    readonly pages: number,
+  ) {
+    super(
+      reason === 'repeated-token'
+        ? `${operation} answered a NextToken it had already given, after ${pages} pages`
+        : `${operation} still had a NextToken after ${pages} pages, its cap`,
+    );
+  }
+}
+
+/** How many unread ids an EvidenceReadError names in its message; the rest are counted. */
+const UNREAD_IDS_NAMED = 5;
+
+/**
+ * A metric that could not be read for some instances, even in the smallest calls; the
+ * read went on for the others, and what it read is kept in `read`.
+ */
+export class EvidenceReadError<T> extends Error {
+  override name = 'EvidenceReadError';
+  constructor(
+    readonly metric: string,
+    readonly unreadIds: string[],
+    readonly read: ReadonlyMap<string, T>,
+    options: ErrorOptions,
+  ) {
+    const named = unreadIds.slice(0, UNREAD_IDS_NAMED).join(', ');
+    const more = unreadIds.length > UNREAD_IDS_NAMED ? ` and ${unreadIds.length - UNREAD_IDS_NAMED} more` : '';
+    super(`${metric} unread for ${unreadIds.length} instances (${named}${more}): ${describeError(options.cause)}`, options);
+  }
+}

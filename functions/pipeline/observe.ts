@@ -2,7 +2,7 @@
 // It never throws for a metric: a read that fails becomes a `failed` reading of every
 // instance it was for, and decide() turns that into a verdict. Unknown is never zero.
 import { isWatchedForRejections, needsEvidence } from '../domain/decide.ts';
-import { describeError } from '../domain/errors.ts';
+import { describeError, EvidenceReadError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { Evidence, InstanceFacts, MetricSums, Observation, Reading, ScopeError, Shard } from '../domain/model.ts';
 import { NOT_NEEDED } from '../domain/model.ts';
@@ -45,7 +45,12 @@ const readMetric = async (
     return { readings };
   } catch (error) {
     const reason = describeError(error);
-    for (const id of ids) readings.set(id, { status: 'failed', reason });
+    // What the adapter did read before the rest failed is kept: only the unread are unknown.
+    const read = error instanceof EvidenceReadError ? (error.read as ReadonlyMap<string, MetricSums>) : new Map<string, MetricSums>();
+    for (const id of ids) {
+      const sums = read.get(id);
+      readings.set(id, sums ? { status: 'read', value: sums } : { status: 'failed', reason });
+    }
     return { readings, failure: reason };
   }
 };

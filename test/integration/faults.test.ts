@@ -268,7 +268,7 @@ describe('sweep under injected faults', () => {
     const { report } = await sweepThroughProxy(testPolicy(), { apply: true });
 
     expect(report.errors).toEqual([
-      { accountId: '123456789012', region: 'eu-west-1', message: expect.stringMatching(/cannot read MetadataNoToken: TimeoutError/) },
+      { accountId: '123456789012', region: 'eu-west-1', message: expect.stringMatching(/cannot read MetadataNoToken: EvidenceReadError: MetadataNoToken unread for \d+ instances .*TimeoutError/) },
     ]);
     expectNothingLost(report, seeded);
     const needEvidence: Kind[] = ['plain', 'container', 'v1-user', 'no-data'];

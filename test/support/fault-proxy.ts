@@ -15,6 +15,8 @@ import type { Socket } from 'node:net';
  * - `lost-answer`: the call reaches moto and takes effect, then the connection drops: the
  *   client cannot tell whether it happened (a timeout after the server acted).
  * - `{ code, status? }`: a named service error (e.g. InvalidInstanceID.NotFound, 400).
+ * - `{ rewrite }`: the call reaches moto and its JSON answer is changed on the way back, for
+ *   answers moto never gives (a NextToken that repeats, or one that never ends).
  */
 export type Fault =
   | 'throttle'
@@ -24,7 +26,12 @@ export type Fault =
   | 'reset'
   | 'stall'
   | 'lost-answer'
-  | { code: string; status?: number; message?: string };
+  | { code: string; status?: number; message?: string }
+  | RewriteFault;
+
+export interface RewriteFault {
+  rewrite: (answer: Record<string, unknown>, call: Call) => Record<string, unknown>;
+}
 
 export interface Call {
   service: string;
@@ -119,7 +126,7 @@ const THROTTLE_CODE: Record<string, string> = {
   organizations: 'TooManyRequestsException',
 };
 
-const answerFor = (fault: Exclude<Fault, 'reset' | 'stall' | 'lost-answer'>, service: string, protocol: Protocol) => {
+const answerFor = (fault: Exclude<Fault, 'reset' | 'stall' | 'lost-answer' | RewriteFault>, service: string, protocol: Protocol) => {
   if (typeof fault === 'object') return errorResponse(protocol, fault.status ?? 400, fault.code, fault.message ?? `${fault.code} (injected)`);
   switch (fault) {
     case 'throttle':
@@ -187,7 +194,7 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
       return r.first === undefined || r.matched <= r.first;
     });
 
-  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, call: Call, dropAnswer = false) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, call: Call, dropAnswer = false, rewrite?: RewriteFault['rewrite']) => {
     const url = new URL(req.url ?? '/', target);
     const upstream = httpRequest(url, { method: req.method, headers: req.headers }, async (answer) => {
       const data = await readBody(answer);
@@ -197,6 +204,12 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
         if (key && account) accountOfKey.set(key, account);
       }
       if (dropAnswer) return void req.socket.destroy();
+      if (rewrite && answer.statusCode === 200) {
+        const parsed = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+        const changed = Buffer.from(JSON.stringify(rewrite(parsed, call)));
+        res.writeHead(200, { ...answer.headers, 'content-length': changed.length });
+        return void res.end(changed);
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       res.end(data);
     });
@@ -216,6 +229,7 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
     call.fault = rule.fault;
     await rule.before?.(call);
     if (rule.fault === 'lost-answer') return forward(req, res, body, call, true);
+    if (typeof rule.fault === 'object' && 'rewrite' in rule.fault) return forward(req, res, body, call, false, rule.fault.rewrite);
     if (rule.fault === 'reset') {
       req.socket.destroy();
       return;

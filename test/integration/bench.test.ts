@@ -1,0 +1,51 @@
+// The benchmark end to end, as `npm run bench` runs it, against the shared moto_server
+// behind the fault proxy: a strategy run that errors fails the bench.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { endpoint, useMoto } from '../support/moto.ts';
+
+useMoto();
+
+let proxy: FaultProxy;
+let dir: string;
+beforeAll(async () => {
+  proxy = await startFaultProxy(endpoint());
+  dir = await mkdtemp(join(tmpdir(), 'imds-bench-test-'));
+});
+afterAll(async () => {
+  await proxy.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const runBench = (args: string[]) =>
+  new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    // The strategy's stderr (its failed calls) is not what this test reads.
+    child.stderr.resume();
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout }));
+  });
+
+it('a production sweep with errors fails the bench: exit 1, no target met, no figures written', async () => {
+  // Every GetMetricData is refused: the sweep reports each instance that needs evidence as an error.
+  proxy.inject({ operation: 'GetMetricData', fault: { code: 'AccessDenied', status: 403 } });
+  const out = join(dir, 'results.json');
+
+  const { code, stdout } = await runBench([
+    ...['--moto-endpoint', proxy.endpoint, '--out', out],
+    ...['--accounts', '1', '--regions', '1', '--instances', '20', '--shard-instances', '0', '--no-bundles'],
+  ]);
+
+  expect(code, stdout).toBe(1);
+  expect(stdout).toMatch(/^FAILED {2}production sweep: \d+ errors \(first: cannot read MetadataNoToken: AccessDenied/m);
+  expect(stdout).not.toMatch(/^met /m);
+  const written = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>;
+  expect(Object.keys(written).sort()).toEqual(['failures', 'params']);
+  expect(written.failures).toEqual([expect.stringMatching(/^production sweep: \d+ errors/)]);
+}, 120_000);
