@@ -11,7 +11,7 @@ import { evidenceWindow } from '../../functions/pipeline/observe.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { startFaultProxy, type Call, type FaultProxy } from '../support/fault-proxy.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';
-import { testPolicy } from '../support/scenario.ts';
+import { readInstance, testPolicy } from '../support/scenario.ts';
 
 const { aws } = useMoto();
 
@@ -171,5 +171,46 @@ describe('a GetMetricData answer that never ends', () => {
     expect(failure).toBeInstanceOf(PaginationError);
     expect(failure).toMatchObject({ operation: 'GetMetricData', reason });
     expect(attempts()).toHaveLength(calls);
+  });
+});
+
+type Series = { Id?: string; StatusCode?: string; Timestamps?: unknown[]; Values?: number[] };
+const rewriteSeries = (change: (series: Series) => Series) => ({
+  rewrite: (answer: Record<string, unknown>) => ({ ...answer, MetricDataResults: (answer.MetricDataResults as Series[]).map(change) }),
+});
+
+describe('what a GetMetricData answer says of each series (issue 12, finding 5)', () => {
+  it.each([
+    {
+      what: 'a series answering InternalError with only its zero days',
+      // The v1 user's calls are on its first days; the answer keeps only the zero days.
+      change: (s: Series) => ({ ...s, StatusCode: 'InternalError', Values: (s.Values ?? []).map(() => 0) }),
+      seeded: [500, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      verdict: 'error',
+    },
+    {
+      what: 'a series whose last page says PartialData',
+      change: (s: Series) => ({ ...s, StatusCode: 'PartialData' }),
+      seeded: days(14, 0),
+      verdict: 'error',
+    },
+    {
+      what: 'the same four days served twice',
+      change: (s: Series) => ({ ...s, Timestamps: [...(s.Timestamps ?? []), ...(s.Timestamps ?? [])], Values: [...(s.Values ?? []), ...(s.Values ?? [])] }),
+      seeded: days(4, 0),
+      // Four distinct days, under the seven required: not eight observed days.
+      verdict: 'insufficient-evidence',
+    },
+  ])('$what is not evidence to enforce on: $verdict', async ({ change, seeded, verdict }) => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [id]: seeded });
+    proxy.inject({ operation: 'GetMetricData', fault: rewriteSeries(change) });
+
+    const { report } = await throughProxy(() => sweep(testPolicy({ scope: { regions: [REGION] } }), { apply: true, env: PROXY_ENV }));
+
+    expect(report.instances).toEqual([expect.objectContaining({ instanceId: id, verdict, changed: false })]);
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'optional' });
   });
 });
