@@ -32,3 +32,22 @@ export const rewriteInput = (operation: string, rewrite: (input: Record<string, 
     { step: 'initialize', name: `rewrite${operation}`, priority: 'high' },
   );
 };
+
+/**
+ * Makes one operation answer like a service that loops: every answer carries the same
+ * NextToken, and the token sent back is dropped before it reaches moto (which would
+ * refuse a token it never gave).
+ */
+export const loopingPages = (operation: string, token = 'the-same-token') => (client: AnyClient) => {
+  (client.middlewareStack as MiddlewareStack<object, object>).add(
+    (next, context) => async (args) => {
+      if (context.commandName !== `${operation}Command`) return next(args);
+      const input = args.input as Record<string, unknown>;
+      delete input.NextToken;
+      const result = await next(args);
+      (result.output as Record<string, unknown>).NextToken = token;
+      return result;
+    },
+    { step: 'initialize', name: `loop${operation}`, priority: 'low' },
+  );
+};
