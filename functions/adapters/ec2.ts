@@ -1,6 +1,7 @@
 import {
   CreateTagsCommand,
   DescribeRegionsCommand,
+  GetInstanceMetadataDefaultsCommand,
   ModifyInstanceMetadataOptionsCommand,
   paginateDescribeInstances,
   type EC2Client,
@@ -18,6 +19,7 @@ export const EC2_IAM_ACTIONS = [
   'ec2:DescribeInstances',
   'ec2:ModifyInstanceMetadataOptions',
   'ec2:CreateTags',
+  'ec2:GetInstanceMetadataDefaults',
 ] as const;
 
 const GONE = new Set(['terminated', 'shutting-down']);
@@ -122,6 +124,12 @@ export class Ec2Adapter implements Ec2Port {
     } catch (error) {
       throw translate(error);
     }
+  }
+
+  async metadataDefaultsManager(): Promise<{ managedBy: 'account' | 'declarative-policy'; message: string | undefined }> {
+    const out = await this.ec2.send(new GetInstanceMetadataDefaultsCommand({}));
+    const level = out.AccountLevel;
+    return { managedBy: level?.ManagedBy === 'declarative-policy' ? 'declarative-policy' : 'account', message: level?.ManagedExceptionMessage };
   }
 
   async tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void> {

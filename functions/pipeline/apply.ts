@@ -19,11 +19,15 @@ export interface Target {
   verdict: Verdict;
   reason: string;
   hopLimit: number;
+  /** Stopped (or stopping): EC2 applies new options at its next start, so an accepted change is done. */
+  stopped?: boolean;
 }
 
 export type ApplyOutcome =
-  /** EC2 shows the new options (or, for a stopped instance, accepted them). */
-  | { status: 'changed' }
+  /** EC2 shows the new options (or, for a stopped instance, accepted them: the note says so). */
+  | { status: 'changed'; note?: string }
+  /** The organization's EC2 declarative policy governs these options: they cannot be changed here. */
+  | { status: 'managed'; reason: string }
   /** Left as it is on purpose this run (deferred, or a revert EC2 cannot make); the verdict stands. */
   | { status: 'kept'; note: string }
   /** The instance was terminated before or while it was changed. */
@@ -51,7 +55,9 @@ export const settle = (result: InstanceResult, outcome: ApplyOutcome | undefined
   if (!outcome) return result;
   switch (outcome.status) {
     case 'changed':
-      return { ...result, changed: true };
+      return { ...result, changed: true, reason: outcome.note ? `${result.reason}; ${outcome.note}` : result.reason };
+    case 'managed':
+      return { ...result, verdict: 'exempt', reason: outcome.reason };
     case 'kept':
       return { ...result, reason: `${result.reason}; ${outcome.note}` };
     case 'gone':
@@ -97,6 +103,8 @@ const byUrgency = (a: Target, b: Target) =>
 /** Records each target's outcome, and logs it as it is settled. */
 class Outcomes {
   readonly byId = new Map<string, ApplyOutcome>();
+  /** Targets whose modify EC2 refused outright (not gone, not pending): perhaps a declarative policy. */
+  readonly refused = new Set<string>();
   constructor(
     private readonly log: Log,
     private readonly shard: Shard,
@@ -195,6 +203,27 @@ const confirm = async (ec2: Ec2Port, sent: Target[], attempts: number, delayMs: 
   }
 };
 
+/**
+ * Changes that failed outright may have been refused by the organization's EC2 declarative
+ * policy, which governs IMDS settings and cannot be overridden from inside the account. One
+ * call tells; then those instances are reported as managed by it, not as errors every day.
+ */
+const explainRefusals = async (ec2: Ec2Port, targets: Target[], outcomes: Outcomes, log: Log, shard: Shard) => {
+  const refused = targets.filter((t) => outcomes.refused.has(t.instanceId));
+  if (refused.length === 0) return;
+  let manager;
+  try {
+    manager = await ec2.metadataDefaultsManager();
+  } catch (error) {
+    log.debug('cannot read who governs the IMDS settings', { ...shard, reason: describeError(error) });
+    return;
+  }
+  if (manager.managedBy !== 'declarative-policy') return;
+  const why = `managed by the organization's EC2 declarative policy, which this account cannot override${manager.message ? ` (${manager.message})` : ''}`;
+  log.info('instances managed by a declarative policy', { ...shard, instances: refused.length, reason: why });
+  for (const t of refused) outcomes.byId.set(t.instanceId, { status: 'managed', reason: why });
+};
+
 /** Tag, modify, then re-read: the outcome of each target, by instance id. */
 export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], options: ApplyOptions): Promise<Map<string, ApplyOutcome>> => {
   const { log } = options;
@@ -238,13 +267,22 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
             outcomes.byId.set(target.instanceId, { status: 'kept', note });
             return;
           }
+          outcomes.refused.add(target.instanceId);
           outcomes.failed(target, `${target.verdict} failed: ${describeError(error)}`, 'change failed');
         }
       }),
     ),
   );
 
-  await confirm(ec2, sent, attempts, delayMs, outcomes, log, shard);
+  // A stopped instance takes its new options when it next starts: EC2's acceptance is the change.
+  for (const target of sent.filter((t) => t.stopped)) {
+    outcomes.byId.set(target.instanceId, {
+      status: 'changed',
+      note: 'stopped: EC2 applies the change when it next starts; its IMDSv1 use at boot shows in MetadataNoToken only if it booted inside the look-back window',
+    });
+  }
+  await confirm(ec2, sent.filter((t) => !t.stopped), attempts, delayMs, outcomes, log, shard);
+  await explainRefusals(ec2, targets, outcomes, log, shard);
   for (const target of targets) {
     if (outcomes.byId.get(target.instanceId)?.status !== 'changed') continue;
     log.info('instance changed', { ...shard, instanceId: target.instanceId, verdict: target.verdict, hopLimit: target.hopLimit, reason: target.reason });

@@ -24,6 +24,12 @@ export interface Ec2Port {
    * InstanceNotReadyError or UnsupportedChangeError where EC2's answer means one of those.
    */
   setMetadataOptions(instanceId: string, httpTokens: 'required' | 'optional', hopLimit: number): Promise<void>;
+  /**
+   * Who governs this account-region's IMDS settings. An EC2 declarative policy of the
+   * organization makes them unmodifiable from inside the account: asked only after a
+   * modify fails, so the usual path costs no call.
+   */
+  metadataDefaultsManager(): Promise<{ managedBy: 'account' | 'declarative-policy'; message: string | undefined }>;
   /** Throws InstanceGoneError when one of the instances no longer exists (the batch is not tagged). */
   tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void>;
 }

@@ -78,7 +78,10 @@ export const runPipeline = async (
     });
   }
 
-  const targets = options.apply ? decided.filter((r) => isChange(r.verdict, policy)) : [];
+  const stopped = new Set(instances.filter((f) => f.state === 'stopped' || f.state === 'stopping').map((f) => f.instanceId));
+  const targets = options.apply
+    ? decided.filter((r) => isChange(r.verdict, policy)).map((r) => ({ ...r, stopped: stopped.has(r.instanceId) }))
+    : [];
   const outcomes = targets.length > 0 ? await apply(ports.ec2, shard, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion }) : new Map();
   const results = decided.map((r) => settle(r, outcomes.get(r.instanceId)));
 

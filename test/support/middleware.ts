@@ -51,3 +51,27 @@ export const loopingPages = (operation: string, token = 'the-same-token') => (cl
     { step: 'initialize', name: `loop${operation}`, priority: 'low' },
   );
 };
+
+/** Changes one operation's answer after the real call, e.g. to show what AWS shows and moto does not. */
+export const rewriteOutput = (operation: string, rewrite: (output: Record<string, unknown>) => void) => (client: AnyClient) => {
+  (client.middlewareStack as MiddlewareStack<object, object>).add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName === `${operation}Command`) rewrite(result.output as Record<string, unknown>);
+      return result;
+    },
+    { step: 'initialize', name: `rewriteOutput${operation}`, priority: 'low' },
+  );
+};
+
+/** Answers one operation without calling moto: for calls moto does not serve, or answers it never gives. */
+export const answer = (operation: string, respond: (input: Record<string, unknown>) => Record<string, unknown>) => (client: AnyClient) => {
+  (client.middlewareStack as MiddlewareStack<object, object>).add(
+    (next, context) => async (args) => {
+      if (context.commandName !== `${operation}Command`) return next(args);
+      return { output: { $metadata: {}, ...respond(args.input as Record<string, unknown>) }, response: {} };
+    },
+    // Innermost, so that call counting and other middleware still see the call.
+    { step: 'initialize', name: `answer${operation}`, priority: 'low' },
+  );
+};
