@@ -81,19 +81,32 @@ describe('central template (osls package)', () => {
     expect(shardTask?.Retry[0]).toMatchObject({ BackoffRate: 2, MaxAttempts: 6 });
     expect(shardTask?.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
     expect(map).not.toHaveProperty('ItemsPath');
-    // A Map that fails (more shards than tolerated) still reaches Slack, and still fails the execution.
-    expect(map?.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'ReportFailure' }]);
-    expect(definition.States.ReportFailure).toMatchObject({
+    expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
+  });
+
+  it('reports a failed Plan, Map or Report step to Slack through sweep-report, then fails the execution', () => {
+    const { States: states } = resource('SweepStateMachine').Properties.Definition as { States: Record<string, Record<string, unknown>> };
+    const catchTo = (next: string) => [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: next }];
+    const failureReport = (failedStep: string, payload: Record<string, string>) => ({
       Type: 'Task',
-      Parameters: { FunctionName: '${SweepReportArn}', Payload: { 'apply.$': '$.apply', 'plan.$': '$.plan', 'failure.$': '$.failure' } },
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: { FunctionName: '${SweepReportArn}', Payload: { failedStep, 'failure.$': '$.failure', ...payload } },
+      ResultSelector: { 'summary.$': '$.Payload.summary' },
+      ResultPath: '$.failureReport',
       Next: 'SweepFailed',
     });
-    expect(definition.States.SweepFailed).toMatchObject({ Type: 'Fail', Error: 'SweepFailed' });
-    expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
-    expect(resource('SweepSchedule').Properties).toMatchObject({
-      ScheduleExpression: 'rate(1 day)',
-      Target: { Arn: { Ref: 'SweepStateMachine' } },
-    });
+    const planAndMode = { 'apply.$': '$.apply', 'plan.$': '$.plan' };
+
+    expect(states.Plan?.Catch).toEqual(catchTo('ReportPlanFailure'));
+    expect(states.Shards?.Catch).toEqual(catchTo('ReportMapFailure'));
+    expect(states.Report?.Catch).toEqual(catchTo('ReportReportFailure'));
+    // A failed Plan has no plan summary or mode to pass on: the schema accepts that for Plan only.
+    expect(states.ReportPlanFailure).toEqual(expect.objectContaining(failureReport('Plan', {})));
+    expect(states.ReportMapFailure).toEqual(expect.objectContaining(failureReport('Shards', planAndMode)));
+    expect(states.ReportReportFailure).toEqual(expect.objectContaining(failureReport('Report', planAndMode)));
+    // The failure reports have no Catch of their own: if one fails, the execution fails with its error.
+    for (const name of ['ReportPlanFailure', 'ReportMapFailure', 'ReportReportFailure']) expect(states[name], name).not.toHaveProperty('Catch');
+    expect(states.SweepFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.failure.Error' });
   });
 
   it('gives every function its own role, and every role only allow-listed actions, none wildcarded', () => {
