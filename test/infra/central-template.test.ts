@@ -84,6 +84,18 @@ describe('central template (osls package)', () => {
     expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
   });
 
+  it('starts the sweep daily by cron at a configurable hour (06:00 UTC unless set), not relative to the deployment', () => {
+    const schedule = resource('SweepSchedule').Properties;
+    const hour = template.Parameters?.SweepScheduleHour as { Type: string; Default: number; MinValue: number; MaxValue: number };
+    // What CloudFormation makes of the expression with the parameter's default.
+    const expression = (schedule.ScheduleExpression as { 'Fn::Sub': string })['Fn::Sub'].replace('${SweepScheduleHour}', String(hour.Default));
+
+    expect(expression).toBe('cron(0 6 * * ? *)');
+    expect(hour).toMatchObject({ Type: 'Number', MinValue: 0, MaxValue: 23 });
+    expect(schedule).toMatchObject({ ScheduleExpressionTimezone: { Ref: 'SweepScheduleTimezone' }, Target: { Arn: { Ref: 'SweepStateMachine' } } });
+    expect(template.Parameters?.SweepScheduleTimezone).toMatchObject({ Type: 'String', Default: 'UTC' });
+  });
+
   it('reports a failed Plan, Map or Report step to Slack through sweep-report, then fails the execution', () => {
     const { States: states } = resource('SweepStateMachine').Properties.Definition as { States: Record<string, Record<string, unknown>> };
     const catchTo = (next: string) => [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: next }];
