@@ -12,7 +12,7 @@ import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organization
 import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
-import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Template } from '../support/cfn.ts';
+import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Json, type Template } from '../support/cfn.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -119,6 +119,60 @@ describe('central template (osls package)', () => {
     // The failure reports have no Catch of their own: if one fails, the execution fails with its error.
     for (const name of ['ReportPlanFailure', 'ReportMapFailure', 'ReportReportFailure']) expect(states[name], name).not.toHaveProperty('Catch');
     expect(states.SweepFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.failure.Error' });
+  });
+
+  it('alarms to one topic on a failed, timed-out or stopped sweep, failed shards, dead letters and any function error', () => {
+    const alarms = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+    type MetricSpec = { Namespace: string; MetricName: string; Dimensions: Array<{ Name: string; Value: unknown }> };
+    /** "namespace metric dimension=value" for every metric an alarm reads, directly or in its metric math. */
+    const watched = (p: Record<string, Json>): string[] => {
+      const metrics = p.Metrics
+        ? (p.Metrics as Array<{ MetricStat?: { Metric: MetricSpec } }>).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []))
+        : [p as unknown as MetricSpec];
+      return metrics.map((m) => `${m.Namespace} ${m.MetricName} ${m.Dimensions.map((d) => `${d.Name}=${JSON.stringify(d.Value)}`).join(',')}`);
+    };
+    const machine = JSON.stringify({ Ref: 'SweepStateMachine' });
+    const { States: states } = resource('SweepStateMachine').Properties.Definition as { States: Record<string, { Label?: string }> };
+    // Child executions of a Distributed Map report under <state machine ARN>/<Map Run label>.
+    const children = JSON.stringify({ 'Fn::Sub': `\${SweepStateMachine}/${states.Shards?.Label}` });
+    const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function').map(([id]) => id);
+
+    expect(alarms.flatMap(([, a]) => watched(a.Properties)).sort()).toEqual(
+      [
+        `AWS/States ExecutionsFailed StateMachineArn=${machine}`,
+        `AWS/States ExecutionsTimedOut StateMachineArn=${machine}`,
+        `AWS/States ExecutionsAborted StateMachineArn=${machine}`,
+        `AWS/States ExecutionsFailed StateMachineArn=${children}`,
+        `AWS/States ExecutionsTimedOut StateMachineArn=${children}`,
+        `AWS/SQS ApproximateNumberOfMessagesVisible QueueName=${JSON.stringify({ 'Fn::GetAtt': ['InstanceEventDeadLetterQueue', 'QueueName'] })}`,
+        ...functions.map((id) => `AWS/Lambda Errors FunctionName=${JSON.stringify({ Ref: id })}`),
+      ].sort(),
+    );
+    expect(functions).toHaveLength(4);
+    for (const [id, alarm] of alarms) {
+      // The first failure is enough: a daily sweep has no noise to average out.
+      expect(alarm.Properties, id).toMatchObject({ AlarmActions: [{ Ref: 'AlarmTopic' }], Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    }
+    // The shard alarm adds the two child metrics, each 0 when absent.
+    const shardAlarm = alarms.find(([, a]) => JSON.stringify(a.Properties).includes('/Shards'))?.[1].Properties;
+    expect(shardAlarm?.Metrics).toEqual(expect.arrayContaining([expect.objectContaining({ Expression: 'FILL(failed, 0) + FILL(timedOut, 0)', ReturnData: true })]));
+  });
+
+  it('lets only CloudWatch of this account and of the organization publish alarms, over TLS, and e-mails them only when asked', () => {
+    const statements = (resource('AlarmTopicPolicy').Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement;
+
+    expect(resource('AlarmTopicPolicy').Properties.Topics).toEqual([{ Ref: 'AlarmTopic' }]);
+    expect(statements).toEqual([
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } }),
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: { StringEquals: { 'aws:SourceOrgID': ORG_ID } } }),
+      expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    ]);
+    expect(template.Resources.AlarmEmailSubscription).toMatchObject({
+      Condition: 'HasAlarmEmail',
+      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: { Ref: 'AlarmEmail' } },
+    });
+    expect(template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmEmail' }, ''] }] });
+    expect(template.Parameters?.AlarmEmail).toMatchObject({ Default: '' });
   });
 
   it('gives every function its own role, and every role only allow-listed actions, none wildcarded', () => {

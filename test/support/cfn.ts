@@ -6,7 +6,9 @@ import { parse, type Tags } from 'yaml';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export interface Template {
   Parameters?: Record<string, Json>;
-  Resources: Record<string, { Type: string; Properties: Record<string, Json> }>;
+  Conditions?: Record<string, Json>;
+  Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, Json> }>;
+  Outputs?: Record<string, Json>;
 }
 
 const INTRINSICS = ['Ref', 'Sub', 'GetAtt', 'Join', 'If', 'Not', 'Equals', 'Select', 'Split', 'FindInMap', 'ImportValue', 'Base64', 'GetAZs'];
