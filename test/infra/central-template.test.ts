@@ -12,7 +12,7 @@ import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organization
 import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
-import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Json, type Template } from '../support/cfn.ts';
+import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Template } from '../support/cfn.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -38,6 +38,8 @@ const ALLOWED_ACTIONS = new Set<string>([
   'states:DescribeExecution',
   'states:StopExecution',
   'sqs:SendMessage', // on-instance-event's on-failure destination: its dead-letter queue
+  'kms:Decrypt', // only with a customer-managed key, through S3, SQS or Secrets Manager
+  'kms:GenerateDataKey',
 ]);
 
 const MEMBER_ROLE_ARN = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/ImdsRemediatorMemberRole' };
@@ -215,7 +217,7 @@ describe('central template (osls package)', () => {
   });
 
   it('keeps the sweep bucket private, encrypted, TLS-only and expiring, each role on its own prefix', () => {
-    expect(resource('SweepBucket')).toMatchObject({
+    expect(resolveConditions(template).Resources.SweepBucket).toMatchObject({
       DeletionPolicy: 'Retain',
       Properties: {
         BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
@@ -255,6 +257,51 @@ describe('central template (osls package)', () => {
       { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'], resource: under('results') },
     ]);
     for (const role of ['SweepShardRole', 'OnInstanceEventRole']) expect(s3Rights(role), role).toEqual([]);
+  });
+
+  it('uses a customer-managed key, when one is given, for the bucket, the queue and the log groups, and lets exactly its users use it', () => {
+    const key = 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const slackSecret = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:imds-remediator/slack-webhook-AbCdEf';
+    /** Each role's KMS grants: actions, and the service the key may be used through. */
+    const grants = (t: Template) =>
+      Object.fromEntries(
+        [...roleStatements(t)]
+          .map(([role, statements]) => [
+            role,
+            statements
+              .filter((st) => asArray(st.Action).some((a) => a.startsWith('kms:')))
+              .map((st) => ({ actions: asArray(st.Action).sort(), resource: st.Resource, via: st.Condition?.StringEquals?.['kms:ViaService'] })),
+          ] as const)
+          .filter(([, g]) => g.length > 0),
+      );
+    const through = (service: string) => ({ 'Fn::Sub': `${service}.\${AWS::Region}.amazonaws.com` });
+    const onKey = (actions: string[], service: string) => ({ actions, resource: { Ref: 'KmsKeyArn' }, via: through(service) });
+    const logGroups = (t: Template) => Object.values(t.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+
+    const withKey = resolveConditions(template, { KmsKeyArn: key, SlackSecretArn: slackSecret });
+    expect(grants(withKey)).toEqual({
+      SweepPlanRole: [onKey(['kms:GenerateDataKey'], 's3')],
+      SweepReportRole: [onKey(['kms:Decrypt'], 's3'), onKey(['kms:Decrypt'], 'secretsmanager')],
+      OnInstanceEventRole: [onKey(['kms:Decrypt'], 'secretsmanager'), onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 'sqs')],
+      SweepStateMachineRole: [onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 's3')],
+    });
+    expect(withKey.Resources.SweepBucket?.Properties.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { Ref: 'KmsKeyArn' } }, BucketKeyEnabled: true }],
+    });
+    expect(withKey.Resources.InstanceEventDeadLetterQueue?.Properties).toMatchObject({ KmsMasterKeyId: { Ref: 'KmsKeyArn' } });
+    expect(withKey.Resources.InstanceEventDeadLetterQueue?.Properties).not.toHaveProperty('SqsManagedSseEnabled');
+    expect(logGroups(withKey)).toHaveLength(4);
+    for (const group of logGroups(withKey)) expect(group.Properties.KmsKeyId).toEqual({ Ref: 'KmsKeyArn' });
+    // Without Slack, nobody decrypts a secret.
+    expect(grants(resolveConditions(template, { KmsKeyArn: key })).SweepReportRole).toEqual([onKey(['kms:Decrypt'], 's3')]);
+
+    // Without a key: AWS-managed encryption everywhere, and no KMS right at all.
+    const withoutKey = resolveConditions(template, { SlackSecretArn: slackSecret });
+    expect(grants(withoutKey)).toEqual({});
+    expect(withoutKey.Resources.InstanceEventDeadLetterQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
+    expect(withoutKey.Resources.InstanceEventDeadLetterQueue?.Properties).not.toHaveProperty('KmsMasterKeyId');
+    for (const group of logGroups(withoutKey)) expect(group.Properties).not.toHaveProperty('KmsKeyId');
+    expect(template.Parameters?.KmsKeyArn).toMatchObject({ Default: '' });
   });
 
   it('tells sweep-plan and sweep-report, and only them, where the sweep bucket is', () => {
@@ -303,7 +350,7 @@ describe('central template (osls package)', () => {
       RetryPolicy: { MaximumRetryAttempts: 8 },
       DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['InstanceEventDeadLetterQueue', 'Arn'] } },
     });
-    expect(resource('InstanceEventDeadLetterQueue').Properties.SqsManagedSseEnabled).toBe(true);
+    expect(resolveConditions(template).Resources.InstanceEventDeadLetterQueue?.Properties.SqsManagedSseEnabled).toBe(true);
     expect(resource('OnDashinstanceDasheventLambdaFunction').Properties.Handler).toBe('functions/handlers/on-instance-event.handler');
   });
 
