@@ -68,7 +68,7 @@ const build = async (): Promise<LambdaRuntime> => {
   const env = readLambdaEnvironment();
   const policy = await loadPolicy(env, composeParameterReader(env));
   const apply = env.mode === 'apply' && policy.mode === 'enforce';
-  return { env, policy, world: composeWorld({ policy, env }), log: powertoolsLog(logger), apply };
+  return { env, policy, world: composeWorld({ policy, env, planRoleName: env.planRoleName }), log: powertoolsLog(logger), apply };
 };
 
 /** Built on the first invocation and kept for the container's life; a failure is retried next time. */

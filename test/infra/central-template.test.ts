@@ -43,6 +43,7 @@ const ALLOWED_ACTIONS = new Set<string>([
 ]);
 
 const MEMBER_ROLE_ARN = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/ImdsRemediatorMemberRole' };
+const PLAN_ROLE_ARN = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/ImdsRemediatorPlanRole' };
 const ORG_ID = 'o-exampleorg1'; // what `npm run package` passes as orgId
 
 let template: Template;
@@ -195,7 +196,7 @@ describe('central template (osls package)', () => {
     expect(actionsOf(roles.get('OnInstanceEventRole') ?? [])).toContain('sqs:SendMessage');
   });
 
-  it('reaches other accounts only through the member role, inside the organization', () => {
+  it('reaches other accounts only through the member role, and plans through the read-only plan role, inside the organization', () => {
     const roles = roleStatements(template);
     const assumers = [...roles].filter(([, statements]) => actionsOf(statements).includes('sts:AssumeRole')).map(([role]) => role);
 
@@ -205,7 +206,7 @@ describe('central template (osls package)', () => {
       for (const s of crossAccount) {
         expect(s, role).toMatchObject({
           Action: 'sts:AssumeRole',
-          Resource: MEMBER_ROLE_ARN,
+          Resource: role === 'SweepPlanRole' ? PLAN_ROLE_ARN : MEMBER_ROLE_ARN,
           Condition: { StringEquals: { 'aws:ResourceOrgID': ORG_ID } },
         });
       }
@@ -302,6 +303,21 @@ describe('central template (osls package)', () => {
     expect(withoutKey.Resources.InstanceEventDeadLetterQueue?.Properties).not.toHaveProperty('KmsMasterKeyId');
     for (const group of logGroups(withoutKey)) expect(group.Properties).not.toHaveProperty('KmsKeyId');
     expect(template.Parameters?.KmsKeyArn).toMatchObject({ Default: '' });
+  });
+
+  it('pins what the functions may write in the central account as the member role does, and tells sweep-plan its plan role', () => {
+    const member = readYamlTemplate('infra/member-role.yml');
+    const memberEnforce = (roleStatements(member).get('MemberRole') ?? []).find((st) => actionsOf([st]).includes('ec2:ModifyInstanceMetadataOptions'));
+    for (const role of ['SweepShardRole', 'OnInstanceEventRole']) {
+      const enforce = (roleStatements(template).get(role) ?? []).find((st) => actionsOf([st]).includes('ec2:ModifyInstanceMetadataOptions'));
+      expect(enforce?.Condition, role).toEqual(memberEnforce?.Condition);
+    }
+    // The same parameter names, with the same defaults.
+    for (const name of ['MinHopLimit', 'MaxHopLimit', 'AllowRevert']) {
+      expect((template.Parameters?.[name] as { Default: unknown }).Default, name).toEqual((member.Parameters?.[name] as { Default: unknown }).Default);
+    }
+    expect(resource('SweepDashplanLambdaFunction').Properties.Environment).toMatchObject({ Variables: { MEMBER_PLAN_ROLE_NAME: 'ImdsRemediatorPlanRole' } });
+    expect((member.Parameters?.PlanRoleName as { Default: string }).Default).toBe('ImdsRemediatorPlanRole');
   });
 
   it('tells sweep-plan and sweep-report, and only them, where the sweep bucket is', () => {
