@@ -12,7 +12,8 @@ import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organization
 import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
-import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Template } from '../support/cfn.ts';
+import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
+import { decision, substitute } from '../support/iam.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -243,8 +244,15 @@ describe('central template (osls package)', () => {
           Resource: { 'Fn::Sub': '${SweepBucket.Arn}/results/*' },
           Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['SweepStateMachineRole', 'Arn'] } } },
         },
+        // Nobody deletes objects; the lifecycle expires them (S3's own action, not a request).
+        { Effect: 'Deny', Principal: '*', Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'], Resource: { 'Fn::Sub': '${SweepBucket.Arn}/*' } },
       ],
     });
+    const bucketStatements = (resource('SweepBucketPolicy').Properties.PolicyDocument as unknown as { Statement: Statement[] }).Statement;
+    for (const principal of ['SweepPlanRole', 'SweepStateMachineRole', 'an administrator']) {
+      const request = { action: 's3:DeleteObject', context: { 'aws:PrincipalArn': principal, 'aws:SecureTransport': 'true' } };
+      expect(decision(bucketStatements, request), principal).toBe('denied');
+    }
     const s3Rights = (role: string) =>
       (roleStatements(template).get(role) ?? [])
         .filter((st) => asArray(st.Action).some((a) => a.startsWith('s3:')))
@@ -344,16 +352,32 @@ describe('central template (osls package)', () => {
     }
   });
 
-  it('accepts PutEvents on the central bus from the organization only', () => {
-    expect(resource('CentralEventBusOrgPolicy').Properties).toMatchObject({
-      EventBusName: { Ref: 'CentralEventBus' },
-      Statement: {
-        Effect: 'Allow',
-        Principal: '*',
-        Action: 'events:PutEvents',
-        Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG_ID } },
-      },
+  it('accepts PutEvents on the central bus only from the member forwarding roles of the organization', () => {
+    const policy = resource('CentralEventBusOrgPolicy').Properties;
+    const statements = [substitute(policy.Statement ?? null, { 'AWS::Partition': 'aws' }) as unknown as Statement];
+    const forwardPath = readYamlTemplate('infra/member-events.yml').Resources.ForwardRole?.Properties.Path;
+    // What CloudFormation names the forwarding role of a StackSet instance: generated, under the path.
+    const forwardRole = `arn:aws:iam::222222222222:role${String(forwardPath)}StackSet-imds-remediator-member-events-ForwardRole-1A2B3C4D`;
+    const putEvents = (principalArn: string, orgId = ORG_ID) => ({
+      action: 'events:PutEvents',
+      context: { 'aws:PrincipalArn': principalArn, 'aws:PrincipalOrgID': orgId },
     });
+
+    expect(policy.EventBusName).toEqual({ Ref: 'CentralEventBus' });
+    expect(decision(statements, putEvents(forwardRole))).toBe('allowed');
+    expect(decision(statements, putEvents('arn:aws:iam::222222222222:role/developer'))).toBe('implicitly denied');
+    expect(decision(statements, putEvents('arn:aws:iam::222222222222:role/StackSet-x-ForwardRole-1A2B3C4D'))).toBe('implicitly denied');
+    expect(decision(statements, putEvents(forwardRole, 'o-someoneelse'))).toBe('implicitly denied');
+  });
+
+  it('reserves on-instance-event a concurrency below the sweep fan-out, so that a flood of events is bounded', () => {
+    const definition = resource('SweepStateMachine').Properties.Definition as { States: { Shards: { MaxConcurrency: number } } };
+    const reserved = resource('OnDashinstanceDasheventLambdaFunction').Properties.ReservedConcurrentExecutions;
+
+    expect(reserved).toBe(10);
+    expect(reserved).toBeLessThan(definition.States.Shards.MaxConcurrency);
+    // A throttled event waits for a retry (an hour at most), then lands in the dead-letter queue.
+    expect(resolveConditions(template).Resources.OnDashinstanceDasheventLambdaEvConf?.Properties).toMatchObject({ MaximumEventAgeInSeconds: 3600 });
   });
 
   it('sends instance events to on-instance-event with retries and an encrypted dead-letter queue', () => {
