@@ -42,6 +42,11 @@ export interface ComposeOptions {
   env: Environment;
   customizeClient?: (client: AnyClient) => void;
   slack?: SlackWebhookOptions;
+  /**
+   * The read-only member role that planning (DescribeRegions) assumes instead of the member role;
+   * the deployed sweep-plan sets it, because the member role does not trust sweep-plan.
+   */
+  planRoleName?: string | undefined;
 }
 
 /** The Slack webhook, from SLACK_WEBHOOK_URL or a Secrets Manager secret; undefined when neither is set. */
@@ -69,7 +74,7 @@ export const composeJsonStore = (env: Environment, bucket: string, customizeClie
   return new S3JsonStore(s3, bucket);
 };
 
-export const composeWorld = ({ policy, env, customizeClient, slack }: ComposeOptions): World => {
+export const composeWorld = ({ policy, env, customizeClient, slack, planRoleName }: ComposeOptions): World => {
   const base = clientSettings(env);
   const make = <C extends AnyClient>(client: C): C => {
     customizeClient?.(client);
@@ -79,20 +84,25 @@ export const composeWorld = ({ policy, env, customizeClient, slack }: ComposeOpt
   const sts = make(new STSClient({ ...base, region: env.homeRegion }));
   const organizations = new OrganizationsAdapter(make(new OrganizationsClient({ ...base, region: env.homeRegion })), sts);
 
-  const member = memberRoleCredentials(sts, async (accountId) => {
-    const { partition } = await organizations.caller();
-    return `arn:${partition}:iam::${accountId}:role/${policy.memberRoleName}`;
-  });
   const ownCredentials = sts.config.credentials;
-  const credentialsFor = (accountId: string): AwsCredentialIdentityProvider => {
-    const assumed = member(accountId);
-    return async () => ((await organizations.caller()).accountId === accountId ? ownCredentials() : assumed());
+  /** Credentials in an account through the role of this name there, or the function's own in its own account. */
+  const credentialsThrough = (roleName: string) => {
+    const assume = memberRoleCredentials(sts, async (accountId) => {
+      const { partition } = await organizations.caller();
+      return `arn:${partition}:iam::${accountId}:role/${roleName}`;
+    });
+    return (accountId: string): AwsCredentialIdentityProvider => {
+      const assumed = assume(accountId);
+      return async () => ((await organizations.caller()).accountId === accountId ? ownCredentials() : assumed());
+    };
   };
+  const credentialsFor = credentialsThrough(policy.memberRoleName);
+  const planningCredentialsFor = planRoleName === undefined ? credentialsFor : credentialsThrough(planRoleName);
 
   return {
     organization: organizations,
     accountEc2: (accountId) =>
-      new Ec2Adapter(make(new EC2Client({ ...base, region: env.homeRegion, credentials: credentialsFor(accountId) }))),
+      new Ec2Adapter(make(new EC2Client({ ...base, region: env.homeRegion, credentials: planningCredentialsFor(accountId) }))),
     shard: ({ accountId, region }) => {
       const credentials = credentialsFor(accountId);
       return {

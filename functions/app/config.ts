@@ -63,6 +63,7 @@ const lambdaEnvSchema = z.object({
   POLICY_SSM_PARAMETER: optional(z.string().regex(/^\/[\w.\-/]{1,1010}$/, 'must be an SSM parameter name starting with /')),
   POLICY_FILE: optional(z.string().min(1)),
   MEMBER_ROLE_NAME: optional(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name')),
+  MEMBER_PLAN_ROLE_NAME: optional(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name')),
   LAMBDA_TASK_ROOT: optional(z.string().min(1)),
   SWEEP_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
 });
@@ -74,6 +75,8 @@ export interface LambdaEnvironment extends Environment {
   policySource: { ssmParameter: string } | { file: string };
   /** The role the deployment's IAM allows assuming; the policy must name the same one. */
   memberRoleName: string | undefined;
+  /** The read-only role sweep-plan assumes in member accounts (infra/member-role.yml, PlanRole). */
+  planRoleName: string | undefined;
   /** The bucket that carries the Distributed Map's items and results (sweep-plan and sweep-report). */
   sweepBucket: string | undefined;
 }
@@ -93,6 +96,7 @@ export const readLambdaEnvironment = (env: NodeJS.ProcessEnv = process.env): Lam
     mode: e.SWEEP_MODE ?? 'plan',
     policySource: e.POLICY_SSM_PARAMETER ? { ssmParameter: e.POLICY_SSM_PARAMETER } : { file: file.startsWith('/') ? file : `${root}/${file}` },
     memberRoleName: e.MEMBER_ROLE_NAME,
+    planRoleName: e.MEMBER_PLAN_ROLE_NAME,
     sweepBucket: e.SWEEP_BUCKET,
   };
 };

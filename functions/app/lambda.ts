@@ -56,7 +56,7 @@ const build = async (): Promise<LambdaRuntime> => {
   const env = readLambdaEnvironment();
   const policy = await loadDeployedPolicy(env, composeParameterReader(env));
   const apply = mayChange(policy, env.mode === 'apply');
-  return { env, policy, world: composeWorld({ policy, env }), log: powertoolsLog(logger), apply };
+  return { env, policy, world: composeWorld({ policy, env, planRoleName: env.planRoleName }), log: powertoolsLog(logger), apply };
 };
 
 /** Built on the first invocation and kept for the container's life; a failure is retried next time. */

@@ -39,7 +39,7 @@ const shardOf = (entry: MapRunEntry): Shard | undefined => {
 };
 
 /** Lambda's error payload (`{"errorType","errorMessage",…}`) in a Cause, shortened to its type and message; any other Cause is shown as it is. */
-const describeCause = (error: string, cause: string | null | undefined): string => {
+export const describeCause = (error: string, cause: string | null | undefined): string => {
   if (!cause) return '';
   const payload = parseJson(cause);
   if (payload && typeof payload === 'object' && 'errorMessage' in payload) {

@@ -51,16 +51,48 @@ const mapRunResult = z.object({
 });
 export type MapRunResult = z.output<typeof mapRunResult>;
 
-/** What a Catch hands on: the error of the Map state itself. */
+/** What a Catch hands on: the error of the state that failed. */
 const mapFailure = z.object({ Error: z.string(), Cause: z.string().nullish() });
 export type MapFailure = z.output<typeof mapFailure>;
 
-/** After the Map: its results, or (the Catch path) why the Map failed. */
+/**
+ * The state whose Catch sent the report. A report without it comes from the Map's Catch, which is
+ * all that existed before the Plan and Report steps had their own.
+ */
+const failedStep = z.enum(['Plan', 'Shards', 'Report']);
+
+/** A report event once validated: the Map's results, or the failure of one step. */
+export type ReportEvent =
+  | { kind: 'results'; apply: boolean; plan: z.output<typeof planSummary>; results: MapRunResult }
+  | { kind: 'failed'; step: 'Shards' | 'Report'; apply: boolean; plan: z.output<typeof planSummary>; failure: MapFailure }
+  | { kind: 'failed'; step: 'Plan'; failure: MapFailure };
+
+/**
+ * After the Map: its results, or (a Catch path) why a step failed. A failed Plan leaves no plan
+ * summary and no mode to pass on, so only that failure may come without them.
+ */
 export const reportEventSchema = z
-  .object({ apply: z.boolean(), plan: planSummary, results: mapRunResult.optional(), failure: mapFailure.optional() })
-  .refine((e) => (e.results === undefined) !== (e.failure === undefined), {
-    path: ['results'],
-    message: 'exactly one of results (the Map succeeded) and failure (the Map failed) is required',
+  .object({
+    apply: z.boolean().optional(),
+    plan: planSummary.optional(),
+    results: mapRunResult.optional(),
+    failure: mapFailure.optional(),
+    failedStep: failedStep.optional(),
+  })
+  .transform(({ apply, plan, results, failure, failedStep }, ctx): ReportEvent => {
+    const refuse = (field: string, message: string) => {
+      ctx.addIssue({ code: 'custom', path: [field], message });
+      return z.NEVER;
+    };
+    if ((results === undefined) === (failure === undefined)) {
+      return refuse('results', 'exactly one of results (the Map succeeded) and failure (a step failed) is required');
+    }
+    if (failedStep !== undefined && failure === undefined) return refuse('failedStep', 'a failed step comes with its failure');
+    if (failure && failedStep === 'Plan') return { kind: 'failed', step: 'Plan', failure };
+    if (apply === undefined || plan === undefined) return refuse('plan', 'apply and plan are required unless the Plan step failed');
+    if (results) return { kind: 'results', apply, plan, results };
+    if (failure && failedStep !== 'Plan') return { kind: 'failed', step: failedStep ?? 'Shards', apply, plan, failure };
+    return refuse('results', 'exactly one of results and failure is required');
   });
 
 const resultFiles = z.array(z.object({ Key: z.string().min(1) }).loose()).default([]);

@@ -12,7 +12,8 @@ import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organization
 import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
-import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, roleStatements, type Template } from '../support/cfn.ts';
+import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
+import { decision, substitute } from '../support/iam.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -38,9 +39,12 @@ const ALLOWED_ACTIONS = new Set<string>([
   'states:DescribeExecution',
   'states:StopExecution',
   'sqs:SendMessage', // on-instance-event's on-failure destination: its dead-letter queue
+  'kms:Decrypt', // only with a customer-managed key, through S3, SQS or Secrets Manager
+  'kms:GenerateDataKey',
 ]);
 
 const MEMBER_ROLE_ARN = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/ImdsRemediatorMemberRole' };
+const PLAN_ROLE_ARN = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::*:role/ImdsRemediatorPlanRole' };
 const ORG_ID = 'o-exampleorg1'; // what `npm run package` passes as orgId
 
 let template: Template;
@@ -81,19 +85,98 @@ describe('central template (osls package)', () => {
     expect(shardTask?.Retry[0]).toMatchObject({ BackoffRate: 2, MaxAttempts: 6 });
     expect(shardTask?.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
     expect(map).not.toHaveProperty('ItemsPath');
-    // A Map that fails (more shards than tolerated) still reaches Slack, and still fails the execution.
-    expect(map?.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'ReportFailure' }]);
-    expect(definition.States.ReportFailure).toMatchObject({
+    expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
+  });
+
+  it('starts the sweep daily by cron at a configurable hour (06:00 UTC unless set), not relative to the deployment', () => {
+    const schedule = resource('SweepSchedule').Properties;
+    const hour = template.Parameters?.SweepScheduleHour as { Type: string; Default: number; MinValue: number; MaxValue: number };
+    // What CloudFormation makes of the expression with the parameter's default.
+    const expression = (schedule.ScheduleExpression as { 'Fn::Sub': string })['Fn::Sub'].replace('${SweepScheduleHour}', String(hour.Default));
+
+    expect(expression).toBe('cron(0 6 * * ? *)');
+    expect(hour).toMatchObject({ Type: 'Number', MinValue: 0, MaxValue: 23 });
+    expect(schedule).toMatchObject({ ScheduleExpressionTimezone: { Ref: 'SweepScheduleTimezone' }, Target: { Arn: { Ref: 'SweepStateMachine' } } });
+    expect(template.Parameters?.SweepScheduleTimezone).toMatchObject({ Type: 'String', Default: 'UTC' });
+  });
+
+  it('reports a failed Plan, Map or Report step to Slack through sweep-report, then fails the execution', () => {
+    const { States: states } = resource('SweepStateMachine').Properties.Definition as { States: Record<string, Record<string, unknown>> };
+    const catchTo = (next: string) => [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: next }];
+    const failureReport = (failedStep: string, payload: Record<string, string>) => ({
       Type: 'Task',
-      Parameters: { FunctionName: '${SweepReportArn}', Payload: { 'apply.$': '$.apply', 'plan.$': '$.plan', 'failure.$': '$.failure' } },
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: { FunctionName: '${SweepReportArn}', Payload: { failedStep, 'failure.$': '$.failure', ...payload } },
+      ResultSelector: { 'summary.$': '$.Payload.summary' },
+      ResultPath: '$.failureReport',
       Next: 'SweepFailed',
     });
-    expect(definition.States.SweepFailed).toMatchObject({ Type: 'Fail', Error: 'SweepFailed' });
-    expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
-    expect(resource('SweepSchedule').Properties).toMatchObject({
-      ScheduleExpression: 'rate(1 day)',
-      Target: { Arn: { Ref: 'SweepStateMachine' } },
+    const planAndMode = { 'apply.$': '$.apply', 'plan.$': '$.plan' };
+
+    expect(states.Plan?.Catch).toEqual(catchTo('ReportPlanFailure'));
+    expect(states.Shards?.Catch).toEqual(catchTo('ReportMapFailure'));
+    expect(states.Report?.Catch).toEqual(catchTo('ReportReportFailure'));
+    // A failed Plan has no plan summary or mode to pass on: the schema accepts that for Plan only.
+    expect(states.ReportPlanFailure).toEqual(expect.objectContaining(failureReport('Plan', {})));
+    expect(states.ReportMapFailure).toEqual(expect.objectContaining(failureReport('Shards', planAndMode)));
+    expect(states.ReportReportFailure).toEqual(expect.objectContaining(failureReport('Report', planAndMode)));
+    // The failure reports have no Catch of their own: if one fails, the execution fails with its error.
+    for (const name of ['ReportPlanFailure', 'ReportMapFailure', 'ReportReportFailure']) expect(states[name], name).not.toHaveProperty('Catch');
+    expect(states.SweepFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.failure.Error' });
+  });
+
+  it('alarms to one topic on a failed, timed-out or stopped sweep, failed shards, dead letters and any function error', () => {
+    const alarms = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+    type MetricSpec = { Namespace: string; MetricName: string; Dimensions: Array<{ Name: string; Value: unknown }> };
+    /** "namespace metric dimension=value" for every metric an alarm reads, directly or in its metric math. */
+    const watched = (p: Record<string, Json>): string[] => {
+      const metrics = p.Metrics
+        ? (p.Metrics as Array<{ MetricStat?: { Metric: MetricSpec } }>).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []))
+        : [p as unknown as MetricSpec];
+      return metrics.map((m) => `${m.Namespace} ${m.MetricName} ${m.Dimensions.map((d) => `${d.Name}=${JSON.stringify(d.Value)}`).join(',')}`);
+    };
+    const machine = JSON.stringify({ Ref: 'SweepStateMachine' });
+    const { States: states } = resource('SweepStateMachine').Properties.Definition as { States: Record<string, { Label?: string }> };
+    // Child executions of a Distributed Map report under <state machine ARN>/<Map Run label>.
+    const children = JSON.stringify({ 'Fn::Sub': `\${SweepStateMachine}/${states.Shards?.Label}` });
+    const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function').map(([id]) => id);
+
+    expect(alarms.flatMap(([, a]) => watched(a.Properties)).sort()).toEqual(
+      [
+        `AWS/States ExecutionsFailed StateMachineArn=${machine}`,
+        `AWS/States ExecutionsTimedOut StateMachineArn=${machine}`,
+        `AWS/States ExecutionsAborted StateMachineArn=${machine}`,
+        `AWS/States ExecutionsFailed StateMachineArn=${children}`,
+        `AWS/States ExecutionsTimedOut StateMachineArn=${children}`,
+        `AWS/SQS ApproximateNumberOfMessagesVisible QueueName=${JSON.stringify({ 'Fn::GetAtt': ['InstanceEventDeadLetterQueue', 'QueueName'] })}`,
+        ...functions.map((id) => `AWS/Lambda Errors FunctionName=${JSON.stringify({ Ref: id })}`),
+      ].sort(),
+    );
+    expect(functions).toHaveLength(4);
+    for (const [id, alarm] of alarms) {
+      // The first failure is enough: a daily sweep has no noise to average out.
+      expect(alarm.Properties, id).toMatchObject({ AlarmActions: [{ Ref: 'AlarmTopic' }], Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    }
+    // The shard alarm adds the two child metrics, each 0 when absent.
+    const shardAlarm = alarms.find(([, a]) => JSON.stringify(a.Properties).includes('/Shards'))?.[1].Properties;
+    expect(shardAlarm?.Metrics).toEqual(expect.arrayContaining([expect.objectContaining({ Expression: 'FILL(failed, 0) + FILL(timedOut, 0)', ReturnData: true })]));
+  });
+
+  it('lets only CloudWatch of this account and of the organization publish alarms, over TLS, and e-mails them only when asked', () => {
+    const statements = (resource('AlarmTopicPolicy').Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement;
+
+    expect(resource('AlarmTopicPolicy').Properties.Topics).toEqual([{ Ref: 'AlarmTopic' }]);
+    expect(statements).toEqual([
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } }),
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: { StringEquals: { 'aws:SourceOrgID': ORG_ID } } }),
+      expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    ]);
+    expect(template.Resources.AlarmEmailSubscription).toMatchObject({
+      Condition: 'HasAlarmEmail',
+      Properties: { TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: { Ref: 'AlarmEmail' } },
     });
+    expect(template.Conditions?.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmEmail' }, ''] }] });
+    expect(template.Parameters?.AlarmEmail).toMatchObject({ Default: '' });
   });
 
   it('gives every function its own role, and every role only allow-listed actions, none wildcarded', () => {
@@ -114,7 +197,7 @@ describe('central template (osls package)', () => {
     expect(actionsOf(roles.get('OnInstanceEventRole') ?? [])).toContain('sqs:SendMessage');
   });
 
-  it('reaches other accounts only through the member role, inside the organization', () => {
+  it('reaches other accounts only through the member role, and plans through the read-only plan role, inside the organization', () => {
     const roles = roleStatements(template);
     const assumers = [...roles].filter(([, statements]) => actionsOf(statements).includes('sts:AssumeRole')).map(([role]) => role);
 
@@ -124,7 +207,7 @@ describe('central template (osls package)', () => {
       for (const s of crossAccount) {
         expect(s, role).toMatchObject({
           Action: 'sts:AssumeRole',
-          Resource: MEMBER_ROLE_ARN,
+          Resource: role === 'SweepPlanRole' ? PLAN_ROLE_ARN : MEMBER_ROLE_ARN,
           Condition: { StringEquals: { 'aws:ResourceOrgID': ORG_ID } },
         });
       }
@@ -136,7 +219,7 @@ describe('central template (osls package)', () => {
   });
 
   it('keeps the sweep bucket private, encrypted, TLS-only and expiring, each role on its own prefix', () => {
-    expect(resource('SweepBucket')).toMatchObject({
+    expect(resolveConditions(template).Resources.SweepBucket).toMatchObject({
       DeletionPolicy: 'Retain',
       Properties: {
         BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
@@ -161,8 +244,15 @@ describe('central template (osls package)', () => {
           Resource: { 'Fn::Sub': '${SweepBucket.Arn}/results/*' },
           Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['SweepStateMachineRole', 'Arn'] } } },
         },
+        // Nobody deletes objects; the lifecycle expires them (S3's own action, not a request).
+        { Effect: 'Deny', Principal: '*', Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'], Resource: { 'Fn::Sub': '${SweepBucket.Arn}/*' } },
       ],
     });
+    const bucketStatements = (resource('SweepBucketPolicy').Properties.PolicyDocument as unknown as { Statement: Statement[] }).Statement;
+    for (const principal of ['SweepPlanRole', 'SweepStateMachineRole', 'an administrator']) {
+      const request = { action: 's3:DeleteObject', context: { 'aws:PrincipalArn': principal, 'aws:SecureTransport': 'true' } };
+      expect(decision(bucketStatements, request), principal).toBe('denied');
+    }
     const s3Rights = (role: string) =>
       (roleStatements(template).get(role) ?? [])
         .filter((st) => asArray(st.Action).some((a) => a.startsWith('s3:')))
@@ -176,6 +266,66 @@ describe('central template (osls package)', () => {
       { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'], resource: under('results') },
     ]);
     for (const role of ['SweepShardRole', 'OnInstanceEventRole']) expect(s3Rights(role), role).toEqual([]);
+  });
+
+  it('uses a customer-managed key, when one is given, for the bucket, the queue and the log groups, and lets exactly its users use it', () => {
+    const key = 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const slackSecret = 'arn:aws:secretsmanager:us-east-1:111111111111:secret:imds-remediator/slack-webhook-AbCdEf';
+    /** Each role's KMS grants: actions, and the service the key may be used through. */
+    const grants = (t: Template) =>
+      Object.fromEntries(
+        [...roleStatements(t)]
+          .map(([role, statements]) => [
+            role,
+            statements
+              .filter((st) => asArray(st.Action).some((a) => a.startsWith('kms:')))
+              .map((st) => ({ actions: asArray(st.Action).sort(), resource: st.Resource, via: st.Condition?.StringEquals?.['kms:ViaService'] })),
+          ] as const)
+          .filter(([, g]) => g.length > 0),
+      );
+    const through = (service: string) => ({ 'Fn::Sub': `${service}.\${AWS::Region}.amazonaws.com` });
+    const onKey = (actions: string[], service: string) => ({ actions, resource: { Ref: 'KmsKeyArn' }, via: through(service) });
+    const logGroups = (t: Template) => Object.values(t.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+
+    const withKey = resolveConditions(template, { KmsKeyArn: key, SlackSecretArn: slackSecret });
+    expect(grants(withKey)).toEqual({
+      SweepPlanRole: [onKey(['kms:GenerateDataKey'], 's3')],
+      SweepReportRole: [onKey(['kms:Decrypt'], 's3'), onKey(['kms:Decrypt'], 'secretsmanager')],
+      OnInstanceEventRole: [onKey(['kms:Decrypt'], 'secretsmanager'), onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 'sqs')],
+      SweepStateMachineRole: [onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 's3')],
+    });
+    expect(withKey.Resources.SweepBucket?.Properties.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { Ref: 'KmsKeyArn' } }, BucketKeyEnabled: true }],
+    });
+    expect(withKey.Resources.InstanceEventDeadLetterQueue?.Properties).toMatchObject({ KmsMasterKeyId: { Ref: 'KmsKeyArn' } });
+    expect(withKey.Resources.InstanceEventDeadLetterQueue?.Properties).not.toHaveProperty('SqsManagedSseEnabled');
+    expect(logGroups(withKey)).toHaveLength(4);
+    for (const group of logGroups(withKey)) expect(group.Properties.KmsKeyId).toEqual({ Ref: 'KmsKeyArn' });
+    // Without Slack, nobody decrypts a secret.
+    expect(grants(resolveConditions(template, { KmsKeyArn: key })).SweepReportRole).toEqual([onKey(['kms:Decrypt'], 's3')]);
+
+    // Without a key: AWS-managed encryption everywhere, and no KMS right at all.
+    const withoutKey = resolveConditions(template, { SlackSecretArn: slackSecret });
+    expect(grants(withoutKey)).toEqual({});
+    expect(withoutKey.Resources.InstanceEventDeadLetterQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
+    expect(withoutKey.Resources.InstanceEventDeadLetterQueue?.Properties).not.toHaveProperty('KmsMasterKeyId');
+    for (const group of logGroups(withoutKey)) expect(group.Properties).not.toHaveProperty('KmsKeyId');
+    expect(template.Parameters?.KmsKeyArn).toMatchObject({ Default: '' });
+  });
+
+  it('pins what the functions may write in the central account as the member role does, and tells sweep-plan its plan role', () => {
+    const member = readYamlTemplate('infra/member-role.yml');
+    const memberEnforce = (roleStatements(member).get('MemberRole') ?? []).find((st) => actionsOf([st]).includes('ec2:ModifyInstanceMetadataOptions'));
+    for (const role of ['SweepShardRole', 'OnInstanceEventRole']) {
+      const enforce = (roleStatements(template).get(role) ?? []).find((st) => actionsOf([st]).includes('ec2:ModifyInstanceMetadataOptions'));
+      expect(enforce?.Condition, role).toEqual(memberEnforce?.Condition);
+    }
+    // The same parameter names, with the same defaults.
+    for (const name of ['MinHopLimit', 'MaxHopLimit', 'AllowRevert']) {
+      expect((template.Parameters?.[name] as { Default: unknown }).Default, name).toEqual((member.Parameters?.[name] as { Default: unknown }).Default);
+    }
+    expect(resource('SweepDashplanLambdaFunction').Properties.Environment).toMatchObject({ Variables: { MEMBER_PLAN_ROLE_NAME: 'ImdsRemediatorPlanRole' } });
+    expect((member.Parameters?.PlanRoleName as { Default: string }).Default).toBe('ImdsRemediatorPlanRole');
   });
 
   it('tells sweep-plan and sweep-report, and only them, where the sweep bucket is', () => {
@@ -202,16 +352,32 @@ describe('central template (osls package)', () => {
     }
   });
 
-  it('accepts PutEvents on the central bus from the organization only', () => {
-    expect(resource('CentralEventBusOrgPolicy').Properties).toMatchObject({
-      EventBusName: { Ref: 'CentralEventBus' },
-      Statement: {
-        Effect: 'Allow',
-        Principal: '*',
-        Action: 'events:PutEvents',
-        Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG_ID } },
-      },
+  it('accepts PutEvents on the central bus only from the member forwarding roles of the organization', () => {
+    const policy = resource('CentralEventBusOrgPolicy').Properties;
+    const statements = [substitute(policy.Statement ?? null, { 'AWS::Partition': 'aws' }) as unknown as Statement];
+    const forwardPath = readYamlTemplate('infra/member-events.yml').Resources.ForwardRole?.Properties.Path;
+    // What CloudFormation names the forwarding role of a StackSet instance: generated, under the path.
+    const forwardRole = `arn:aws:iam::222222222222:role${String(forwardPath)}StackSet-imds-remediator-member-events-ForwardRole-1A2B3C4D`;
+    const putEvents = (principalArn: string, orgId = ORG_ID) => ({
+      action: 'events:PutEvents',
+      context: { 'aws:PrincipalArn': principalArn, 'aws:PrincipalOrgID': orgId },
     });
+
+    expect(policy.EventBusName).toEqual({ Ref: 'CentralEventBus' });
+    expect(decision(statements, putEvents(forwardRole))).toBe('allowed');
+    expect(decision(statements, putEvents('arn:aws:iam::222222222222:role/developer'))).toBe('implicitly denied');
+    expect(decision(statements, putEvents('arn:aws:iam::222222222222:role/StackSet-x-ForwardRole-1A2B3C4D'))).toBe('implicitly denied');
+    expect(decision(statements, putEvents(forwardRole, 'o-someoneelse'))).toBe('implicitly denied');
+  });
+
+  it('reserves on-instance-event a concurrency below the sweep fan-out, so that a flood of events is bounded', () => {
+    const definition = resource('SweepStateMachine').Properties.Definition as { States: { Shards: { MaxConcurrency: number } } };
+    const reserved = resource('OnDashinstanceDasheventLambdaFunction').Properties.ReservedConcurrentExecutions;
+
+    expect(reserved).toBe(10);
+    expect(reserved).toBeLessThan(definition.States.Shards.MaxConcurrency);
+    // A throttled event waits for a retry (an hour at most), then lands in the dead-letter queue.
+    expect(resolveConditions(template).Resources.OnDashinstanceDasheventLambdaEvConf?.Properties).toMatchObject({ MaximumEventAgeInSeconds: 3600 });
   });
 
   it('sends instance events to on-instance-event with retries and an encrypted dead-letter queue', () => {
@@ -224,7 +390,7 @@ describe('central template (osls package)', () => {
       RetryPolicy: { MaximumRetryAttempts: 8 },
       DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['InstanceEventDeadLetterQueue', 'Arn'] } },
     });
-    expect(resource('InstanceEventDeadLetterQueue').Properties.SqsManagedSseEnabled).toBe(true);
+    expect(resolveConditions(template).Resources.InstanceEventDeadLetterQueue?.Properties.SqsManagedSseEnabled).toBe(true);
     expect(resource('OnDashinstanceDasheventLambdaFunction').Properties.Handler).toBe('functions/handlers/on-instance-event.handler');
   });
 

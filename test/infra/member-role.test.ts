@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/domain/tags.ts';
-import { actionsOf, readYamlTemplate, roleStatements } from '../support/cfn.ts';
+import { actionsOf, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
+import { decision, substitute } from '../support/iam.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
 import { CLOUDTRAIL_IAM_ACTIONS } from '../../functions/adapters/cloudtrail.ts';
 import { EVENTBRIDGE_IAM_ACTIONS } from '../../functions/adapters/eventbridge.ts';
@@ -21,7 +22,80 @@ const memberRole = () => {
   return { role, statements: roleStatements(template).get('MemberRole') ?? [] };
 };
 
+/** The template's statements for a role, as deployed with these parameter values (others at their defaults). */
+const deployedStatements = (role: string, values: Record<string, string> = {}): Statement[] => {
+  const template: Template = readYamlTemplate('infra/member-role.yml');
+  const defaults = Object.fromEntries(
+    Object.entries(template.Parameters ?? {}).map(([name, p]) => [name, String((p as { Default?: Json }).Default ?? '')]),
+  );
+  const parameters = { ...defaults, ...values };
+  return (roleStatements(resolveConditions(template, parameters)).get(role) ?? []).map(
+    (statement) => substitute(statement as unknown as Json, parameters) as unknown as Statement,
+  );
+};
+
+/** A ModifyInstanceMetadataOptions request with these options (the ec2:Attribute/<name> keys). */
+const modify = (options: Record<string, string>) => ({
+  action: 'ec2:ModifyInstanceMetadataOptions',
+  context: Object.fromEntries(Object.entries(options).map(([name, value]) => [`ec2:Attribute/${name}`, value])),
+});
+const required = (hopLimit: string) => ({ HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: hopLimit });
+
 describe('member role (infra/member-role.yml)', () => {
+  it.each<{ what: string; parameters: Record<string, string>; options: Record<string, string>; expected: string }>([
+    { what: 'requires IMDSv2 with hop limit 1', parameters: {}, options: required('1'), expected: 'allowed' },
+    { what: 'requires IMDSv2 with hop limit 2 (a container host)', parameters: {}, options: required('2'), expected: 'allowed' },
+    { what: 'sets a hop limit above MaxHopLimit', parameters: {}, options: required('3'), expected: 'implicitly denied' },
+    { what: 'sets hop limit 64', parameters: {}, options: required('64'), expected: 'implicitly denied' },
+    { what: 'sets a hop limit below MinHopLimit', parameters: { MinHopLimit: '2' }, options: required('1'), expected: 'implicitly denied' },
+    { what: 'disables the metadata endpoint', parameters: {}, options: { ...required('1'), HttpEndpoint: 'disabled' }, expected: 'implicitly denied' },
+    { what: 're-opens IMDSv1', parameters: {}, options: { ...required('1'), HttpTokens: 'optional' }, expected: 'implicitly denied' },
+    { what: 're-opens IMDSv1 where AllowRevert is true', parameters: { AllowRevert: 'true' }, options: { ...required('1'), HttpTokens: 'optional' }, expected: 'allowed' },
+    { what: 'leaves the endpoint out', parameters: {}, options: { HttpTokens: 'required', HttpPutResponseHopLimit: '1' }, expected: 'implicitly denied' },
+    { what: 'leaves the hop limit out', parameters: {}, options: { HttpTokens: 'required', HttpEndpoint: 'enabled' }, expected: 'implicitly denied' },
+  ])('ModifyInstanceMetadataOptions that $what is $expected', ({ parameters, options, expected }) => {
+    expect(decision(deployedStatements('MemberRole', parameters), modify(options))).toBe(expected);
+  });
+
+  it('pins ModifyInstanceMetadataOptions with the request-attribute keys, from the stack parameters', () => {
+    const enforce = memberRole().statements.find((s) => [s.Action].flat().includes('ec2:ModifyInstanceMetadataOptions'));
+
+    expect(enforce?.Condition).toEqual({
+      StringEquals: {
+        'ec2:Attribute/HttpEndpoint': 'enabled',
+        'ec2:Attribute/HttpTokens': { 'Fn::If': ['RevertAllowed', ['required', 'optional'], ['required']] },
+      },
+      NumericGreaterThanEquals: { 'ec2:Attribute/HttpPutResponseHopLimit': { Ref: 'MinHopLimit' } },
+      NumericLessThanEquals: { 'ec2:Attribute/HttpPutResponseHopLimit': { Ref: 'MaxHopLimit' } },
+    });
+    expect(readYamlTemplate('infra/member-role.yml').Parameters).toMatchObject({
+      MinHopLimit: { Type: 'Number', Default: 1, MinValue: 1, MaxValue: 64 },
+      MaxHopLimit: { Type: 'Number', Default: 2, MinValue: 1, MaxValue: 64 },
+      AllowRevert: { Default: 'false', AllowedValues: ['false', 'true'] },
+    });
+  });
+
+  it('gives planning a role that can read regions and nothing else, assumable only by sweep-plan', () => {
+    const template = readYamlTemplate('infra/member-role.yml');
+    const trust = (template.Resources.PlanRole?.Properties.AssumeRolePolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement;
+    const plan = deployedStatements('PlanRole');
+
+    expect(actionsOf(plan)).toEqual(['ec2:DescribeRegions']);
+    expect(decision(plan, modify(required('1')))).toBe('implicitly denied');
+    expect(trust).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${CentralAccountId}:root' } },
+        Condition: {
+          StringEquals: { 'aws:PrincipalOrgID': { Ref: 'OrganizationId' } },
+          ArnEquals: { 'aws:PrincipalArn': { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${CentralAccountId}:role/${ServiceName}-${CentralStage}-sweep-plan' } },
+        },
+      }),
+    ]);
+    expect(template.Resources.PlanRole?.Properties.RoleName).toEqual({ Ref: 'PlanRoleName' });
+  });
+
   it('allows exactly the actions the adapters call in member accounts, nothing more', () => {
     const { statements } = memberRole();
 
@@ -46,7 +120,7 @@ describe('member role (infra/member-role.yml)', () => {
     for (const key of [TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON]) expect(key).toMatch(/^imds-remediator:/);
   });
 
-  it('is assumable only by the central sweeping roles, inside the organization', () => {
+  it('is assumable only by the central sweeping roles (not sweep-plan), inside the organization', () => {
     const { role } = memberRole();
     const trust = role.Properties.AssumeRolePolicyDocument as { Statement: Array<Record<string, unknown>> };
 
@@ -58,7 +132,7 @@ describe('member role (infra/member-role.yml)', () => {
       Condition: {
         StringEquals: { 'aws:PrincipalOrgID': { Ref: 'OrganizationId' } },
         ArnEquals: {
-          'aws:PrincipalArn': ['sweep-plan', 'sweep-shard', 'on-instance-event'].map((fn) => ({
+          'aws:PrincipalArn': ['sweep-shard', 'on-instance-event'].map((fn) => ({
             'Fn::Sub': `arn:\${AWS::Partition}:iam::\${CentralAccountId}:role/\${ServiceName}-\${CentralStage}-${fn}`,
           })),
         },

@@ -3,6 +3,7 @@
 // definition's ItemReader and ResultWriter move them) → report, payloads through JSON.
 import { readFileSync } from 'node:fs';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../functions/domain/errors.ts';
 import type { SweepReport } from '../../functions/report/aggregate.ts';
@@ -10,8 +11,8 @@ import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/
 import { readFindings } from '../../local/findings.ts';
 import { fixture, runInstancesEvent } from '../support/events.ts';
 import { useMoto } from '../support/moto.ts';
-import { runDistributedMap, type MapRunOptions } from '../support/distributed-map.ts';
-import { prepareDeployment, useSweepFunctions } from '../support/sweep-functions.ts';
+import { runDistributedMap, taskPayload, type MapRunOptions } from '../support/distributed-map.ts';
+import { POLICY_PARAMETER, prepareDeployment, useSweepFunctions } from '../support/sweep-functions.ts';
 
 const { aws } = useMoto();
 const BUCKET = 'imds-remediator-test-sweep';
@@ -169,7 +170,7 @@ describe('sweep functions chained like the state machine', () => {
     const failure = { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'The specified tolerated failure threshold was exceeded' };
     const plan = { accounts: 3, shards: 6, errors: [], errorCount: 0 };
 
-    const report = (await handlers.report({ apply: true, plan, failure })) as SweepReport;
+    const report = (await handlers.report(taskPayload('ReportMapFailure', { apply: true, plan, failure }))) as SweepReport;
 
     expect(report.summary).toMatchObject({ errors: 6, shards: 6, changed: 0 });
     expect(report.errors.map((e) => e.message)).toEqual([
@@ -178,6 +179,51 @@ describe('sweep functions chained like the state machine', () => {
     ]);
     const summary = handlers.slack.received.at(-1)?.body as { text: string };
     expect(summary.text).toMatch(/^IMDSv2 sweep \(apply, FAILED\): .*6 errors$/);
+  });
+
+  it('tells Slack the sweep FAILED and why when the Plan step fails, and reports no plan', async () => {
+    // A deployment whose sweep bucket is gone: the plan cannot write its shards, so it fails.
+    await seedOrganization(aws());
+    await new SSMClient({}).send(new PutParameterCommand({ Name: POLICY_PARAMETER, Type: 'String', Value: JSON.stringify(testPolicy()) }));
+    const input = { source: 'schedule' };
+    const error = await handlers.plan(input).then(
+      () => new Error('the plan was expected to fail'),
+      (e: unknown) => e as Error,
+    );
+    // What Plan's Catch puts at $.failure: lambda:invoke's error type, and the function's error payload as Cause.
+    const failure = { Error: error.name, Cause: JSON.stringify({ errorType: error.name, errorMessage: error.message, trace: [] }) };
+
+    const report = (await handlers.report(taskPayload('ReportPlanFailure', { ...input, failure }))) as SweepReport;
+
+    expect(error.name).toBe('NoSuchBucket');
+    expect(report.summary).toMatchObject({ accounts: 0, shards: 0, changed: 0, errors: 1 });
+    expect(report.errors).toEqual([{ accountId: 'unknown', region: null, message: `the Plan step failed: ${error.name}: ${error.message}` }]);
+    expect(report.notifications?.slack).toMatchObject({ status: 'sent' });
+    const message = handlers.slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
+    expect(message.text).toBe(`IMDSv2 sweep FAILED: the Plan step failed: ${error.name}: ${error.message}`);
+    expect(message.blocks.map((b) => b.text?.text)).toContain(`FAILED: the Plan step failed: ${error.name}: ${error.message}`);
+  });
+
+  it('tells Slack the sweep FAILED when the Report step itself fails, naming the planned scope', async () => {
+    await prepare();
+    const plan = { accounts: 3, shards: 6, errors: [], errorCount: 0 };
+    const failure = { Error: 'Lambda.Unknown', Cause: 'The cause could not be determined because Lambda did not return an error type.' };
+
+    const report = (await handlers.report(taskPayload('ReportReportFailure', { apply: true, plan, failure }))) as SweepReport;
+
+    expect(report).toMatchObject({ mode: 'apply', summary: { shards: 6, errors: 6 } });
+    const message = handlers.slack.received.at(-1)?.body as { text: string };
+    expect(message.text).toBe(
+      'IMDSv2 sweep FAILED: the Report step failed: Lambda.Unknown: The cause could not be determined because Lambda did not return an error type. ' +
+        '(3 accounts, 6 account-regions planned; their results were not read)',
+    );
+  });
+
+  it('refuses a failure report without its plan unless the Plan step failed, naming the field', async () => {
+    const failure = { Error: 'States.Timeout' };
+
+    await expect(handlers.report({ failedStep: 'Shards', failure })).rejects.toThrow(/plan: apply and plan are required unless the Plan step failed/);
+    await expect(handlers.report({ failedStep: 'Plan' })).rejects.toThrow(/results: exactly one/);
   });
 
   it('refuses a report with both results and a failure, or neither, naming the field', async () => {

@@ -6,7 +6,9 @@ import { parse, type Tags } from 'yaml';
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export interface Template {
   Parameters?: Record<string, Json>;
-  Resources: Record<string, { Type: string; Properties: Record<string, Json> }>;
+  Conditions?: Record<string, Json>;
+  Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, Json> }>;
+  Outputs?: Record<string, Json>;
 }
 
 const INTRINSICS = ['Ref', 'Sub', 'GetAtt', 'Join', 'If', 'Not', 'Equals', 'Select', 'Split', 'FindInMap', 'ImportValue', 'Base64', 'GetAZs'];
@@ -66,3 +68,68 @@ export const roleStatements = (template: Template): Map<string, Statement[]> => 
 };
 
 export const actionsOf = (statements: Statement[]): string[] => statements.flatMap((s) => asArray(s.Action));
+
+const isObject = (value: Json): value is { [key: string]: Json } => typeof value === 'object' && value !== null && !Array.isArray(value);
+const NO_VALUE = Symbol('AWS::NoValue');
+
+/**
+ * The template as CloudFormation would create it with these parameter values (the others take
+ * their defaults): conditions evaluated, resources whose condition is false left out, `Fn::If`
+ * resolved and `AWS::NoValue` removed. Only what our templates use is understood.
+ */
+export const resolveConditions = (template: Template, values: Record<string, string> = {}): Template => {
+  const parameter = (name: string): Json => {
+    if (name in values) return values[name] ?? null;
+    const declared = template.Parameters?.[name] ?? null;
+    const fallback = isObject(declared) ? declared.Default : undefined;
+    if (fallback === undefined) throw new Error(`no value for parameter ${name}`);
+    return fallback;
+  };
+  const conditions = new Map<string, boolean>();
+  const condition = (name: string): boolean => {
+    const known = conditions.get(name);
+    if (known !== undefined) return known;
+    const definition = template.Conditions?.[name];
+    if (definition === undefined) throw new Error(`no condition ${name}`);
+    const result = evaluate(definition);
+    conditions.set(name, result);
+    return result;
+  };
+  const scalar = (value: Json): Json => (isObject(value) && typeof value.Ref === 'string' ? parameter(value.Ref) : value);
+  const evaluate = (expression: Json): boolean => {
+    if (!isObject(expression)) throw new Error(`not a condition: ${JSON.stringify(expression)}`);
+    const [[fn, args] = ['', null]] = Object.entries(expression);
+    const list = Array.isArray(args) ? args : [args];
+    switch (fn) {
+      case 'Fn::Not':
+        return !evaluate(list[0] ?? null);
+      case 'Fn::And':
+        return list.every(evaluate);
+      case 'Fn::Or':
+        return list.some(evaluate);
+      case 'Fn::Equals':
+        return JSON.stringify(scalar(list[0] ?? null)) === JSON.stringify(scalar(list[1] ?? null));
+      case 'Condition':
+        return condition(String(args));
+      default:
+        throw new Error(`the test resolver does not understand ${fn}`);
+    }
+  };
+  const resolve = (value: Json): Json | typeof NO_VALUE => {
+    if (Array.isArray(value)) return value.map(resolve).filter((v): v is Json => v !== NO_VALUE);
+    if (!isObject(value)) return value;
+    if (value.Ref === 'AWS::NoValue') return NO_VALUE;
+    const choice = value['Fn::If'];
+    if (Array.isArray(choice)) return resolve((condition(String(choice[0])) ? choice[1] : choice[2]) ?? null);
+    const entries: Array<[string, Json]> = [];
+    for (const [k, v] of Object.entries(value)) {
+      const resolved = resolve(v);
+      if (resolved !== NO_VALUE) entries.push([k, resolved]);
+    }
+    return Object.fromEntries(entries);
+  };
+  const resources = Object.entries(template.Resources)
+    .filter(([, r]) => r.Condition === undefined || condition(r.Condition))
+    .map(([id, r]) => [id, resolve(r as unknown as Json)]);
+  return { ...template, Resources: Object.fromEntries(resources) as Template['Resources'] };
+};

@@ -13,11 +13,12 @@ interface MapState {
   ResultWriter: { Resource: string; Parameters: { Prefix: string } };
 }
 
-export const sweepMapState = (): MapState => {
+const sweepStates = (): Record<string, unknown> => {
   const machine = readYamlTemplate('infra/central/sweep.yml').Resources.SweepStateMachine;
-  const definition = machine?.Properties.Definition as unknown as { States: Record<string, unknown> };
-  return definition.States.Shards as MapState;
+  return (machine?.Properties.Definition as unknown as { States: Record<string, unknown> }).States;
 };
+
+export const sweepMapState = (): MapState => sweepStates().Shards as MapState;
 
 /** `$.a.b` against the state, `$$.Map.Item.Value` the item: the two paths the definition uses. */
 const resolve = (path: string, state: unknown, item: unknown): unknown => {
@@ -33,6 +34,13 @@ const select = (template: Record<string, string>, state: unknown, item: unknown)
   Object.fromEntries(
     Object.entries(template).map(([key, value]) => (key.endsWith('.$') ? [key.slice(0, -2), resolve(value, state, item)] : [key, value])),
   );
+
+/** The Payload that the definition's lambda:invoke Task state `name` builds from its input `state`. */
+export const taskPayload = (name: string, state: unknown): Record<string, unknown> => {
+  const task = sweepStates()[name] as { Parameters?: { Payload?: Record<string, string> } } | undefined;
+  if (!task?.Parameters?.Payload) throw new Error(`the sweep's definition has no Task state ${name} with a Payload`);
+  return select(task.Parameters.Payload, state, undefined);
+};
 
 export interface MapRunOptions {
   /** The sweep bucket (the definition's ${SweepBucket}). */
