@@ -57,8 +57,7 @@ const exemptBy = (policy: Policy, facts: InstanceFacts, context: DecideContext):
 const decideLaunch = (
   launch: LaunchContext,
   policy: Policy,
-  hopLimit: number,
-  rule: string,
+  hopNote: string,
   verdict: (v: Decision['verdict'], reason: string) => Decision,
 ): Decision => {
   if (launch.siblingsFailure) return verdict('error', `cannot read the siblings' MetadataNoToken: ${launch.siblingsFailure}`);
@@ -76,7 +75,7 @@ const decideLaunch = (
   }
   return verdict(
     'enforce',
-    `new instance launched by ${launch.actor}: no history, and ${launch.siblingGroup ? `no sibling in ${launch.siblingGroup} uses IMDSv1` : 'no Auto Scaling group or launch template siblings to learn from'}; hop limit ${hopLimit} by ${rule}`,
+    `new instance launched by ${launch.actor}: no history, and ${launch.siblingGroup ? `no sibling in ${launch.siblingGroup} uses IMDSv1` : 'no Auto Scaling group or launch template siblings to learn from'}; ${hopNote}`,
   );
 };
 
@@ -92,8 +91,15 @@ const ageNote = (facts: InstanceFacts, now: Date): string => {
  * It owns every verdict, `error` included: a failed evidence read is an error here, not later.
  */
 export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy, context: DecideContext): Decision => {
-  const { hopLimit, rule } = hopLimitFor(policy, facts.tags);
+  const { hopLimit: wanted, rule } = hopLimitFor(policy, facts.tags);
   const { httpEndpoint, httpTokens, hopLimit: currentHop } = facts.metadata;
+  // A hop limit above the rule's stays unless the policy allows lowering it: at hop 1 a
+  // container's token PUT gets no answer, v1 is refused, and the container loses its credentials.
+  const keepsHigher = currentHop > wanted && policy.hopLimit.lower !== 'apply';
+  const hopLimit = keepsHigher ? currentHop : wanted;
+  const hopNote = keepsHigher
+    ? `hop limit ${currentHop} kept, above the ${wanted} that ${rule} wants (hopLimit.lower: ${policy.hopLimit.lower})`
+    : `hop limit ${hopLimit} by ${rule}`;
   const verdict = (v: Decision['verdict'], reason: string): Decision => ({ verdict: v, reason, hopLimit });
 
   if (httpEndpoint === 'disabled') return verdict('compliant', 'IMDS endpoint disabled, stronger than IMDSv2');
@@ -107,13 +113,19 @@ export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy,
       `${rejected} IMDSv1 calls rejected (MetadataNoTokenRejected) since IMDSv2 was enforced at ${since}: a workload still uses v1 and is failing; ${action}`,
     );
   }
-  if (httpTokens === 'required' && currentHop === hopLimit) {
+  if (httpTokens === 'required' && currentHop === wanted) {
     return verdict('compliant', `IMDSv2 required, hop limit ${currentHop} as ${rule} wants`);
+  }
+  if (httpTokens === 'required' && keepsHigher && policy.hopLimit.lower === 'never') {
+    return verdict('compliant', `IMDSv2 required, ${hopNote}`);
   }
 
   const exemption = exemptBy(policy, facts, context);
   if (exemption) return verdict('exempt', `${exemption}; left as HttpTokens=${httpTokens}, hop limit ${currentHop}`);
 
+  if (httpTokens === 'required' && keepsHigher) {
+    return verdict('hop-limit-above-policy', `IMDSv2 required, ${hopNote}: lower it by hand once no container on it needs IMDS`);
+  }
   if (httpTokens === 'required') {
     return verdict('fix-hop-limit', `IMDSv2 required but hop limit ${currentHop}; ${rule} wants ${hopLimit}`);
   }
@@ -122,10 +134,10 @@ export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy,
   const window = `the last ${policy.lookbackDays} days`;
   if (forced) {
     const seen = evidence.noToken.status === 'read' ? `${evidence.noToken.value.calls} IMDSv1 calls over ${window}` : 'evidence not read';
-    return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; hop limit ${hopLimit} by ${rule}`);
+    return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; ${hopNote}`);
   }
   if (evidence.noToken.status === 'failed') return verdict('error', evidence.noToken.reason);
-  if (context.event?.kind === 'launch') return decideLaunch(context.event, policy, hopLimit, rule, verdict);
+  if (context.event?.kind === 'launch') return decideLaunch(context.event, policy, hopNote, verdict);
   if (evidence.noToken.status !== 'read') return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
   const noToken: MetricSums = evidence.noToken.value;
   if (context.event?.kind === 'drift') {
@@ -135,7 +147,7 @@ export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy,
     }
     // Until that call the instance required tokens, so no v1 call could succeed: zero is known, not assumed.
     if (noToken.calls === 0) {
-      return verdict('enforce', `${reopened}: re-enforcing, 0 IMDSv1 calls over ${window}; hop limit ${hopLimit} by ${rule}`);
+      return verdict('enforce', `${reopened}: re-enforcing, 0 IMDSv1 calls over ${window}; ${hopNote}`);
     }
     return verdict('blocked-v1-in-use', `${reopened}, and ${noToken.calls} IMDSv1 calls over ${window}: left open`);
   }
@@ -171,6 +183,6 @@ export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy,
   }
   return verdict(
     'enforce',
-    `0 IMDSv1 calls on ${noToken.observedDays} observed days of ${window}; hop limit ${hopLimit} by ${rule}`,
+    `0 IMDSv1 calls on ${noToken.observedDays} observed days of ${window}; ${hopNote}`,
   );
 };

@@ -54,6 +54,9 @@ const policySchema = z
       .strictObject({
         default: hopLimit.default(1),
         rules: z.array(hopLimitRule).default([]),
+        // A hop limit above the rule's is kept unless this says `apply`: lowering it can cut a
+        // host's containers off IMDS, and nothing would notice. `report` keeps it and says so.
+        lower: z.enum(['never', 'report', 'apply']).default('never'),
       })
       .prefault({}),
     exempt: z

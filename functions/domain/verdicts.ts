@@ -5,6 +5,7 @@ import type { Policy } from './policy.ts';
 export const VERDICTS = [
   'compliant',
   'fix-hop-limit',
+  'hop-limit-above-policy',
   'enforce',
   'blocked-v1-in-use',
   'v1-rejected',
@@ -55,6 +56,16 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
     change: 'always',
     urgency: 2,
+    nonCompliant: true,
+  },
+  // IMDSv2 is required; the hop limit is above the policy's and kept, as `hopLimit.lower: report` asks.
+  'hop-limit-above-policy': {
+    label: 'Hop limit above policy (kept)',
+    column: 'hop-high',
+    compliance: 'FAILED',
+    severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
+    change: 'never',
+    urgency: 3,
     nonCompliant: true,
   },
   enforce: {

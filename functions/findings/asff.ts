@@ -132,6 +132,8 @@ const titleOf = (result: InstanceResult, options: MetadataOptions, facts: Instan
       return `IMDSv1 allowed on ${id}, unused and safe to enforce`;
     case 'fix-hop-limit':
       return `IMDSv2 hop limit ${facts.metadata.hopLimit} on ${id}, policy wants ${result.hopLimit}`;
+    case 'hop-limit-above-policy':
+      return `IMDSv2 required on ${id}, hop limit ${facts.metadata.hopLimit} above the policy's, kept`;
     case 'insufficient-evidence':
       return `IMDSv1 allowed on ${id}, not enough evidence to enforce`;
     case 'exempt':
@@ -156,6 +158,8 @@ const remediationOf = (result: InstanceResult, minObserved: string): string => {
       return `No IMDSv1 calls were seen: run imds-remediator apply with policy mode enforce, or ${command}`;
     case 'fix-hop-limit':
       return `Set the hop limit the policy wants: imds-remediator apply, or ${command}`;
+    case 'hop-limit-above-policy':
+      return 'The hop limit is higher than the policy wants and is kept (hopLimit.lower: report): containers on this host may need it to reach IMDS. Lower it by hand once you know they do not, or tag the instance so that a hop-limit rule wants this value.';
     case 'insufficient-evidence':
       return `Wait until MetadataNoToken has datapoints on ${minObserved}, or enforce it on purpose with force.instanceIds in the policy.`;
     case 'exempt':

@@ -72,7 +72,8 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
       fields: [
         mrkdwn(`*Instances*\n${summary.instances}`),
         mrkdwn(`*Changed*\n${summary.changed}`),
-        ...VERDICTS.map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
+        // Slack shows at most 10 fields: the verdicts that occurred, in the table's order.
+        ...VERDICTS.filter((v) => summary.byVerdict[v] > 0).map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
       ].slice(0, 10),
     },
     {

@@ -200,3 +200,28 @@ describe('decide: after a revert or a re-open', () => {
     expect(d.reason).toMatch(/re-opened by bob after 3 IMDSv1 calls were rejected/);
   });
 });
+
+describe('decide: a hop limit is never lowered unless the policy says so', () => {
+  // Amazon Linux 2023 launches with IMDSv2 required at hop limit 2 so that its containers reach IMDS.
+  it.each([
+    ['never', 'compliant', 2],
+    ['report', 'hop-limit-above-policy', 2],
+    ['apply', 'fix-hop-limit', 1],
+  ] as const)('with hopLimit.lower %s, a required instance at hop 2 under a rule of 1 is %s at hop %i', (lower, verdict, hop) => {
+    const d = decide(instance({ httpTokens: 'required', hopLimit: 2 }), NO_EVIDENCE, parsePolicy(testPolicy({ hopLimit: { default: 1, lower } })), ctx);
+    expect(d).toMatchObject({ verdict, hopLimit: hop });
+  });
+
+  it.each([
+    ['never', 2],
+    ['report', 2],
+    ['apply', 1],
+  ] as const)('with hopLimit.lower %s, an optional instance at hop 2 is enforced at hop %i', (lower, hop) => {
+    const d = decide(instance({ hopLimit: 2 }), clean, parsePolicy(testPolicy({ hopLimit: { default: 1, lower } })), ctx);
+    expect(d).toMatchObject({ verdict: 'enforce', hopLimit: hop });
+  });
+
+  it('leaves the hop limit out of the default policy: never lowered', () => {
+    expect(parsePolicy({}).hopLimit.lower).toBe('never');
+  });
+});
