@@ -1,6 +1,6 @@
 import type { Decision, Evidence, InstanceFacts, MetricSums } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
-import { TAG_ENFORCED_AT, TAG_REVERTED_AT } from './tags.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_REVERTED_AT } from './tags.ts';
 import { DAY_MS } from './time.ts';
 
 /** Siblings: instances of the same Auto Scaling group (or else launch template) in that account-region. */
@@ -159,15 +159,16 @@ export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy,
       `${rejected} IMDSv1 calls were rejected over ${window} while IMDSv2 was enforced${reverted}: the workload uses v1, so it is not enforced again until it stops`,
     );
   }
-  if (noToken.calls > 0) {
-    const containerHint =
-      hopLimit > currentHop
-        ? `; hop limit is ${currentHop} but ${rule} wants ${hopLimit}: containers whose token PUT cannot reach IMDS fall back to v1, so raise the hop limit first and measure again`
-        : '';
+  if (noToken.calls > 0 && hopLimit > currentHop) {
     return verdict(
-      'blocked-v1-in-use',
-      `${noToken.calls} IMDSv1 calls (MetadataNoToken) over ${window}${containerHint}`,
+      'raise-hop-limit',
+      `${noToken.calls} IMDSv1 calls (MetadataNoToken) over ${window} at hop limit ${currentHop}, and ${rule} wants ${hopLimit}: a container whose token PUT cannot reach IMDS falls back to IMDSv1, so the hop limit is raised first with IMDSv1 still allowed (IMDSv1 calls are not hop-limited: nothing breaks) and the calls are measured again`,
     );
+  }
+  if (noToken.calls > 0) {
+    const raisedAt = facts.tags[TAG_HOP_LIMIT_RAISED_AT];
+    const measuring = raisedAt ? `; hop limit raised at ${raisedAt} to measure again: enforced once the window shows no IMDSv1 call` : '';
+    return verdict('blocked-v1-in-use', `${noToken.calls} IMDSv1 calls (MetadataNoToken) over ${window}${measuring}`);
   }
   if (noToken.observedDays === 0) {
     return verdict(

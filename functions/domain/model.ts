@@ -1,5 +1,5 @@
 // The domain's plain data: what the pipeline knows about the world and what it decided.
-import { VERDICT_TABLE, type Verdict } from './verdicts.ts';
+import { isPlannedChange, requiresTokensOnceApplied, VERDICT_TABLE, type Verdict } from './verdicts.ts';
 
 export interface Account {
   id: string;
@@ -75,10 +75,14 @@ export interface InstanceResult {
   changed: boolean;
 }
 
-/** Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). */
-export const isNonCompliant = (i: InstanceResult) => !i.changed && VERDICT_TABLE[i.verdict].nonCompliant;
+/**
+ * Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). A
+ * change that leaves IMDSv1 allowed (a raised hop limit, a revert) does not make it compliant.
+ */
+export const isNonCompliant = (i: InstanceResult) =>
+  VERDICT_TABLE[i.verdict].nonCompliant && !(i.changed && requiresTokensOnceApplied(i.verdict));
 /** A change the policy wants that this run did not make (a plan, or a change that failed). */
-export const isToChange = (i: InstanceResult) => !i.changed && (i.verdict === 'enforce' || i.verdict === 'fix-hop-limit');
+export const isToChange = (i: InstanceResult) => !i.changed && isPlannedChange(i.verdict);
 
 export interface ScopeError {
   accountId: string;

@@ -1,12 +1,14 @@
 // The verdict table: everything the code needs to know about each verdict, in one place.
 // A Record over Verdict, so the compiler flags a verdict that is added without its row.
 import type { Policy } from './policy.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from './tags.ts';
 
 export const VERDICTS = [
   'compliant',
   'fix-hop-limit',
   'hop-limit-above-policy',
   'enforce',
+  'raise-hop-limit',
   'blocked-v1-in-use',
   'v1-rejected',
   'insufficient-evidence',
@@ -19,6 +21,17 @@ export type Verdict = (typeof VERDICTS)[number];
 export type ComplianceStatus = 'PASSED' | 'FAILED' | 'NOT_AVAILABLE';
 export type SeverityLabel = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 
+/**
+ * A change sets HttpTokens (with the endpoint enabled and the decided hop limit), always or
+ * only when the policy's rollback is `revert`, after stamping its tag and the reason: the tags
+ * are the only record of what the tool did.
+ */
+export type Change =
+  | { kind: 'none' }
+  | { kind: 'modify'; when: 'always' | 'when-revert'; httpTokens: 'required' | 'optional'; stamp: string };
+
+const NO_CHANGE: Change = { kind: 'none' };
+
 export interface VerdictRow {
   /** How Slack names it. */
   label: string;
@@ -28,11 +41,8 @@ export interface VerdictRow {
   compliance: ComplianceStatus;
   /** The finding's severity when an instance profile is attached, and when none is. */
   severity: { withProfile: SeverityLabel; withoutProfile: SeverityLabel };
-  /**
-   * Whether applying the verdict changes the instance: always, only when the policy's
-   * rollback is `revert`, or never.
-   */
-  change: 'always' | 'when-revert' | 'never';
+  /** What applying the verdict does to the instance. */
+  change: Change;
   /** Order of changes when a run cannot make them all: lower goes first. */
   urgency: number;
   /** Still allowing IMDSv1, or with the wrong hop limit, when the run leaves it unchanged. */
@@ -45,7 +55,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'compliant',
     compliance: 'PASSED',
     severity: { withProfile: 'INFORMATIONAL', withoutProfile: 'INFORMATIONAL' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: false,
   },
@@ -54,7 +64,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'fix-hop',
     compliance: 'FAILED',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
-    change: 'always',
+    change: { kind: 'modify', when: 'always', httpTokens: 'required', stamp: TAG_HOP_LIMIT_SET_AT },
     urgency: 2,
     nonCompliant: true,
   },
@@ -64,7 +74,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'hop-high',
     compliance: 'FAILED',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: true,
   },
@@ -73,8 +83,19 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'enforce',
     compliance: 'FAILED',
     severity: { withProfile: 'MEDIUM', withoutProfile: 'LOW' },
-    change: 'always',
+    change: { kind: 'modify', when: 'always', httpTokens: 'required', stamp: TAG_ENFORCED_AT },
     urgency: 1,
+    nonCompliant: true,
+  },
+  // Two-phase container remediation: the hop limit is raised now with IMDSv1 still allowed
+  // (IMDSv1 calls are not hop-limited, so this cannot break anything), and later sweeps measure again.
+  'raise-hop-limit': {
+    label: 'Hop limit raised, measuring again (IMDSv1 in use)',
+    column: 'raise-hop',
+    compliance: 'FAILED',
+    severity: { withProfile: 'HIGH', withoutProfile: 'MEDIUM' },
+    change: { kind: 'modify', when: 'always', httpTokens: 'optional', stamp: TAG_HOP_LIMIT_RAISED_AT },
+    urgency: 2,
     nonCompliant: true,
   },
   'blocked-v1-in-use': {
@@ -82,7 +103,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'blocked',
     compliance: 'FAILED',
     severity: { withProfile: 'HIGH', withoutProfile: 'MEDIUM' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: true,
   },
@@ -93,7 +114,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'rejected',
     compliance: 'FAILED',
     severity: { withProfile: 'CRITICAL', withoutProfile: 'CRITICAL' },
-    change: 'when-revert',
+    change: { kind: 'modify', when: 'when-revert', httpTokens: 'optional', stamp: TAG_REVERTED_AT },
     urgency: 0,
     nonCompliant: true,
   },
@@ -103,7 +124,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'no-data',
     compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: true,
   },
@@ -112,7 +133,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'exempt',
     compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'INFORMATIONAL', withoutProfile: 'INFORMATIONAL' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: false,
   },
@@ -121,7 +142,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'gone',
     compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'INFORMATIONAL', withoutProfile: 'INFORMATIONAL' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: false,
   },
@@ -130,7 +151,7 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     column: 'error',
     compliance: 'NOT_AVAILABLE',
     severity: { withProfile: 'LOW', withoutProfile: 'LOW' },
-    change: 'never',
+    change: NO_CHANGE,
     urgency: 3,
     nonCompliant: false,
   },
@@ -139,11 +160,26 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
 /** Does applying this verdict change the instance, under this policy? */
 export const isChange = (verdict: Verdict, policy: Pick<Policy, 'rollback'>): boolean => {
   const { change } = VERDICT_TABLE[verdict];
-  return change === 'always' || (change === 'when-revert' && policy.rollback === 'revert');
+  return change.kind === 'modify' && (change.when === 'always' || policy.rollback === 'revert');
 };
 
-/** The one change that re-opens IMDSv1: the rollback watch's revert. */
-export const isRevert = (verdict: Verdict): boolean => VERDICT_TABLE[verdict].change === 'when-revert';
+/** A change any policy in enforce mode makes: what a plan lists as "would change". */
+export const isPlannedChange = (verdict: Verdict): boolean => {
+  const { change } = VERDICT_TABLE[verdict];
+  return change.kind === 'modify' && change.when === 'always';
+};
+
+/** The one change that re-opens IMDSv1 after enforcement: the rollback watch's revert. */
+export const isRevert = (verdict: Verdict): boolean => {
+  const { change } = VERDICT_TABLE[verdict];
+  return change.kind === 'modify' && change.when === 'when-revert';
+};
+
+/** Once applied, does this verdict leave IMDSv2 required? */
+export const requiresTokensOnceApplied = (verdict: Verdict): boolean => {
+  const { change } = VERDICT_TABLE[verdict];
+  return change.kind === 'modify' && change.httpTokens === 'required';
+};
 
 /**
  * May this run change instances? Only when the policy's mode is `enforce` and every party that

@@ -117,7 +117,12 @@ const where = (i: InstanceResult) => `\`${i.instanceId}\` in account ${i.account
 
 /** One instance moved to IMDSv2 (or its hop limit set), and why that was safe. */
 export const autoFixMessage = (i: InstanceResult): SlackMessage => {
-  const what = i.verdict === 'fix-hop-limit' ? `hop limit set to ${i.hopLimit}` : `IMDSv2 enforced, hop limit ${i.hopLimit}`;
+  const what =
+    i.verdict === 'fix-hop-limit'
+      ? `hop limit set to ${i.hopLimit}`
+      : i.verdict === 'raise-hop-limit'
+        ? `hop limit raised to ${i.hopLimit}, IMDSv1 still allowed (measuring again)`
+        : `IMDSv2 enforced, hop limit ${i.hopLimit}`;
   return {
     text: `${what} on ${i.instanceId} (${i.accountId}, ${i.region}): ${i.reason}`,
     blocks: [

@@ -60,11 +60,6 @@ describe('decide', () => {
     expect(d.reason).toMatch(/^37 IMDSv1 calls/);
   });
 
-  it('tells a container host with hop limit 1 and v1 calls to raise the hop limit first', () => {
-    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), ev(5, 14), policy, ctx);
-    expect(d.verdict).toBe('blocked-v1-in-use');
-    expect(d.reason).toMatch(/raise the hop limit first/);
-  });
 
   it('treats no datapoints as unknown, not as zero calls', () => {
     const d = decide(instance(), ev(0, 0), policy, ctx);
@@ -223,5 +218,25 @@ describe('decide: a hop limit is never lowered unless the policy says so', () =>
 
   it('leaves the hop limit out of the default policy: never lowered', () => {
     expect(parsePolicy({}).hopLimit.lower).toBe('never');
+  });
+});
+
+describe('decide: two-phase container remediation', () => {
+  it('raises the hop limit of a container host with v1 calls below its rule, leaving IMDSv1 allowed', () => {
+    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), ev(5, 14), policy, ctx);
+    expect(d).toMatchObject({ verdict: 'raise-hop-limit', hopLimit: 2 });
+  });
+
+  it.each([
+    ['a container host already at its rule', instance({ hopLimit: 2 }, { workload: 'docker' })],
+    ['a plain host, whose rule wants no more than it has', instance({ hopLimit: 1 })],
+  ])('blocks v1 calls on %s: raising would not change them', (_, facts) => {
+    expect(decide(facts, ev(5, 14), policy, ctx).verdict).toBe('blocked-v1-in-use');
+  });
+
+  it('after a raise, measures again: blocked while the window holds v1 calls, enforced once it has none', () => {
+    const raised = instance({ hopLimit: 2 }, { workload: 'docker', 'imds-remediator:hop-limit-raised-at': '2026-11-20T10:00:00.000Z' });
+    expect(decide(raised, ev(5, 14), policy, ctx)).toMatchObject({ verdict: 'blocked-v1-in-use', reason: expect.stringMatching(/raised/) });
+    expect(decide(raised, clean, policy, ctx)).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
   });
 });
