@@ -79,6 +79,17 @@ const decideLaunch = (
   );
 };
 
+/**
+ * Launch rules hold for instances launched this recently. A RunInstances event handled later
+ * (a dead-letter redrive, an archive replay, a saved file) names an instance with a history
+ * of its own, which the sweep's rules judge.
+ */
+export const LAUNCH_WINDOW_MINUTES = 15;
+
+/** Launched within the launch window before `now` (a launch time a little after `now` is clock skew). */
+export const isFreshLaunch = (facts: InstanceFacts, now: Date): boolean =>
+  facts.launchTime !== undefined && now.getTime() - facts.launchTime.getTime() <= LAUNCH_WINDOW_MINUTES * 60_000;
+
 const ageNote = (facts: InstanceFacts, now: Date): string => {
   if (!facts.launchTime) return '';
   const days = Math.floor((now.getTime() - facts.launchTime.getTime()) / DAY_MS);
@@ -91,6 +102,16 @@ const ageNote = (facts: InstanceFacts, now: Date): string => {
  * It owns every verdict, `error` included: a failed evidence read is an error here, not later.
  */
 export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy, context: DecideContext): Decision => {
+  const decision = decideInstance(facts, evidence, policy, context);
+  if (context.event?.kind !== 'launch' || isFreshLaunch(facts, context.now)) return decision;
+  const launched = facts.launchTime ? `launched ${Math.round((context.now.getTime() - facts.launchTime.getTime()) / 60_000)} minutes ago` : 'launched at an unknown time';
+  return {
+    ...decision,
+    reason: `${decision.reason}; named by a RunInstances event but ${launched}, past the ${LAUNCH_WINDOW_MINUTES}-minute launch window: decided by the sweep's rules`,
+  };
+};
+
+const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy, context: DecideContext): Decision => {
   const { hopLimit: wanted, rule } = hopLimitFor(policy, facts.tags);
   const { httpEndpoint, httpTokens, hopLimit: currentHop } = facts.metadata;
   // A hop limit above the rule's stays unless the policy allows lowering it: at hop 1 a
@@ -137,9 +158,11 @@ export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy,
     return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; ${hopNote}`);
   }
   if (evidence.noToken.status === 'failed') return verdict('error', evidence.noToken.reason);
-  if (context.event?.kind === 'launch') return decideLaunch(context.event, policy, hopNote, verdict);
   if (evidence.noToken.status !== 'read') return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
   const noToken: MetricSums = evidence.noToken.value;
+  // A launch's own IMDSv1 calls are judged by the sweep's rules below: any of them blocks it.
+  const launch = context.event?.kind === 'launch' && isFreshLaunch(facts, context.now) ? context.event : undefined;
+  if (launch && noToken.calls === 0) return decideLaunch(launch, policy, hopNote, verdict);
   if (context.event?.kind === 'drift') {
     const reopened = `IMDSv1 re-opened by ${context.event.actor}`;
     if (rejected > 0) {

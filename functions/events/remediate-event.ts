@@ -1,7 +1,7 @@
 // The event path: one CloudTrail event (a launch, or IMDSv1 re-opened) is an input to the
 // same pipeline as the sweep, for the instances it names. State is always re-read from EC2;
 // the event is trusted only for ids.
-import type { DecideContext } from '../domain/decide.ts';
+import { isFreshLaunch, type DecideContext } from '../domain/decide.ts';
 import { describeError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
@@ -90,12 +90,17 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     log.error('event failed', { ...shard, eventId: event.eventId, reason: describeError(error) });
     throw error;
   }
-  const launches = event.kind === 'launch' ? await observeSiblings(ports, facts, event.actor, policy, now) : undefined;
+  // Siblings stand in for the history of an instance launched minutes ago; an older one named
+  // by a replayed event has a history of its own, which the sweep's rules judge.
+  const launches =
+    event.kind === 'launch' ? await observeSiblings(ports, facts.filter((f) => isFreshLaunch(f, now)), event.actor, policy, now) : undefined;
   const accountExemption = scope.exemption(event.accountId);
   const context = (f: { instanceId: string }): DecideContext => ({
     now,
     accountExemption,
-    event: launches ? launches.get(f.instanceId) : { kind: 'drift', actor: event.actor },
+    event: launches
+      ? (launches.get(f.instanceId) ?? { kind: 'launch', actor: event.actor, siblingGroup: undefined, siblingsUsingV1: [] })
+      : { kind: 'drift', actor: event.actor },
   });
   const result = await runPipeline(ports, shard, facts, {
     policy,
@@ -104,8 +109,6 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     log,
     verify: options.verify,
     context,
-    // A launch has no history of its own: its siblings' evidence stands in for it.
-    readOwnEvidence: event.kind !== 'launch',
     findings: recordsFindings ? { partition: (await world.organization.caller()).partition, archiveMissing: false } : undefined,
     logAttributes: { trigger: event.kind, actor: event.actor, eventId: event.eventId },
   });

@@ -197,7 +197,9 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
   const status = complianceOf(result);
   const severity = severityOf(result, facts);
   const evidence =
-    result.noTokenCalls === null
+    result.observedDays === 0
+      ? `no MetadataNoToken datapoints over the last ${input.lookbackDays} days: IMDSv1 use is unknown, not zero`
+      : result.noTokenCalls === null
       ? 'MetadataNoToken was not needed for this verdict'
       : `${result.noTokenCalls} IMDSv1 calls (MetadataNoToken) over the last ${input.lookbackDays} days, ${result.observedDays ?? 0} days observed`;
   const profile = facts.instanceProfileArn ? 'an instance profile is attached' : 'no instance profile';
@@ -212,7 +214,7 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
   const productFields: Record<string, string> = {
     [`${FIELD}/Verdict`]: result.verdict,
     [`${FIELD}/Changed`]: String(result.changed),
-    [`${FIELD}/NoTokenCalls`]: result.noTokenCalls === null ? 'not read' : String(result.noTokenCalls),
+    [`${FIELD}/NoTokenCalls`]: result.observedDays === 0 ? 'unknown' : result.noTokenCalls === null ? 'not read' : String(result.noTokenCalls),
     [`${FIELD}/ObservedDays`]: result.observedDays === null ? 'not read' : String(result.observedDays),
     [`${FIELD}/HopLimitWanted`]: String(result.hopLimit),
     [STATE_FIELD]: stateKey(status, severity, options),

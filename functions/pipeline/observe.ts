@@ -20,8 +20,6 @@ export interface ObserveOptions {
   policy: Policy;
   now: Date;
   log: Log;
-  /** False for a launch: the instance has no history of its own yet (its siblings are read instead). */
-  readOwnEvidence?: boolean;
 }
 
 export interface ObserveResult {
@@ -61,7 +59,8 @@ export const observe = async (
   const window = evidenceWindow(options.policy, options.now);
   const errors: ScopeError[] = [];
 
-  const own = options.readOwnEvidence === false ? [] : instances.filter(needsEvidence);
+  // Every instance that allows IMDSv1, a launch included: a launch's own calls block it too.
+  const own = instances.filter(needsEvidence);
   const noToken = await readMetric((ids) => metrics.countNoTokenCalls(ids, window), own);
   if (noToken.failure) {
     const message = `cannot read MetadataNoToken: ${noToken.failure}`;

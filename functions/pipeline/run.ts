@@ -26,8 +26,6 @@ export interface PipelineOptions extends Omit<ApplyOptions, 'maxChanges'> {
   apply: boolean;
   /** The decision's context for each instance: the account's exemption, the event if any. */
   context: (facts: InstanceFacts) => DecideContext;
-  /** False for a launch: the instance has no history of its own yet. */
-  readOwnEvidence?: boolean;
   /** Record Security Hub findings (needs ports.findings); undefined: do not. */
   findings?: { partition: string; archiveMissing: boolean } | undefined;
   /** Added to every decision's log line (an event's trigger, actor and id). */
@@ -44,7 +42,8 @@ export const instanceResult = (shard: Shard, observation: Observation, decision:
     instanceId: observation.facts.instanceId,
     verdict: decision.verdict,
     reason: decision.reason,
-    noTokenCalls: read?.calls ?? null,
+    // No datapoints is unknown, not zero calls: a report, a finding or Slack must not say "0 calls".
+    noTokenCalls: read && read.observedDays > 0 ? read.calls : null,
     observedDays: read?.observedDays ?? null,
     hopLimit: decision.hopLimit,
     changed: false,
@@ -63,7 +62,6 @@ export const runPipeline = async (
     policy,
     now: options.now,
     log,
-    readOwnEvidence: options.readOwnEvidence,
   });
 
   const decided = observations.map((o) => instanceResult(shard, o, decide(o.facts, o.evidence, policy, options.context(o.facts))));

@@ -130,7 +130,7 @@ describe('event-driven auto-fix', () => {
     expect(report.instances).toHaveLength(50);
     expect(report.instances.every((i) => i.verdict === 'enforce')).toBe(true);
     expect(calls.filter((c) => c.operation === 'DescribeInstances')).toHaveLength(2); // the 50, then their siblings
-    expect(calls.filter((c) => c.operation === 'GetMetricData')).toHaveLength(1);
+    expect(calls.filter((c) => c.operation === 'GetMetricData')).toHaveLength(2); // the 50's own MetadataNoToken, then their siblings'
   });
 
   it('re-enforces an instance whose IMDSv1 someone re-opened, and names who did it', async () => {

@@ -4,12 +4,27 @@ import { describe, expect, it } from 'vitest';
 import { TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT } from '../../functions/domain/tags.ts';
 import { readFindings } from '../../local/findings.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
-import { sweep, useMoto } from '../support/moto.ts';
+import { composeWorld } from '../../functions/app/compose.ts';
+import { readEnvironment } from '../../functions/app/config.ts';
+import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';
+import { remediateEvent, type EventOptions } from '../../functions/events/remediate-event.ts';
+import { driftEvent, runInstancesEvent } from '../support/events.ts';
+import { captureLog, sweep, useMoto } from '../support/moto.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
 
 const { aws } = useMoto();
 const REGION = 'us-east-1';
-const policy = (overrides: Parameters<typeof testPolicy>[0] = {}) => testPolicy({ scope: { regions: [REGION] }, ...overrides });
+const policy = (overrides: PolicyInput = {}) => testPolicy({ scope: { regions: [REGION] }, ...overrides });
+const DAY_MS = 86_400_000;
+
+/** The event path as on-instance-event runs it, at `now` (a replay is an event handled late). */
+const handle = async (raw: unknown, options: Partial<EventOptions> & { policy?: PolicyInput } = {}) => {
+  const parsed = parsePolicy(options.policy ?? policy());
+  const { log, lines } = captureLog();
+  const world = composeWorld({ policy: parsed, env: readEnvironment(process.env) });
+  const outcome = await remediateEvent(world, parsed, raw, { log, verify: { attempts: 5, delayMs: 20 }, ...options });
+  return { ...outcome, lines };
+};
 
 describe('finding 1: hop limits are never lowered unless the policy says so', () => {
   it('keeps hop limit 2 on an untagged required instance and enforces an optional one at 2, under the default rule of 1', async () => {
@@ -69,5 +84,33 @@ describe('finding 2: two-phase container remediation', () => {
     const third = await sweep(policy(), { apply: true, now: () => later });
     expect(third.report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true });
     expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, host)).toMatchObject({ httpTokens: 'required', hopLimit: 2 });
+  });
+});
+
+describe('finding 3: a replayed launch event does not enforce an old IMDSv1 user', () => {
+  it('blocks an instance named by a nine-day-old RunInstances event, by its own 500 IMDSv1 calls', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [legacy = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    // The event is redriven from the dead-letter queue nine days after the launch.
+    const replayedAt = new Date(Date.now() + 9 * DAY_MS);
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [legacy]: days(14, 500) }, replayedAt);
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [legacy]), { now: replayedAt });
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', noTokenCalls: 500, changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, legacy)).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('blocks a just-launched instance whose own IMDSv1 calls already show', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [launched = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [launched]: days(1, 3) });
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, [launched]));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', noTokenCalls: 3, changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, launched)).toMatchObject({ httpTokens: 'optional' });
   });
 });

@@ -116,30 +116,31 @@ describe('decide', () => {
 });
 
 describe('decide for events', () => {
+  const launched = { ...instance(), launchTime: new Date(now.getTime() - 2 * 60_000) };
   const launch = (siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>, siblingGroup?: string) => ({
     now,
     event: { kind: 'launch' as const, actor: 'arn:aws:sts::111122223333:assumed-role/Admin/alice', siblingGroup, siblingsUsingV1 },
   });
 
   it('enforces a new instance with no history when no sibling uses v1 (onLaunch enforce)', () => {
-    const d = decide(instance({}, { workload: 'ecs' }), NO_EVIDENCE, policy, launch([], 'Auto Scaling group web'));
+    const d = decide({ ...launched, tags: { workload: 'ecs' } }, ev(0, 0), policy, launch([], 'Auto Scaling group web'));
     expect(d).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
     expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no sibling in Auto Scaling group web uses IMDSv1/);
   });
 
   it('blocks a new instance whose siblings use v1, naming them', () => {
-    const d = decide(instance(), NO_EVIDENCE, policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
+    const d = decide(launched, ev(0, 0), policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/^siblings use IMDSv1: 12 calls .* by i-0sib \(12\) in Auto Scaling group web/);
   });
 
   it('waits for evidence when the policy says onLaunch: wait', () => {
     const waiting = parsePolicy({ onLaunch: 'wait' });
-    expect(decide(instance(), NO_EVIDENCE, waiting, launch([])).verdict).toBe('insufficient-evidence');
+    expect(decide(launched, ev(0, 0), waiting, launch([])).verdict).toBe('insufficient-evidence');
   });
 
   it('still exempts a new instance tagged exempt', () => {
-    expect(decide(instance({}, { 'imds-remediator:exempt': 'true' }), NO_EVIDENCE, policy, launch([])).verdict).toBe('exempt');
+    expect(decide({ ...launched, tags: { 'imds-remediator:exempt': 'true' } }, ev(0, 0), policy, launch([])).verdict).toBe('exempt');
   });
 
   it('re-enforces drift with no v1 calls, naming the actor', () => {
@@ -238,5 +239,25 @@ describe('decide: two-phase container remediation', () => {
     const raised = instance({ hopLimit: 2 }, { workload: 'docker', 'imds-remediator:hop-limit-raised-at': '2026-11-20T10:00:00.000Z' });
     expect(decide(raised, ev(5, 14), policy, ctx)).toMatchObject({ verdict: 'blocked-v1-in-use', reason: expect.stringMatching(/raised/) });
     expect(decide(raised, clean, policy, ctx)).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
+  });
+});
+
+describe('decide: launch rules hold for minutes, and never over the instance\'s own evidence', () => {
+  const launchedAgo = (minutes: number) => ({ ...instance(), launchTime: new Date(now.getTime() - minutes * 60_000) });
+  const launchEvent = { now, event: { kind: 'launch' as const, actor: 'alice', siblingGroup: undefined, siblingsUsingV1: [] } };
+
+  it('decides an instance launched 9 days ago by the sweep\'s rules, though a RunInstances event names it', () => {
+    const d = decide(launchedAgo(9 * 24 * 60), ev(500, 14), policy, launchEvent);
+    expect(d).toMatchObject({ verdict: 'blocked-v1-in-use', reason: expect.stringMatching(/^500 IMDSv1 calls.*sweep's rules/) });
+  });
+
+  it.each([
+    ['launched 5 minutes ago, no datapoints yet', 'enforce', 5, ev(0, 0)],
+    ['launched 5 minutes ago, with IMDSv1 calls of its own', 'blocked-v1-in-use', 5, ev(3, 1)],
+    ['launched 16 minutes ago, no datapoints', 'insufficient-evidence', 16, ev(0, 0)],
+    ['launched at an unknown time', 'insufficient-evidence', undefined, ev(0, 0)],
+  ])('an instance %s is %s', (_, verdict, minutes, evidence) => {
+    const facts = minutes === undefined ? { ...instance(), launchTime: undefined } : launchedAgo(minutes);
+    expect(decide(facts, evidence, policy, launchEvent).verdict).toBe(verdict);
   });
 });
