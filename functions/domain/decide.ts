@@ -3,15 +3,27 @@ import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_REVERTED_AT } from './tags.ts';
 import { DAY_MS } from './time.ts';
 
+/** One sibling's IMDSv1 use: calls answered, plus calls rejected where it requires tokens, and its observed days. */
+export interface SiblingEvidence {
+  instanceId: string;
+  calls: number;
+  observedDays: number;
+}
+
 /** Siblings: instances of the same Auto Scaling group (or else launch template) in that account-region. */
+export interface Siblings {
+  /** e.g. "Auto Scaling group web"; undefined when the instance has no group or template. */
+  group: string | undefined;
+  /** Each other instance of the group with the IMDS endpoint on; empty when there is none. */
+  evidence: SiblingEvidence[];
+  /** Why the siblings' evidence could not be read; undefined when it was. */
+  failure?: string | undefined;
+}
+
 export interface LaunchContext {
   kind: 'launch';
   actor: string;
-  /** e.g. "Auto Scaling group web"; undefined when the instance has no group or template. */
-  siblingGroup: string | undefined;
-  siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>;
-  /** Why the siblings' evidence could not be read; undefined when it was. */
-  siblingsFailure?: string | undefined;
+  siblings: Siblings;
 }
 
 export interface DriftContext {
@@ -54,29 +66,45 @@ const exemptBy = (policy: Policy, facts: InstanceFacts, context: DecideContext):
   return `exempt by tag ${match?.key}${match?.values ? `=${match.values.join('|')}` : ''} (exempt.tags[${index}])`;
 };
 
+/** Siblings whose evidence blocks a change: any IMDSv1 use among them, or evidence that could not be read. */
+const siblingsBlock = (siblings: Siblings, policy: Policy, verdict: (v: Decision['verdict'], reason: string) => Decision): Decision | undefined => {
+  if (siblings.failure) return verdict('error', `cannot read the siblings' IMDSv1 evidence: ${siblings.failure}`);
+  const users = siblings.evidence.filter((s) => s.calls > 0).sort((a, b) => b.calls - a.calls);
+  if (users.length === 0) return undefined;
+  const total = users.reduce((sum, s) => sum + s.calls, 0);
+  const shown = users.slice(0, 3).map((s) => `${s.instanceId} (${s.calls})`).join(', ');
+  const more = users.length > 3 ? ` and ${users.length - 3} more` : '';
+  return verdict(
+    'blocked-v1-in-use',
+    `siblings use IMDSv1: ${total} calls over the last ${policy.lookbackDays} days by ${shown}${more} in ${siblings.group ?? 'its group'}`,
+  );
+};
+
 const decideLaunch = (
   launch: LaunchContext,
   policy: Policy,
   hopNote: string,
   verdict: (v: Decision['verdict'], reason: string) => Decision,
 ): Decision => {
-  if (launch.siblingsFailure) return verdict('error', `cannot read the siblings' MetadataNoToken: ${launch.siblingsFailure}`);
-  if (launch.siblingsUsingV1.length > 0) {
-    const total = launch.siblingsUsingV1.reduce((sum, s) => sum + s.noTokenCalls, 0);
-    const shown = launch.siblingsUsingV1.slice(0, 3).map((s) => `${s.instanceId} (${s.noTokenCalls})`).join(', ');
-    const more = launch.siblingsUsingV1.length > 3 ? ` and ${launch.siblingsUsingV1.length - 3} more` : '';
+  const blocked = siblingsBlock(launch.siblings, policy, verdict);
+  if (blocked) return blocked;
+  const { group, evidence } = launch.siblings;
+  // Siblings stand in for a missing history only where they have one: no datapoints is unknown, not zero.
+  const measured = evidence.filter((s) => s.observedDays >= policy.minObservedDays).length;
+  if (evidence.length > 0 && measured === 0) {
     return verdict(
-      'blocked-v1-in-use',
-      `siblings use IMDSv1: ${total} calls over the last ${policy.lookbackDays} days by ${shown}${more} in ${launch.siblingGroup ?? 'its group'}`,
+      'insufficient-evidence',
+      `new instance with no history, and none of its ${evidence.length} siblings in ${group ?? 'its group'} was observed on ${policy.minObservedDays} days (minObservedDays): their IMDSv1 use is unknown; the sweep decides once there is evidence`,
     );
   }
   if (policy.onLaunch === 'wait') {
     return verdict('insufficient-evidence', 'new instance with no history; policy onLaunch is wait: the sweep decides once evidence exists');
   }
-  return verdict(
-    'enforce',
-    `new instance launched by ${launch.actor}: no history, and ${launch.siblingGroup ? `no sibling in ${launch.siblingGroup} uses IMDSv1` : 'no Auto Scaling group or launch template siblings to learn from'}; ${hopNote}`,
-  );
+  const learned =
+    measured > 0
+      ? `no IMDSv1 call by ${measured} sibling${measured === 1 ? '' : 's'} observed on at least ${policy.minObservedDays} days in ${group ?? 'its group'}`
+      : 'no Auto Scaling group or launch template siblings to learn from';
+  return verdict('enforce', `new instance launched by ${launch.actor}: no history, and ${learned}; ${hopNote}`);
 };
 
 /**

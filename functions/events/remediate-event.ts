@@ -1,7 +1,7 @@
 // The event path: one CloudTrail event (a launch, or IMDSv1 re-opened) is an input to the
 // same pipeline as the sweep, for the instances it names. State is always re-read from EC2;
 // the event is trusted only for ids.
-import { isFreshLaunch, type DecideContext } from '../domain/decide.ts';
+import { isFreshLaunch, type DecideContext, type Siblings } from '../domain/decide.ts';
 import { describeError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
@@ -92,15 +92,15 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   }
   // Siblings stand in for the history of an instance launched minutes ago; an older one named
   // by a replayed event has a history of its own, which the sweep's rules judge.
-  const launches =
-    event.kind === 'launch' ? await observeSiblings(ports, facts.filter((f) => isFreshLaunch(f, now)), event.actor, policy, now) : undefined;
+  const siblings = event.kind === 'launch' ? await observeSiblings(ports, facts.filter((f) => isFreshLaunch(f, now)), policy, now) : new Map<string, Siblings>();
   const accountExemption = scope.exemption(event.accountId);
   const context = (f: { instanceId: string }): DecideContext => ({
     now,
     accountExemption,
-    event: launches
-      ? (launches.get(f.instanceId) ?? { kind: 'launch', actor: event.actor, siblingGroup: undefined, siblingsUsingV1: [] })
-      : { kind: 'drift', actor: event.actor },
+    event:
+      event.kind === 'launch'
+        ? { kind: 'launch', actor: event.actor, siblings: siblings.get(f.instanceId) ?? { group: undefined, evidence: [] } }
+        : { kind: 'drift', actor: event.actor },
   });
   const result = await runPipeline(ports, shard, facts, {
     policy,

@@ -114,7 +114,7 @@ describe('event-driven auto-fix', () => {
 
     const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched));
 
-    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true, reason: expect.stringMatching(/no sibling in Auto Scaling group web uses IMDSv1/) });
+    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true, reason: expect.stringMatching(/no IMDSv1 call by 2 siblings .* in Auto Scaling group web/) });
   });
 
   it('handles 50 instances of one event with batched calls, not 50 of each', async () => {

@@ -1,5 +1,6 @@
 // Issue 12: the decision rules that keep the tool from breaking a workload, each proven through
 // the real SDK against moto_server on the path a user would take (a sweep, or an event).
+import { ModifyInstanceMetadataOptionsCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
 import { TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT } from '../../functions/domain/tags.ts';
 import { readFindings } from '../../local/findings.ts';
@@ -112,5 +113,37 @@ describe('finding 3: a replayed launch event does not enforce an old IMDSv1 user
 
     expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', noTokenCalls: 3, changed: false });
     expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, launched)).toMatchObject({ httpTokens: 'optional' });
+  });
+});
+
+describe("finding 9: siblings' evidence follows the same rules", () => {
+  it('does not enforce a launch into a group whose siblings have no datapoints: unknown is not zero', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'quiet', 2);
+    const launched = await group.scaleOut(1);
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'insufficient-evidence', changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, launched[0] ?? '')).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it("counts an enforced sibling's rejected IMDSv1 calls as IMDSv1 use", async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'workers', 2);
+    const [enforced = '', other = ''] = group.instanceIds;
+    const ec2 = await local.ec2(MANAGEMENT_ACCOUNT, REGION);
+    await ec2.send(new ModifyInstanceMetadataOptionsCommand({ InstanceId: enforced, HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 }));
+    // Enforced, it answers no IMDSv1 call: its workload's attempts show only as rejected.
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [enforced]: days(14), [other]: days(14) });
+    await local.putRejectedCalls(MANAGEMENT_ACCOUNT, REGION, { [enforced]: days(14, 80) });
+    const launched = await group.scaleOut(1);
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', changed: false, reason: expect.stringContaining(`${enforced} (80)`) });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, launched[0] ?? '')).toMatchObject({ httpTokens: 'optional' });
   });
 });

@@ -117,19 +117,24 @@ describe('decide', () => {
 
 describe('decide for events', () => {
   const launched = { ...instance(), launchTime: new Date(now.getTime() - 2 * 60_000) };
-  const launch = (siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>, siblingGroup?: string) => ({
+  /** Siblings as observeSiblings reads them: [instance id, IMDSv1 calls, observed days]. */
+  const launch = (evidence: Array<[string, number, number]>, group?: string, failure?: string) => ({
     now,
-    event: { kind: 'launch' as const, actor: 'arn:aws:sts::111122223333:assumed-role/Admin/alice', siblingGroup, siblingsUsingV1 },
+    event: {
+      kind: 'launch' as const,
+      actor: 'arn:aws:sts::111122223333:assumed-role/Admin/alice',
+      siblings: { group, evidence: evidence.map(([instanceId, calls, observedDays]) => ({ instanceId, calls, observedDays })), failure },
+    },
   });
 
   it('enforces a new instance with no history when no sibling uses v1 (onLaunch enforce)', () => {
-    const d = decide({ ...launched, tags: { workload: 'ecs' } }, ev(0, 0), policy, launch([], 'Auto Scaling group web'));
+    const d = decide({ ...launched, tags: { workload: 'ecs' } }, ev(0, 0), policy, launch([['i-0sib', 0, 14]], 'Auto Scaling group web'));
     expect(d).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
-    expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no sibling in Auto Scaling group web uses IMDSv1/);
+    expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no IMDSv1 call by 1 sibling .* in Auto Scaling group web/);
   });
 
   it('blocks a new instance whose siblings use v1, naming them', () => {
-    const d = decide(launched, ev(0, 0), policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
+    const d = decide(launched, ev(0, 0), policy, launch([['i-0sib', 12, 14]], 'Auto Scaling group web'));
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/^siblings use IMDSv1: 12 calls .* by i-0sib \(12\) in Auto Scaling group web/);
   });
@@ -141,6 +146,15 @@ describe('decide for events', () => {
 
   it('still exempts a new instance tagged exempt', () => {
     expect(decide({ ...launched, tags: { 'imds-remediator:exempt': 'true' } }, ev(0, 0), policy, launch([])).verdict).toBe('exempt');
+  });
+
+  it.each([
+    ['have no datapoints', [['i-0sib1', 0, 0], ['i-0sib2', 0, 0]]],
+    ['were observed on fewer than minObservedDays days', [['i-0sib1', 0, 3]]],
+  ] as Array<[string, Array<[string, number, number]>]>)('does not enforce a launch whose siblings %s: unknown is not zero', (_, siblings) => {
+    const d = decide(launched, ev(0, 0), policy, launch(siblings, 'Auto Scaling group web'));
+    expect(d.verdict).toBe('insufficient-evidence');
+    expect(d.reason).not.toMatch(/no sibling .* uses IMDSv1/);
   });
 
   it('re-enforces drift with no v1 calls, naming the actor', () => {
@@ -244,7 +258,7 @@ describe('decide: two-phase container remediation', () => {
 
 describe('decide: launch rules hold for minutes, and never over the instance\'s own evidence', () => {
   const launchedAgo = (minutes: number) => ({ ...instance(), launchTime: new Date(now.getTime() - minutes * 60_000) });
-  const launchEvent = { now, event: { kind: 'launch' as const, actor: 'alice', siblingGroup: undefined, siblingsUsingV1: [] } };
+  const launchEvent = { now, event: { kind: 'launch' as const, actor: 'alice', siblings: { group: undefined, evidence: [] } } };
 
   it('decides an instance launched 9 days ago by the sweep\'s rules, though a RunInstances event names it', () => {
     const d = decide(launchedAgo(9 * 24 * 60), ev(500, 14), policy, launchEvent);
