@@ -1,6 +1,6 @@
 import type { Decision, Evidence, InstanceFacts, MetricSums } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_REVERTED_AT } from './tags.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_REOPENED_AT, TAG_REVERTED_AT } from './tags.ts';
 import { DAY_MS } from './time.ts';
 
 /** One sibling's IMDSv1 use: calls answered, plus calls rejected where it requires tokens, and its observed days. */
@@ -26,9 +26,11 @@ export interface LaunchContext {
   siblings: Siblings;
 }
 
+/** Someone set HttpTokens back to optional (CloudTrail ModifyInstanceMetadataOptions). */
 export interface DriftContext {
   kind: 'drift';
   actor: string;
+  siblings: Siblings;
 }
 
 export interface DecideContext {
@@ -131,12 +133,40 @@ const ageNote = (facts: InstanceFacts, now: Date): string => {
  */
 export const decide = (facts: InstanceFacts, evidence: Evidence, policy: Policy, context: DecideContext): Decision => {
   const decision = decideInstance(facts, evidence, policy, context);
-  if (context.event?.kind !== 'launch' || isFreshLaunch(facts, context.now)) return decision;
-  const launched = facts.launchTime ? `launched ${Math.round((context.now.getTime() - facts.launchTime.getTime()) / 60_000)} minutes ago` : 'launched at an unknown time';
-  return {
-    ...decision,
-    reason: `${decision.reason}; named by a RunInstances event but ${launched}, past the ${LAUNCH_WINDOW_MINUTES}-minute launch window: decided by the sweep's rules`,
-  };
+  return { ...decision, reason: withEvent(decision, facts, context) };
+};
+
+/** The reason, saying what the event had to do with it. */
+const withEvent = (decision: Decision, facts: InstanceFacts, context: DecideContext): string => {
+  const { event, now } = context;
+  if (event?.kind === 'drift' && decision.verdict !== 'reopened-after-enforcement') return `IMDSv1 re-opened by ${event.actor}; ${decision.reason}`;
+  if (event?.kind !== 'launch' || isFreshLaunch(facts, now)) return decision.reason;
+  const launched = facts.launchTime ? `launched ${Math.round((now.getTime() - facts.launchTime.getTime()) / 60_000)} minutes ago` : 'launched at an unknown time';
+  return `${decision.reason}; named by a RunInstances event but ${launched}, past the ${LAUNCH_WINDOW_MINUTES}-minute launch window: decided by the sweep's rules`;
+};
+
+const ENFORCE_AGAIN = `fix what needs IMDSv1, then remove the tag ${TAG_REOPENED_AT} (or set HttpTokens=required yourself) to have it enforced again, or exempt it`;
+
+/**
+ * Did someone re-open IMDSv1 after this tool enforced it? A drift event on an instance whose
+ * last change by this tool was an enforcement says so (the tool's own revert stamps
+ * `reverted-at` first), and so does a re-open the event path recorded since the last
+ * enforcement. Enforcing again would fight a person or infrastructure as code in a loop.
+ * An unreadable timestamp counts as a fight: leaving IMDSv1 open breaks nothing.
+ */
+const reopenedAfterEnforcement = (facts: InstanceFacts, context: DecideContext): string | undefined => {
+  const enforcedAt = facts.tags[TAG_ENFORCED_AT];
+  if (enforcedAt === undefined) return undefined;
+  const enforced = Date.parse(enforcedAt);
+  const lastChangeWasEnforcement = !(Date.parse(facts.tags[TAG_REVERTED_AT] ?? '') >= enforced);
+  if (context.event?.kind === 'drift' && lastChangeWasEnforcement) {
+    return `IMDSv1 re-opened by ${context.event.actor} after this tool enforced IMDSv2 at ${enforcedAt}: left open and not enforced again, since a person or infrastructure as code chose optional and enforcing would fight them; ${ENFORCE_AGAIN}`;
+  }
+  const reopenedAt = facts.tags[TAG_REOPENED_AT];
+  if (reopenedAt !== undefined && !(enforced > Date.parse(reopenedAt))) {
+    return `IMDSv1 was re-opened at ${reopenedAt} (tag ${TAG_REOPENED_AT}), after this tool enforced IMDSv2 at ${enforcedAt}: left open; ${ENFORCE_AGAIN}`;
+  }
+  return undefined;
 };
 
 const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy, context: DecideContext): Decision => {
@@ -152,7 +182,8 @@ const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy
   const verdict = (v: Decision['verdict'], reason: string): Decision => ({ verdict: v, reason, hopLimit });
 
   if (httpEndpoint === 'disabled') return verdict('compliant', 'IMDS endpoint disabled, stronger than IMDSv2');
-  // A failed rejected-calls read is logged and reported by the observe step; here it counts as none.
+  // For an instance that requires tokens a failed rejected-calls read only stops the rollback
+  // watch (observe reports it); for one that allows IMDSv1 it blocks any change, below.
   const rejected = evidence.rejected.status === 'read' ? evidence.rejected.value.calls : 0;
   if (httpTokens === 'required' && isWatchedForRejections(facts) && rejected > 0) {
     const since = facts.tags[TAG_ENFORCED_AT];
@@ -185,24 +216,18 @@ const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy
     const seen = evidence.noToken.status === 'read' ? `${evidence.noToken.value.calls} IMDSv1 calls over ${window}` : 'evidence not read';
     return verdict('enforce', `forced by policy (${forced}) regardless of evidence: ${seen}; ${hopNote}`);
   }
+  const fight = reopenedAfterEnforcement(facts, context);
+  if (fight) return verdict('reopened-after-enforcement', fight);
   if (evidence.noToken.status === 'failed') return verdict('error', evidence.noToken.reason);
+  if (evidence.rejected.status === 'failed') {
+    return verdict('error', `cannot read MetadataNoTokenRejected, the IMDSv1 calls refused while IMDSv2 was required: ${evidence.rejected.reason}`);
+  }
   if (evidence.noToken.status !== 'read') return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
   const noToken: MetricSums = evidence.noToken.value;
   // A launch's own IMDSv1 calls are judged by the sweep's rules below: any of them blocks it.
   const launch = context.event?.kind === 'launch' && isFreshLaunch(facts, context.now) ? context.event : undefined;
   if (launch && noToken.calls === 0) return decideLaunch(launch, policy, hopNote, verdict);
-  if (context.event?.kind === 'drift') {
-    const reopened = `IMDSv1 re-opened by ${context.event.actor}`;
-    if (rejected > 0) {
-      return verdict('blocked-v1-in-use', `${reopened} after ${rejected} IMDSv1 calls were rejected over ${window}: the workload needs v1, left open`);
-    }
-    // Until that call the instance required tokens, so no v1 call could succeed: zero is known, not assumed.
-    if (noToken.calls === 0) {
-      return verdict('enforce', `${reopened}: re-enforcing, 0 IMDSv1 calls over ${window}; ${hopNote}`);
-    }
-    return verdict('blocked-v1-in-use', `${reopened}, and ${noToken.calls} IMDSv1 calls over ${window}: left open`);
-  }
-
+  // A re-open (drift) is judged by the rules below, the sweep's, and by its siblings' evidence at the end.
   if (rejected > 0 && noToken.calls === 0) {
     const reverted = facts.tags[TAG_REVERTED_AT] ? ` (reverted at ${facts.tags[TAG_REVERTED_AT]})` : '';
     return verdict(
@@ -233,6 +258,8 @@ const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy
       `0 IMDSv1 calls but only ${noToken.observedDays} of the ${policy.minObservedDays} days required observed${ageNote(facts, context.now)}`,
     );
   }
+  const siblingsBlocked = context.event?.kind === 'drift' ? siblingsBlock(context.event.siblings, policy, verdict) : undefined;
+  if (siblingsBlocked) return siblingsBlocked;
   return verdict(
     'enforce',
     `0 IMDSv1 calls on ${noToken.observedDays} observed days of ${window}; ${hopNote}`,

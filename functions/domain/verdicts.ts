@@ -1,7 +1,7 @@
 // The verdict table: everything the code needs to know about each verdict, in one place.
 // A Record over Verdict, so the compiler flags a verdict that is added without its row.
 import type { Policy } from './policy.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from './tags.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REOPENED_AT, TAG_REVERTED_AT } from './tags.ts';
 
 export const VERDICTS = [
   'compliant',
@@ -10,6 +10,7 @@ export const VERDICTS = [
   'enforce',
   'raise-hop-limit',
   'blocked-v1-in-use',
+  'reopened-after-enforcement',
   'v1-rejected',
   'insufficient-evidence',
   'exempt',
@@ -22,13 +23,15 @@ export type ComplianceStatus = 'PASSED' | 'FAILED' | 'NOT_AVAILABLE';
 export type SeverityLabel = 'INFORMATIONAL' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 
 /**
- * A change sets HttpTokens (with the endpoint enabled and the decided hop limit), always or
+ * A modify sets HttpTokens (with the endpoint enabled and the decided hop limit), always or
  * only when the policy's rollback is `revert`, after stamping its tag and the reason: the tags
  * are the only record of what the tool did.
  */
 export type Change =
   | { kind: 'none' }
-  | { kind: 'modify'; when: 'always' | 'when-revert'; httpTokens: 'required' | 'optional'; stamp: string };
+  | { kind: 'modify'; when: 'always' | 'when-revert'; httpTokens: 'required' | 'optional'; stamp: string }
+  /** Only the tag and the reason, once: a record later runs read, never a change to the instance's options. */
+  | { kind: 'record'; stamp: string };
 
 const NO_CHANGE: Change = { kind: 'none' };
 
@@ -107,6 +110,17 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     urgency: 3,
     nonCompliant: true,
   },
+  // Someone (a person, infrastructure as code) re-opened IMDSv1 after this tool enforced it: left
+  // open, so that the two do not fight in a loop, and recorded so that later sweeps leave it open too.
+  'reopened-after-enforcement': {
+    label: 'Re-opened after enforcement (left open)',
+    column: 'reopened',
+    compliance: 'FAILED',
+    severity: { withProfile: 'HIGH', withoutProfile: 'MEDIUM' },
+    change: { kind: 'record', stamp: TAG_REOPENED_AT },
+    urgency: 3,
+    nonCompliant: true,
+  },
   // Enforced, and a workload is failing for it (or it was reverted to IMDSv1 because of that):
   // something is broken in production because of an enforcement, the most urgent finding we make.
   'v1-rejected': {
@@ -157,9 +171,13 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
   },
 };
 
-/** Does applying this verdict change the instance, under this policy? */
-export const isChange = (verdict: Verdict, policy: Pick<Policy, 'rollback'>): boolean => {
+/**
+ * Does applying this verdict change the instance (its options, or its tags for a record),
+ * under this policy? A record is made once: an instance that carries its tag has it.
+ */
+export const isChange = (verdict: Verdict, policy: Pick<Policy, 'rollback'>, tags: Record<string, string>): boolean => {
   const { change } = VERDICT_TABLE[verdict];
+  if (change.kind === 'record') return !(change.stamp in tags);
   return change.kind === 'modify' && (change.when === 'always' || policy.rollback === 'revert');
 };
 

@@ -90,17 +90,19 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     log.error('event failed', { ...shard, eventId: event.eventId, reason: describeError(error) });
     throw error;
   }
-  // Siblings stand in for the history of an instance launched minutes ago; an older one named
-  // by a replayed event has a history of its own, which the sweep's rules judge.
-  const siblings = event.kind === 'launch' ? await observeSiblings(ports, facts.filter((f) => isFreshLaunch(f, now)), policy, now) : new Map<string, Siblings>();
+  // Siblings stand in for the history of an instance launched minutes ago (an older one named
+  // by a replayed event has a history of its own, which the sweep's rules judge), and their
+  // IMDSv1 use blocks re-enforcing a re-open.
+  const siblings = await observeSiblings(ports, event.kind === 'launch' ? facts.filter((f) => isFreshLaunch(f, now)) : facts, policy, now);
+  const none: Siblings = { group: undefined, evidence: [] };
   const accountExemption = scope.exemption(event.accountId);
   const context = (f: { instanceId: string }): DecideContext => ({
     now,
     accountExemption,
     event:
       event.kind === 'launch'
-        ? { kind: 'launch', actor: event.actor, siblings: siblings.get(f.instanceId) ?? { group: undefined, evidence: [] } }
-        : { kind: 'drift', actor: event.actor },
+        ? { kind: 'launch', actor: event.actor, siblings: siblings.get(f.instanceId) ?? none }
+        : { kind: 'drift', actor: event.actor, siblings: siblings.get(f.instanceId) ?? none },
   });
   const result = await runPipeline(ports, shard, facts, {
     policy,
@@ -110,6 +112,7 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     verify: options.verify,
     context,
     findings: recordsFindings ? { partition: (await world.organization.caller()).partition, archiveMissing: false } : undefined,
+    readRejectedOfAll: event.kind === 'drift',
     logAttributes: { trigger: event.kind, actor: event.actor, eventId: event.eventId },
   });
   const gone = goneResults(shard, event, new Set(facts.map((f) => f.instanceId)), policy);

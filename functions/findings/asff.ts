@@ -133,6 +133,8 @@ const titleOf = (result: InstanceResult, options: MetadataOptions, facts: Instan
         : `IMDSv1 in use on ${id}: ${result.noTokenCalls} calls, not enforced`;
     case 'enforce':
       return `IMDSv1 allowed on ${id}, unused and safe to enforce`;
+    case 'reopened-after-enforcement':
+      return `IMDSv1 re-opened on ${id} after it was enforced: left open`;
     case 'fix-hop-limit':
       return `IMDSv2 hop limit ${facts.metadata.hopLimit} on ${id}, policy wants ${result.hopLimit}`;
     case 'hop-limit-above-policy':
@@ -162,6 +164,8 @@ const remediationOf = (result: InstanceResult, minObserved: string): string => {
       return 'Find and update the software still calling IMDS without a token (the MetadataNoToken metric counts the calls; a container host whose hop limit is below what its rule wants gets it raised first, as raise-hop-limit). Once the calls stop, imds-remediator enforces IMDSv2.';
     case 'enforce':
       return `No IMDSv1 calls were seen: run imds-remediator apply with policy mode enforce, or ${command}`;
+    case 'reopened-after-enforcement':
+      return `Someone set HttpTokens back to optional after imds-remediator enforced IMDSv2, so it leaves the instance open rather than fight them. Find out why (a workload that failed, infrastructure as code that declares optional), fix it, then run ${command} or remove the tag imds-remediator:reopened-at to let imds-remediator enforce it again.`;
     case 'fix-hop-limit':
       return `Set the hop limit the policy wants: imds-remediator apply, or ${command}`;
     case 'hop-limit-above-policy':

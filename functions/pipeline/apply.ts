@@ -61,10 +61,14 @@ export const settle = (result: InstanceResult, outcome: ApplyOutcome | undefined
   }
 };
 
-/** A target with the change its verdict makes: the HttpTokens to set, the tag to stamp first. */
-interface Planned extends Target {
-  httpTokens: 'required' | 'optional';
+/** A target with the tag its verdict stamps. */
+interface Stamped extends Target {
   stamp: string;
+}
+
+/** A target with the change its verdict makes: the HttpTokens to set, the tag to stamp first. */
+interface Planned extends Stamped {
+  httpTokens: 'required' | 'optional';
 }
 
 /** The change the verdict table names for this target; undefined for a verdict that changes nothing. */
@@ -74,7 +78,7 @@ const planned = (target: Target): Planned | undefined => {
 };
 
 /** The verdict's own tag (when), and why. */
-const stampFor = (target: Planned, at: string): Record<string, string> => ({
+const stampFor = (target: Stamped, at: string): Record<string, string> => ({
   [target.stamp]: at,
   [TAG_REASON]: target.reason.slice(0, TAG_VALUE_MAX),
 });
@@ -137,15 +141,15 @@ class Outcomes {
  * and the next run redoes the change and rewrites them. Returns the targets that carry
  * their tags; a target that cannot be tagged is not changed.
  */
-const stamp = async (ec2: Ec2Port, targets: Planned[], at: string, outcomes: Outcomes): Promise<Planned[]> => {
-  const groups = new Map<string, Planned[]>();
+const stamp = async <T extends Stamped>(ec2: Ec2Port, targets: T[], at: string, outcomes: Outcomes): Promise<T[]> => {
+  const groups = new Map<string, T[]>();
   for (const t of targets) {
     const key = `${t.verdict}\u0000${t.reason}`;
     groups.set(key, [...(groups.get(key) ?? []), t]);
   }
   const refuse = (target: Target, error: unknown) =>
     outcomes.failed(target, `${target.verdict} not attempted: could not tag it first: ${describeError(error)}`, 'tagging failed, not changed');
-  const stamped: Planned[] = [];
+  const stamped: T[] = [];
   for (const group of groups.values()) {
     const first = group[0];
     if (!first) continue;
@@ -221,6 +225,15 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
       ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
       : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
   for (const target of ordered.slice(budget)) outcomes.deferred(target, why);
+
+  // A record is its tags alone: no modify, so it takes nothing from the change budget.
+  const records = targets.flatMap((t): Stamped[] => {
+    const { change } = VERDICT_TABLE[t.verdict];
+    return change.kind === 'record' ? [{ ...t, stamp: change.stamp }] : [];
+  });
+  for (const r of await stamp(ec2, records, options.now.toISOString(), outcomes)) {
+    outcomes.byId.set(r.instanceId, { status: 'kept', note: `recorded with the tag ${r.stamp}` });
+  }
 
   const stamped = await stamp(ec2, ordered.slice(0, budget), options.now.toISOString(), outcomes);
   const limit = pLimit(options.modifyConcurrency ?? 5);

@@ -20,6 +20,8 @@ export interface ObserveOptions {
   policy: Policy;
   now: Date;
   log: Log;
+  /** Read MetadataNoTokenRejected for every instance with IMDS on, not only those this tool enforced. */
+  readRejectedOfAll?: boolean | undefined;
 }
 
 export interface ObserveResult {
@@ -68,7 +70,7 @@ export const observe = async (
     errors.push({ ...shard, message });
   }
 
-  const watched = instances.filter(isWatchedForRejections);
+  const watched = options.readRejectedOfAll ? instances.filter((f) => f.metadata.httpEndpoint === 'enabled') : instances.filter(isWatchedForRejections);
   const rejected = await readMetric((ids) => metrics.countRejectedCalls(ids, window), watched);
   if (rejected.failure) {
     const message = `cannot read MetadataNoTokenRejected, rollback watch skipped: ${rejected.failure}`;

@@ -26,6 +26,11 @@ export interface PipelineOptions extends Omit<ApplyOptions, 'maxChanges'> {
   apply: boolean;
   /** The decision's context for each instance: the account's exemption, the event if any. */
   context: (facts: InstanceFacts) => DecideContext;
+  /**
+   * Read MetadataNoTokenRejected for every instance, not only those this tool enforced: an
+   * instance just re-opened required tokens until then, and its refused calls are its IMDSv1 use.
+   */
+  readRejectedOfAll?: boolean;
   /** Record Security Hub findings (needs ports.findings); undefined: do not. */
   findings?: { partition: string; archiveMissing: boolean } | undefined;
   /** Added to every decision's log line (an event's trigger, actor and id). */
@@ -62,6 +67,7 @@ export const runPipeline = async (
     policy,
     now: options.now,
     log,
+    readRejectedOfAll: options.readRejectedOfAll,
   });
 
   const decided = observations.map((o) => instanceResult(shard, o, decide(o.facts, o.evidence, policy, options.context(o.facts))));
@@ -76,7 +82,7 @@ export const runPipeline = async (
     });
   }
 
-  const targets = options.apply ? decided.filter((r) => isChange(r.verdict, policy)) : [];
+  const targets = options.apply ? decided.filter((r, n) => isChange(r.verdict, policy, observations[n]?.facts.tags ?? {})) : [];
   const outcomes = targets.length > 0 ? await apply(ports.ec2, shard, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion }) : new Map();
   const results = decided.map((r) => settle(r, outcomes.get(r.instanceId)));
 

@@ -137,6 +137,7 @@ describe('event-driven auto-fix', () => {
     const local = aws();
     await local.createOrganization([]);
     const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { httpTokens: 'optional' });
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [id]: days(14) });
     const actor = 'arn:aws:sts::123456789012:assumed-role/Developer/bob@example.com';
 
     const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, id, actor));

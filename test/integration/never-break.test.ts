@@ -2,7 +2,7 @@
 // the real SDK against moto_server on the path a user would take (a sweep, or an event).
 import { ModifyInstanceMetadataOptionsCommand } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
-import { TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT } from '../../functions/domain/tags.ts';
+import { TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REOPENED_AT } from '../../functions/domain/tags.ts';
 import { readFindings } from '../../local/findings.ts';
 import { days, MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { composeWorld } from '../../functions/app/compose.ts';
@@ -145,5 +145,74 @@ describe("finding 9: siblings' evidence follows the same rules", () => {
 
     expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', changed: false, reason: expect.stringContaining(`${enforced} (80)`) });
     expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, launched[0] ?? '')).toMatchObject({ httpTokens: 'optional' });
+  });
+});
+
+describe("finding 4: drift is decided by the sweep's rules", () => {
+  it('does not re-enforce a re-open with no datapoints, nor one observed on 3 of the 7 days required, and says what was measured', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [unmeasured = '', young = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { count: 2 });
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [young]: days(3) });
+
+    const results = [await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, unmeasured)), await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, young))];
+
+    expect(results.map((r) => r.report.instances[0])).toEqual([
+      expect.objectContaining({ verdict: 'insufficient-evidence', observedDays: 0, noTokenCalls: null, changed: false }),
+      expect.objectContaining({ verdict: 'insufficient-evidence', observedDays: 3, changed: false }),
+    ]);
+    expect(results.map((r) => r.report.instances[0]?.reason).join(' ')).not.toMatch(/\b0 IMDSv1 calls over/);
+    for (const id of [unmeasured, young]) expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('leaves open a re-open that rescued a failing agent: its IMDSv1 calls were being rejected, though another tool enforced it', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [rescued = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    // Required until a person re-opened it: nothing answered, 40 attempts refused.
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [rescued]: days(14) });
+    await local.putRejectedCalls(MANAGEMENT_ACCOUNT, REGION, { [rescued]: days(14, 40) });
+
+    const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, rescued));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, rescued)).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('blocks a re-open of an Auto Scaling instance whose siblings use IMDSv1', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const group = await local.createAutoScalingGroup(MANAGEMENT_ACCOUNT, REGION, 'legacy', 2);
+    const [noisy = '', member = ''] = group.instanceIds;
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [noisy]: days(14, 9), [member]: days(14) });
+
+    const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, member));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'blocked-v1-in-use', changed: false, reason: expect.stringContaining(`${noisy} (9)`) });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, member)).toMatchObject({ httpTokens: 'optional' });
+  });
+
+  it('leaves open, records and reports an instance re-opened after the tool enforced it, and the next sweep leaves it open too', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, {});
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [id]: days(14) });
+    await sweep(policy(), { apply: true });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'required' });
+    // Infrastructure as code declares optional and puts it back.
+    const ec2 = await local.ec2(MANAGEMENT_ACCOUNT, REGION);
+    await ec2.send(new ModifyInstanceMetadataOptionsCommand({ InstanceId: id, HttpTokens: 'optional', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 }));
+    const actor = 'arn:aws:sts::123456789012:assumed-role/TerraformApply/pipeline';
+
+    const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, id, actor));
+
+    expect(report.instances[0]).toMatchObject({ verdict: 'reopened-after-enforcement', changed: false, reason: expect.stringContaining(actor) });
+    const after = await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id);
+    expect(after.httpTokens).toBe('optional');
+    expect(after.tags[TAG_REOPENED_AT]).toBeDefined();
+
+    const next = await sweep(policy(), { apply: true });
+    expect(next.report.instances[0]).toMatchObject({ verdict: 'reopened-after-enforcement', changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'optional' });
   });
 });

@@ -157,16 +157,52 @@ describe('decide for events', () => {
     expect(d.reason).not.toMatch(/no sibling .* uses IMDSv1/);
   });
 
-  it('re-enforces drift with no v1 calls, naming the actor', () => {
-    const d = decide(instance(), ev(0, 0), policy, { now, event: { kind: 'drift', actor: 'arn:aws:sts::1:assumed-role/Dev/bob' } });
-    expect(d.verdict).toBe('enforce');
-    expect(d.reason).toMatch(/^IMDSv1 re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob: re-enforcing/);
+  const drift = (evidence: Array<[string, number, number]> = []) => ({
+    now,
+    event: {
+      kind: 'drift' as const,
+      actor: 'arn:aws:sts::1:assumed-role/Dev/bob',
+      siblings: { group: 'Auto Scaling group web', evidence: evidence.map(([instanceId, calls, observedDays]) => ({ instanceId, calls, observedDays })) },
+    },
   });
 
-  it('leaves drift open when the workload made v1 calls since', () => {
-    const d = decide(instance(), ev(4, 2), policy, { now, event: { kind: 'drift', actor: 'bob' } });
+  it('re-enforces drift with no v1 calls on enough observed days, naming the actor', () => {
+    const d = decide(instance(), ev(0, 14), policy, drift());
+    expect(d.verdict).toBe('enforce');
+    expect(d.reason).toMatch(/re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob/);
+  });
+
+  it.each([
+    ['no datapoints', 'insufficient-evidence', ev(0, 0)],
+    ['3 of the 7 days required observed', 'insufficient-evidence', ev(0, 3)],
+  ])('decides a re-open with %s by the sweep\'s rules: %s', (_, verdict, evidence) => {
+    const d = decide(instance(), evidence, policy, drift());
+    expect(d.verdict).toBe(verdict);
+    expect(d.reason).not.toMatch(/\b0 IMDSv1 calls over/);
+  });
+
+  it('blocks a re-open whose siblings use IMDSv1, though its own evidence is clean', () => {
+    const d = decide(instance(), ev(0, 14), policy, drift([['i-0sib', 9, 14]]));
     expect(d.verdict).toBe('blocked-v1-in-use');
-    expect(d.reason).toMatch(/re-opened by bob, and 4 IMDSv1 calls/);
+  });
+
+  it('leaves open, and reports, an instance re-opened after this tool enforced it, but not after its own revert', () => {
+    const enforced = instance({}, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z' });
+    const d = decide(enforced, ev(0, 14), policy, drift());
+    expect(d.verdict).toBe('reopened-after-enforcement');
+    expect(d.reason).toMatch(/re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob after this tool enforced IMDSv2 at 2026-11-20T10:00:00.000Z/);
+    const reverted = instance({}, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z', 'imds-remediator:reverted-at': '2026-11-21T10:00:00.000Z' });
+    expect(decide(reverted, ev(0, 14, 0), policy, drift()).verdict).toBe('enforce');
+  });
+
+  it('keeps leaving open, in the sweep, a re-open the event path recorded', () => {
+    const recorded = instance({}, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z', 'imds-remediator:reopened-at': '2026-11-21T08:00:00.000Z' });
+    expect(decide(recorded, ev(0, 14), policy, ctx).verdict).toBe('reopened-after-enforcement');
+  });
+
+  it('blocks an instance that allows IMDSv1 when its rejected calls could not be read', () => {
+    const failed: Evidence = { noToken: { status: 'read', value: { calls: 0, observedDays: 14 } }, rejected: { status: 'failed', reason: 'ThrottlingException' } };
+    expect(decide(instance(), failed, policy, drift()).verdict).toBe('error');
   });
 });
 
@@ -205,9 +241,9 @@ describe('decide: after a revert or a re-open', () => {
   });
 
   it('leaves drift open when calls were rejected before someone re-opened v1', () => {
-    const d = decide(reverted(), ev(0, 0, 3), policy, { now, event: { kind: 'drift', actor: 'bob' } });
+    const d = decide(reverted(), ev(0, 0, 3), policy, { now, event: { kind: 'drift', actor: 'bob', siblings: { group: undefined, evidence: [] } } });
     expect(d.verdict).toBe('blocked-v1-in-use');
-    expect(d.reason).toMatch(/re-opened by bob after 3 IMDSv1 calls were rejected/);
+    expect(d.reason).toMatch(/3 IMDSv1 calls were rejected/);
   });
 });
 
