@@ -1,5 +1,5 @@
 import { paginateGetMetricData, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import type { MetricSums } from '../domain/model.ts';
+import type { MetricSums, RejectedSums } from '../domain/model.ts';
 import type { MetricsPort, TimeWindow } from '../pipeline/ports.ts';
 
 export const CLOUDWATCH_IAM_ACTIONS = ['cloudwatch:GetMetricData'] as const;
@@ -27,17 +27,17 @@ export class CloudWatchAdapter implements MetricsPort {
     return this.#dailySums('MetadataNoToken', instanceIds, window);
   }
 
-  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
+  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, RejectedSums>> {
     return this.#dailySums('MetadataNoTokenRejected', instanceIds, window);
   }
 
-  /** Daily sums of one metric per instance, in calls of at most 500 queries. */
-  async #dailySums(metric: MetricName, instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
-    const evidence = new Map<string, MetricSums>();
+  /** Daily sums of one metric per instance, in calls of at most 500 queries, with the first day that had a call. */
+  async #dailySums(metric: MetricName, instanceIds: string[], window: TimeWindow): Promise<Map<string, RejectedSums>> {
+    const evidence = new Map<string, RejectedSums>();
     for (let offset = 0; offset < instanceIds.length; offset += QUERIES_PER_CALL) {
       const batch = instanceIds.slice(offset, offset + QUERIES_PER_CALL);
       const byQuery = new Map(batch.map((instanceId, n) => [`q${n}`, instanceId]));
-      for (const instanceId of batch) evidence.set(instanceId, { calls: 0, observedDays: 0 });
+      for (const instanceId of batch) evidence.set(instanceId, { calls: 0, observedDays: 0, firstDay: undefined });
       const pages = paginateGetMetricData(
         { client: this.cloudwatch },
         {
@@ -54,6 +54,10 @@ export class CloudWatchAdapter implements MetricsPort {
           const values = series.Values ?? [];
           seen.calls += values.reduce((sum, v) => sum + v, 0);
           seen.observedDays += values.length;
+          // Each value's Timestamp is the start of its day: the earliest with a call is when the calls began.
+          for (const [n, at] of (series.Timestamps ?? []).entries()) {
+            if ((values[n] ?? 0) > 0 && (seen.firstDay === undefined || at < seen.firstDay)) seen.firstDay = at;
+          }
         }
       }
     }

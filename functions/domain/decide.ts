@@ -145,6 +145,18 @@ const withEvent = (decision: Decision, facts: InstanceFacts, context: DecideCont
   return `${decision.reason}; named by a RunInstances event but ${launched}, past the ${LAUNCH_WINDOW_MINUTES}-minute launch window: decided by the sweep's rules`;
 };
 
+/**
+ * Did rejected calls begin within `days` of this tool's enforcement? Days are whole UTC days,
+ * as CloudWatch buckets them: the enforcement's own day counts. An unreadable tag or an
+ * unknown first day is not proof, so it never allows a revert.
+ */
+const beganSoonAfter = (enforcedAt: string | undefined, firstDay: Date | undefined, days: number): boolean => {
+  const enforced = Date.parse(enforcedAt ?? '');
+  if (Number.isNaN(enforced) || firstDay === undefined) return false;
+  const enforcedDay = Math.floor(enforced / DAY_MS) * DAY_MS;
+  return firstDay.getTime() >= enforcedDay && firstDay.getTime() <= enforced + days * DAY_MS;
+};
+
 const ENFORCE_AGAIN = `fix what needs IMDSv1, then remove the tag ${TAG_REOPENED_AT} (or set HttpTokens=required yourself) to have it enforced again, or exempt it`;
 
 /**
@@ -187,6 +199,14 @@ const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy
   const rejected = evidence.rejected.status === 'read' ? evidence.rejected.value.calls : 0;
   if (httpTokens === 'required' && isWatchedForRejections(facts) && rejected > 0) {
     const since = facts.tags[TAG_ENFORCED_AT];
+    const firstDay = evidence.rejected.status === 'read' ? evidence.rejected.value.firstDay : undefined;
+    if (!beganSoonAfter(since, firstDay, policy.revertWithinDays)) {
+      const began = firstDay ? `first on ${firstDay.toISOString().slice(0, 10)}` : 'starting on an unknown day';
+      return verdict(
+        'possible-ssrf-probe',
+        `${rejected} IMDSv1 calls rejected (MetadataNoTokenRejected), ${began}, more than ${policy.revertWithinDays} days (revertWithinDays) after IMDSv2 was enforced at ${since}: a workload the enforcement broke fails at once, so this may be an SSRF probe without a token; alert only, IMDSv1 stays closed whatever the rollback policy`,
+      );
+    }
     const action = policy.rollback === 'revert' ? 'reverting to HttpTokens=optional (policy rollback: revert)' : 'alert only (policy rollback: alert)';
     return verdict(
       'v1-rejected',

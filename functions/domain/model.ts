@@ -35,6 +35,12 @@ export interface MetricSums {
   observedDays: number;
 }
 
+/** MetadataNoTokenRejected's sums, with the day the rejections began. */
+export interface RejectedSums extends MetricSums {
+  /** The start (UTC) of the first day of the window with a rejected call; undefined when there was none. */
+  firstDay: Date | undefined;
+}
+
 /** One metric read for one instance: its value, why it could not be read, or that it was not needed. */
 export type Reading<T> = { status: 'read'; value: T } | { status: 'failed'; reason: string } | { status: 'not-needed' };
 
@@ -45,7 +51,7 @@ export interface Evidence {
   /** MetadataNoToken: IMDSv1 calls answered. */
   noToken: Reading<MetricSums>;
   /** MetadataNoTokenRejected: IMDSv1 calls refused, read for instances this tool enforced. */
-  rejected: Reading<MetricSums>;
+  rejected: Reading<RejectedSums>;
 }
 
 export const NO_EVIDENCE: Evidence = { noToken: NOT_NEEDED, rejected: NOT_NEEDED };

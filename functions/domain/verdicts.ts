@@ -12,6 +12,7 @@ export const VERDICTS = [
   'blocked-v1-in-use',
   'reopened-after-enforcement',
   'v1-rejected',
+  'possible-ssrf-probe',
   'insufficient-evidence',
   'exempt',
   'gone',
@@ -131,6 +132,17 @@ export const VERDICT_TABLE: Record<Verdict, VerdictRow> = {
     change: { kind: 'modify', when: 'when-revert', httpTokens: 'optional', stamp: TAG_REVERTED_AT },
     urgency: 0,
     nonCompliant: true,
+  },
+  // Rejected IMDSv1 calls that began too long after the enforcement to be a workload it broke
+  // (that fails at once): they look like an SSRF probe without a token. An alert; never a revert.
+  'possible-ssrf-probe': {
+    label: 'IMDSv1 rejected long after enforcement (possible SSRF probe)',
+    column: 'probe',
+    compliance: 'FAILED',
+    severity: { withProfile: 'CRITICAL', withoutProfile: 'CRITICAL' },
+    change: NO_CHANGE,
+    urgency: 3,
+    nonCompliant: false,
   },
   // Not judged: unknown evidence, an exemption, or a failed call are not a FAILED control.
   'insufficient-evidence': {

@@ -118,6 +118,9 @@ const titleOf = (result: InstanceResult, options: MetadataOptions, facts: Instan
       ? `IMDSv1 calls rejected on ${id} after IMDSv2 was enforced: reverted to IMDSv1-optional`
       : `IMDSv1 calls rejected on ${id} since IMDSv2 was enforced: a workload is failing`;
   }
+  if (result.verdict === 'possible-ssrf-probe') {
+    return `IMDSv1 calls rejected on ${id} long after IMDSv2 was enforced: possible SSRF probe`;
+  }
   if (result.verdict === 'raise-hop-limit') {
     return result.changed
       ? `Hop limit of ${id} raised to ${result.hopLimit}, IMDSv1 still allowed: its IMDSv1 calls are measured again`
@@ -154,6 +157,9 @@ const remediationOf = (result: InstanceResult, minObserved: string): string => {
   const command = `aws ec2 modify-instance-metadata-options --instance-id ${result.instanceId} --http-tokens required --http-endpoint enabled --http-put-response-hop-limit ${result.hopLimit}`;
   if (result.verdict === 'v1-rejected') {
     return 'A workload on this instance still calls IMDS without a token and is being refused (MetadataNoTokenRejected). Update its AWS SDK or agent to one that uses IMDSv2 (on a container host, check the hop limit), or set rollback: revert in the policy to have imds-remediator re-open IMDSv1 until it is fixed.';
+  }
+  if (result.verdict === 'possible-ssrf-probe') {
+    return 'Calls to IMDS without a token are being refused on this instance, and they began too long after IMDSv2 was enforced to be a workload the enforcement broke. Find what sends them: a request forgery (SSRF) through an application on this instance looks exactly like this. IMDSv1 stays closed; imds-remediator never re-opens it for these calls.';
   }
   if (result.verdict === 'raise-hop-limit') {
     return `A container on this host may call IMDSv1 only because its token PUT could not reach IMDS at the old hop limit. imds-remediator raises the hop limit to ${result.hopLimit} with IMDSv1 still allowed (IMDSv1 calls are not hop-limited, so nothing breaks), measures again, and enforces IMDSv2 once the calls stop. If they do not stop, update the software still calling IMDS without a token.`;

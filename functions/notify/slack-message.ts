@@ -157,6 +157,15 @@ export const rollbackAlertMessage = (i: InstanceResult): SlackMessage => {
   };
 };
 
+/** Rejected IMDSv1 calls that began long after the enforcement: an alert, never a revert. */
+export const probeAlertMessage = (i: InstanceResult): SlackMessage => ({
+  text: `Possible SSRF probe on ${i.instanceId} (${i.accountId}, ${i.region}): IMDSv1 calls rejected long after IMDSv2 was enforced; IMDSv1 stays closed. ${i.reason}`,
+  blocks: [
+    section(`:rotating_light: *Possible SSRF probe* on ${where(i)}: IMDSv1 calls rejected long after IMDSv2 was enforced; IMDSv1 stays closed`),
+    section(escapeMrkdwn(i.reason)),
+  ],
+});
+
 export const testMessage = (): SlackMessage => ({
   text: 'imds-remediator: test message. Sweep summaries, auto-fixes and blocked instances will be posted here.',
   blocks: [section(':wave: *imds-remediator* is set up. Sweep summaries, auto-fixes and blocked instances will be posted here.')],

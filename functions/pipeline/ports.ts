@@ -1,6 +1,6 @@
 // What the per-instance pipeline needs from one account-region. Adapters implement these;
 // the composition root arranges the account's credentials before handing them over.
-import type { InstanceFacts, MetadataOptions, MetricSums } from '../domain/model.ts';
+import type { InstanceFacts, MetadataOptions, MetricSums, RejectedSums } from '../domain/model.ts';
 import type { FindingsPort } from '../findings/port.ts';
 
 export interface TimeWindow {
@@ -31,8 +31,11 @@ export interface Ec2Port {
 export interface MetricsPort {
   /** MetadataNoToken per instance over the window; an instance without datapoints has observedDays 0. */
   countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>>;
-  /** MetadataNoTokenRejected per instance over the window: v1 calls refused because tokens are required. */
-  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>>;
+  /**
+   * MetadataNoTokenRejected per instance over the window: v1 calls refused because tokens are
+   * required, and the first day that had one (whether they began soon after an enforcement).
+   */
+  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, RejectedSums>>;
 }
 
 /** Access to one account-region, with credentials already arranged. */

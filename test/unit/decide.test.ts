@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide } from '../../functions/domain/decide.ts';
 import { NO_EVIDENCE, NOT_NEEDED, type Evidence, type InstanceFacts, type MetadataOptions } from '../../functions/domain/model.ts';
 import { parsePolicy } from '../../functions/domain/policy.ts';
+import { isChange } from '../../functions/domain/verdicts.ts';
 import { testPolicy } from '../support/scenario.ts';
 
 const now = new Date('2026-11-23T12:00:00Z');
@@ -16,9 +17,12 @@ const instance = (metadata: Partial<MetadataOptions> = {}, tags: Record<string, 
   instanceProfileArn: undefined,
 });
 /** MetadataNoToken read (and MetadataNoTokenRejected, when given) as CloudWatch answered it. */
-const ev = (calls: number, observedDays: number, rejectedCalls?: number): Evidence => ({
+const ev = (calls: number, observedDays: number, rejectedCalls?: number, rejectedFrom = new Date('2026-11-22T00:00:00Z')): Evidence => ({
   noToken: { status: 'read', value: { calls, observedDays } },
-  rejected: rejectedCalls === undefined ? NOT_NEEDED : { status: 'read', value: { calls: rejectedCalls, observedDays } },
+  rejected:
+    rejectedCalls === undefined
+      ? NOT_NEEDED
+      : { status: 'read', value: { calls: rejectedCalls, observedDays, firstDay: rejectedCalls > 0 ? rejectedFrom : undefined } },
 });
 const clean = ev(0, 14);
 const ctx = { now };
@@ -222,6 +226,18 @@ describe('decide: the rollback watch', () => {
 
   it('stays compliant when no call was rejected', () => {
     expect(decide(enforcedByUs(), ev(0, 0, 0), policy, ctx).verdict).toBe('compliant');
+  });
+
+  it.each([
+    ['4 days after it', 'possible-ssrf-probe', '2026-11-24T00:00:00Z'],
+    ['10 days after it', 'possible-ssrf-probe', '2026-11-30T00:00:00Z'],
+  ])('calls rejected calls that began %s %s, under rollback: revert', (_, verdict, firstDay) => {
+    const d = decide(enforcedByUs(), ev(0, 0, 3, new Date(firstDay)), parsePolicy({ rollback: 'revert' }), { now: new Date('2026-12-01T12:00:00Z') });
+    expect(d.verdict).toBe(verdict);
+  });
+
+  it('never lets a possible SSRF probe re-open IMDSv1, whatever the policy', () => {
+    expect(isChange('possible-ssrf-probe', parsePolicy({ rollback: 'revert' }), {})).toBe(false);
   });
 
   it('does not watch instances someone else enforced', () => {
