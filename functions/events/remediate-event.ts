@@ -33,6 +33,8 @@ export interface EventOptions {
   findings?: boolean;
   /** False keeps a deployment in plan mode from changing anything (default true; the policy's mode still rules). */
   apply?: boolean;
+  /** When the last modify must have been sent (epoch ms): what does not fit is left to the scheduled sweep. */
+  deadline?: number | undefined;
 }
 
 /** An event launching more instances than this is told to Slack as one summary, not per instance. */
@@ -110,6 +112,9 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     now,
     log,
     verify: options.verify,
+    deadline: options.deadline,
+    // The sweep decides every instance again, so nothing an event leaves is lost.
+    deferredTo: 'the scheduled sweep',
     context,
     findings: recordsFindings ? { partition: (await world.organization.caller()).partition, archiveMissing: false } : undefined,
     readRejectedOfAll: event.kind === 'drift',

@@ -44,6 +44,8 @@ export interface ApplyOptions {
   deadline?: number | undefined;
   /** The policy's cap on changes per account-region per run (maxChangesPerAccountRegion). */
   maxChanges?: number | undefined;
+  /** Who takes up what this run defers: "the next run" by default; an event leaves it to the scheduled sweep. */
+  deferredTo?: string | undefined;
 }
 
 /** The result after the apply step: the decision's result with what happened to it. */
@@ -117,8 +119,8 @@ class Outcomes {
     private readonly shard: Shard,
   ) {}
 
-  deferred(target: Target, why: string) {
-    this.byId.set(target.instanceId, { status: 'kept', note: `deferred to the next run: ${why}` });
+  deferred(target: Target, why: string, to: string) {
+    this.byId.set(target.instanceId, { status: 'kept', note: `deferred to ${to}: ${why}` });
     this.log.info('change deferred', { ...this.shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
   }
 
@@ -224,7 +226,8 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
     budget === options.maxChanges
       ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
       : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
-  for (const target of ordered.slice(budget)) outcomes.deferred(target, why);
+  const deferredTo = options.deferredTo ?? 'the next run';
+  for (const target of ordered.slice(budget)) outcomes.deferred(target, why, deferredTo);
 
   // A record is its tags alone: no modify, so it takes nothing from the change budget.
   const records = targets.flatMap((t): Stamped[] => {
@@ -248,7 +251,7 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
           await bucket.take();
           // The estimate assumed a full bucket; others may share it. Past the deadline, stop.
           if (options.deadline !== undefined && clock.now() >= options.deadline) {
-            return outcomes.deferred(target, 'this run ran out of time before its turn (tagged with the intent, not changed)');
+            return outcomes.deferred(target, 'this run ran out of time before its turn (tagged with the intent, not changed)', deferredTo);
           }
           await changePatiently(ec2, target, attempts, delayMs);
           sent.push(target);

@@ -216,3 +216,17 @@ describe("finding 4: drift is decided by the sweep's rules", () => {
     expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'optional' });
   });
 });
+
+describe('finding 12 (part): the event path obeys a deadline and leaves the rest to the sweep', () => {
+  it('defers the changes that do not fit before the deadline, saying the scheduled sweep takes them up', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const launched = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { count: 3 });
+
+    const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched), { deadline: Date.now() - 1 });
+
+    expect(report.summary).toMatchObject({ changed: 0, toChange: 3 });
+    expect(report.instances.map((i) => i.reason).every((r) => /scheduled sweep/.test(r))).toBe(true);
+    for (const id of launched) expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).toMatchObject({ httpTokens: 'optional' });
+  });
+});

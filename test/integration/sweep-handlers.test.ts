@@ -231,6 +231,20 @@ describe('on-instance-event function', () => {
     expect(finding?.Compliance?.Status).toBe('PASSED');
   });
 
+  it('obeys a deadline from the Lambda context: what does not fit is left to the sweep, untouched', async () => {
+    const { local } = await seed();
+    const [id = ''] = await local.runInstances('123456789012', 'us-east-1', { tags: { workload: 'ecs' } });
+    // A minute left is all the function keeps for the re-reads and findings: no time to change anything.
+    const lambdaContext = { getRemainingTimeInMillis: () => 60_000 };
+
+    const result = await handlers.event(runInstancesEvent('123456789012', 'us-east-1', [id]), lambdaContext);
+
+    expect(result).toMatchObject({ status: 'handled', summary: { changed: 0, toChange: 1, errors: 0 } });
+    const untouched = await readInstance(local, '123456789012', 'us-east-1', id);
+    expect(untouched.httpTokens).toBe('optional');
+    expect(untouched.tags['imds-remediator:enforced-at']).toBeUndefined();
+  });
+
   it('rejects a malformed event without throwing, so that it is not retried forever', async () => {
     await seed();
     const result = await handlers.event({ ...fixture('run-instances'), account: 'not-an-account' });
