@@ -283,7 +283,7 @@ describe('decide: a hop limit is never lowered unless the policy says so', () =>
     expect(d).toMatchObject({ verdict: 'enforce', hopLimit: hop });
   });
 
-  it('leaves the hop limit out of the default policy: never lowered', () => {
+  it('defaults hopLimit.lower to never', () => {
     expect(parsePolicy({}).hopLimit.lower).toBe('never');
   });
 });
