@@ -1,6 +1,6 @@
 import { paginateGetMetricData, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { EvidenceReadError } from '../domain/errors.ts';
-import type { MetricSums } from '../domain/model.ts';
+import type { MetricSums, RejectedSums } from '../domain/model.ts';
 import type { MetricsPort, TimeWindow } from '../pipeline/ports.ts';
 import { boundedPages } from './pages.ts';
 
@@ -51,7 +51,7 @@ const mayPassSmaller = (error: unknown): boolean => {
 };
 
 interface DailySums {
-  sums: Map<string, MetricSums>;
+  sums: Map<string, RejectedSums>;
   /** Ids no call could read, and the error of the last call that failed. */
   unread: string[];
   cause?: unknown;
@@ -68,7 +68,7 @@ export class CloudWatchAdapter implements MetricsPort {
   }
 
   /** Throws EvidenceReadError (with what it did read) when some instances could not be read. */
-  async countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
+  async countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, RejectedSums>> {
     const { sums, unread, cause } = await this.#dailySums('MetadataNoTokenRejected', instanceIds, window);
     if (unread.length > 0) throw new EvidenceReadError('MetadataNoTokenRejected', unread, sums, { cause });
     return sums;
@@ -85,7 +85,7 @@ export class CloudWatchAdapter implements MetricsPort {
    */
   async #dailySums(metric: MetricName, instanceIds: string[], window: TimeWindow): Promise<DailySums> {
     const ids = [...new Set(instanceIds)];
-    const sums = new Map<string, MetricSums>();
+    const sums = new Map<string, RejectedSums>();
     const incomplete: string[] = [];
     let statusCause: unknown;
     let size = QUERIES_PER_CALL;
@@ -120,7 +120,7 @@ export class CloudWatchAdapter implements MetricsPort {
     metric: MetricName,
     batch: string[],
     window: TimeWindow,
-  ): Promise<{ sums: Map<string, MetricSums>; incomplete: Map<string, string> }> {
+  ): Promise<{ sums: Map<string, RejectedSums>; incomplete: Map<string, string> }> {
     const byQuery = new Map(batch.map((instanceId, n) => [`q${n}`, instanceId]));
     const daily = new Map(batch.map((instanceId) => [instanceId, new Map<number, number>()]));
     const status = new Map<string, string>();
@@ -147,7 +147,7 @@ export class CloudWatchAdapter implements MetricsPort {
       }
     }
     const windowDays = Math.ceil((window.end.getTime() - window.start.getTime()) / DAY_MS);
-    const sums = new Map<string, MetricSums>();
+    const sums = new Map<string, RejectedSums>();
     const incomplete = new Map<string, string>();
     for (const [instanceId, days] of daily) {
       const last = status.get(instanceId) ?? 'Complete';
@@ -156,7 +156,10 @@ export class CloudWatchAdapter implements MetricsPort {
         continue;
       }
       const calls = [...days.values()].reduce((sum, v) => sum + v, 0);
-      sums.set(instanceId, { calls, observedDays: Math.min(days.size, windowDays) });
+      // The earliest day with a call is when the calls began (the rollback watch's window needs it).
+      const withCalls = [...days.entries()].filter(([, v]) => v > 0).map(([day]) => day);
+      const firstDay = withCalls.length > 0 ? new Date(Math.min(...withCalls) * DAY_MS) : undefined;
+      sums.set(instanceId, { calls, observedDays: Math.min(days.size, windowDays), firstDay });
     }
     return { sums, incomplete };
   }

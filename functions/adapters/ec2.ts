@@ -126,6 +126,15 @@ export class Ec2Adapter implements Ec2Port {
     }
   }
 
+  async setHopLimit(instanceId: string, hopLimit: number): Promise<void> {
+    try {
+      // The hop limit alone: a raise must not name HttpTokens=optional, which the member role refuses.
+      await this.ec2.send(new ModifyInstanceMetadataOptionsCommand({ InstanceId: instanceId, HttpPutResponseHopLimit: hopLimit }));
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
   async metadataDefaultsManager(): Promise<{ managedBy: 'account' | 'declarative-policy'; message: string | undefined }> {
     const out = await this.ec2.send(new GetInstanceMetadataDefaultsCommand({}));
     const level = out.AccountLevel;

@@ -1,5 +1,5 @@
 // The domain's plain data: what the pipeline knows about the world and what it decided.
-import { VERDICT_TABLE, type Verdict } from './verdicts.ts';
+import { isPlannedChange, requiresTokensOnceApplied, VERDICT_TABLE, type Verdict } from './verdicts.ts';
 
 export interface Account {
   id: string;
@@ -35,6 +35,12 @@ export interface MetricSums {
   observedDays: number;
 }
 
+/** MetadataNoTokenRejected's sums, with the day the rejections began. */
+export interface RejectedSums extends MetricSums {
+  /** The start (UTC) of the first day of the window with a rejected call; undefined when there was none. */
+  firstDay: Date | undefined;
+}
+
 /** One metric read for one instance: its value, why it could not be read, or that it was not needed. */
 export type Reading<T> = { status: 'read'; value: T } | { status: 'failed'; reason: string } | { status: 'not-needed' };
 
@@ -45,7 +51,7 @@ export interface Evidence {
   /** MetadataNoToken: IMDSv1 calls answered. */
   noToken: Reading<MetricSums>;
   /** MetadataNoTokenRejected: IMDSv1 calls refused, read for instances this tool enforced. */
-  rejected: Reading<MetricSums>;
+  rejected: Reading<RejectedSums>;
 }
 
 export const NO_EVIDENCE: Evidence = { noToken: NOT_NEEDED, rejected: NOT_NEEDED };
@@ -75,10 +81,14 @@ export interface InstanceResult {
   changed: boolean;
 }
 
-/** Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). */
-export const isNonCompliant = (i: InstanceResult) => !i.changed && VERDICT_TABLE[i.verdict].nonCompliant;
+/**
+ * Still allowing IMDSv1, or with the wrong hop limit, after this run (exemptions aside). A
+ * change that leaves IMDSv1 allowed (a raised hop limit, a revert) does not make it compliant.
+ */
+export const isNonCompliant = (i: InstanceResult) =>
+  VERDICT_TABLE[i.verdict].nonCompliant && !(i.changed && requiresTokensOnceApplied(i.verdict));
 /** A change the policy wants that this run did not make (a plan, or a change that failed). */
-export const isToChange = (i: InstanceResult) => !i.changed && (i.verdict === 'enforce' || i.verdict === 'fix-hop-limit');
+export const isToChange = (i: InstanceResult) => !i.changed && isPlannedChange(i.verdict);
 
 export interface ScopeError {
   accountId: string;

@@ -51,6 +51,9 @@ const policySchema = z
     onLaunch: z.enum(['enforce', 'wait']).default('enforce'),
     // After we enforce, rejected IMDSv1 calls mean a workload is failing: alert only, or also revert to optional.
     rollback: z.enum(['alert', 'revert']).default('alert'),
+    // A workload that enforcement breaks fails at once; rejected calls that begin later look like
+    // an SSRF probe, which must never re-open IMDSv1. Counted from the enforced-at tag.
+    revertWithinDays: z.int('must be 1–14 days').min(1, 'must be 1–14 days').max(14, 'must be 1–14 days').default(3),
     memberRoleName: z
       .string()
       .regex(/^[\w+=,.@-]{1,64}$/, 'memberRoleName must be an IAM role name (1–64 of letters, digits and +=,.@_-)')
@@ -68,6 +71,9 @@ const policySchema = z
       .strictObject({
         default: hopLimit.default(1),
         rules: z.array(hopLimitRule).default([]),
+        // A hop limit above the rule's is kept unless this says `apply`: lowering it can cut a
+        // host's containers off IMDS, and nothing would notice. `report` keeps it and says so.
+        lower: z.enum(['never', 'report', 'apply'], { error: 'must be never, report or apply' }).default('never'),
       })
       .prefault({}),
     exempt: z

@@ -1,7 +1,7 @@
 // The event path: one CloudTrail event (a launch, or IMDSv1 re-opened) is an input to the
 // same pipeline as the sweep, for the instances it names. State is always re-read from EC2;
 // the event is trusted only for ids.
-import type { DecideContext } from '../domain/decide.ts';
+import { isFreshLaunch, type DecideContext, type Siblings } from '../domain/decide.ts';
 import { describeError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
@@ -33,6 +33,8 @@ export interface EventOptions {
   findings?: boolean;
   /** False keeps a deployment in plan mode from changing anything (default true; the policy's mode still rules). */
   apply?: boolean;
+  /** When the last modify must have been sent (epoch ms): what does not fit is left to the scheduled sweep. */
+  deadline?: number | undefined;
 }
 
 /** An event launching more instances than this is told to Slack as one summary, not per instance. */
@@ -90,12 +92,19 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     log.error('event failed', { ...shard, eventId: event.eventId, reason: describeError(error) });
     throw error;
   }
-  const launches = event.kind === 'launch' ? await observeSiblings(ports, facts, event.actor, policy, now) : undefined;
+  // Siblings stand in for the history of an instance launched minutes ago (an older one named
+  // by a replayed event has a history of its own, which the sweep's rules judge), and their
+  // IMDSv1 use blocks re-enforcing a re-open.
+  const siblings = await observeSiblings(ports, event.kind === 'launch' ? facts.filter((f) => isFreshLaunch(f, now)) : facts, policy, now);
+  const none: Siblings = { group: undefined, evidence: [] };
   const accountExemption = scope.exemption(event.accountId);
   const context = (f: { instanceId: string }): DecideContext => ({
     now,
     accountExemption,
-    event: launches ? launches.get(f.instanceId) : { kind: 'drift', actor: event.actor },
+    event:
+      event.kind === 'launch'
+        ? { kind: 'launch', actor: event.actor, siblings: siblings.get(f.instanceId) ?? none }
+        : { kind: 'drift', actor: event.actor, siblings: siblings.get(f.instanceId) ?? none },
   });
   const result = await runPipeline(ports, shard, facts, {
     policy,
@@ -103,10 +112,12 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
     now,
     log,
     verify: options.verify,
+    deadline: options.deadline,
+    // The sweep decides every instance again, so nothing an event leaves is lost.
+    deferredTo: 'the scheduled sweep',
     context,
-    // A launch has no history of its own: its siblings' evidence stands in for it.
-    readOwnEvidence: event.kind !== 'launch',
     findings: recordsFindings ? { partition: (await world.organization.caller()).partition, archiveMissing: false } : undefined,
+    readRejectedOfAll: event.kind === 'drift',
     logAttributes: { trigger: event.kind, actor: event.actor, eventId: event.eventId },
   });
   const gone = goneResults(shard, event, new Set(facts.map((f) => f.instanceId)), policy);

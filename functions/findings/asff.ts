@@ -1,8 +1,8 @@
 // One ASFF finding per instance, pure: what Security Hub (and its auditors) should see.
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
 import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
 import { DAY_MS } from '../domain/time.ts';
-import { isRevert, VERDICT_TABLE, type ComplianceStatus, type SeverityLabel } from '../domain/verdicts.ts';
+import { requiresTokensOnceApplied, VERDICT_TABLE, type ComplianceStatus, type SeverityLabel } from '../domain/verdicts.ts';
 
 export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
 export const FINDING_TYPE = 'Software and Configuration Checks/AWS Security Best Practices';
@@ -99,16 +99,16 @@ export const productArn = (partition: string, shard: Shard) =>
 const asPartition = (p: string): Partition => (p === 'aws-cn' || p === 'aws-us-gov' ? p : 'aws');
 
 /** The options the instance has now: what EC2 showed after a change, else what was read. */
-export const currentOptions = (facts: InstanceFacts, result: InstanceResult): MetadataOptions =>
-  result.changed
-    ? {
-        // A change is an enforcement, except the rollback watch's revert.
-        httpTokens: result.verdict === 'v1-rejected' ? 'optional' : 'required',
-        httpEndpoint: 'enabled',
-        hopLimit: result.hopLimit,
-        state: 'applied',
-      }
-    : facts.metadata;
+export const currentOptions = (facts: InstanceFacts, result: InstanceResult): MetadataOptions => {
+  const { change } = VERDICT_TABLE[result.verdict];
+  if (!result.changed || change.kind !== 'modify') return facts.metadata;
+  const httpTokens = change.httpTokens === 'keep' ? facts.metadata.httpTokens : change.httpTokens;
+  const httpEndpoint = change.httpTokens === 'keep' ? facts.metadata.httpEndpoint : 'enabled';
+  return { httpTokens, httpEndpoint, hopLimit: result.hopLimit, state: 'applied' };
+};
+
+/** Applied enforcement (or hop limit) leaves IMDSv2 required: PASSED. A raise or a revert leaves IMDSv1 allowed. */
+const passedByChange = (result: InstanceResult): boolean => result.changed && requiresTokensOnceApplied(result.verdict);
 
 /**
  * Whether IMDSv1 is allowed, whatever the verdict: FAILED whenever it is (insufficient
@@ -125,7 +125,7 @@ export const REFRESH_AFTER_DAYS = 30;
 
 /** v1 in use where an instance profile's credentials can be read through it is the worst case. */
 export const severityOf = (result: InstanceResult, facts: InstanceFacts): SeverityLabel => {
-  if (result.changed && !isRevert(result.verdict)) return 'INFORMATIONAL';
+  if (passedByChange(result)) return 'INFORMATIONAL';
   const { severity } = VERDICT_TABLE[result.verdict];
   return facts.instanceProfileArn !== undefined ? severity.withProfile : severity.withoutProfile;
 };
@@ -137,6 +137,14 @@ const titleOf = (result: InstanceResult, options: MetadataOptions, facts: Instan
       ? `IMDSv1 calls rejected on ${id} after IMDSv2 was enforced: reverted to IMDSv1-optional`
       : `IMDSv1 calls rejected on ${id} since IMDSv2 was enforced: a workload is failing`;
   }
+  if (result.verdict === 'possible-ssrf-probe') {
+    return `IMDSv1 calls rejected on ${id} long after IMDSv2 was enforced: possible SSRF probe`;
+  }
+  if (result.verdict === 'raise-hop-limit') {
+    return result.changed
+      ? `Hop limit of ${id} raised to ${result.hopLimit}, IMDSv1 still allowed: its IMDSv1 calls are measured again`
+      : `IMDSv1 in use on ${id}: ${result.noTokenCalls ?? 0} calls; hop limit to raise to ${result.hopLimit} first`;
+  }
   if (result.changed || result.verdict === 'compliant') {
     return options.httpEndpoint === 'disabled' ? `IMDS disabled on ${id}` : `IMDSv2 required on ${id}`;
   }
@@ -147,8 +155,12 @@ const titleOf = (result: InstanceResult, options: MetadataOptions, facts: Instan
         : `IMDSv1 in use on ${id}: ${result.noTokenCalls} calls, not enforced`;
     case 'enforce':
       return `IMDSv1 allowed on ${id}, unused and safe to enforce`;
+    case 'reopened-after-enforcement':
+      return `IMDSv1 re-opened on ${id} after it was enforced: left open`;
     case 'fix-hop-limit':
       return `IMDSv2 hop limit ${facts.metadata.hopLimit} on ${id}, policy wants ${result.hopLimit}`;
+    case 'hop-limit-above-policy':
+      return `IMDSv2 required on ${id}, hop limit ${facts.metadata.hopLimit} above the policy's, kept`;
     case 'insufficient-evidence':
       return `IMDSv1 allowed on ${id}, not enough evidence to enforce`;
     case 'exempt':
@@ -165,14 +177,24 @@ const remediationOf = (result: InstanceResult, minObserved: string): string => {
   if (result.verdict === 'v1-rejected') {
     return 'A workload on this instance still calls IMDS without a token and is being refused (MetadataNoTokenRejected). Update its AWS SDK or agent to one that uses IMDSv2 (on a container host, check the hop limit), or set rollback: revert in the policy to have imds-remediator re-open IMDSv1 until it is fixed.';
   }
+  if (result.verdict === 'possible-ssrf-probe') {
+    return 'Calls to IMDS without a token are being refused on this instance, and they began too long after IMDSv2 was enforced to be a workload the enforcement broke. Find what sends them: a request forgery (SSRF) through an application on this instance looks exactly like this. IMDSv1 stays closed; imds-remediator never re-opens it for these calls.';
+  }
+  if (result.verdict === 'raise-hop-limit') {
+    return `A container on this host may call IMDSv1 only because its token PUT could not reach IMDS at the old hop limit. imds-remediator raises the hop limit to ${result.hopLimit} with IMDSv1 still allowed (IMDSv1 calls are not hop-limited, so nothing breaks), measures again, and enforces IMDSv2 once the calls stop. If they do not stop, update the software still calling IMDS without a token.`;
+  }
   if (result.changed || result.verdict === 'compliant') return 'None needed: IMDSv2 is required (or IMDS is off).';
   switch (result.verdict) {
     case 'blocked-v1-in-use':
-      return 'Find and update the software still calling IMDS without a token (the MetadataNoToken metric counts the calls; on a container host raise the hop limit to 2 first). Once the calls stop, imds-remediator enforces IMDSv2.';
+      return 'Find and update the software still calling IMDS without a token (the MetadataNoToken metric counts the calls; a container host whose hop limit is below what its rule wants gets it raised first, as raise-hop-limit). Once the calls stop, imds-remediator enforces IMDSv2.';
     case 'enforce':
       return `No IMDSv1 calls were seen: run imds-remediator apply with policy mode enforce, or ${command}`;
+    case 'reopened-after-enforcement':
+      return `Someone set HttpTokens back to optional after imds-remediator enforced IMDSv2, so it leaves the instance open rather than fight them. Find out why (a workload that failed, infrastructure as code that declares optional), fix it, then run ${command} or remove the tag imds-remediator:reopened-at to let imds-remediator enforce it again.`;
     case 'fix-hop-limit':
       return `Set the hop limit the policy wants: imds-remediator apply, or ${command}`;
+    case 'hop-limit-above-policy':
+      return 'The hop limit is higher than the policy wants and is kept (hopLimit.lower: report): containers on this host may need it to reach IMDS. Lower it by hand once you know they do not, or tag the instance so that a hop-limit rule wants this value.';
     case 'insufficient-evidence':
       return `Wait until MetadataNoToken has datapoints on ${minObserved}, or enforce it on purpose with force.instanceIds in the policy.`;
     case 'exempt':
@@ -204,7 +226,9 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
   const status = complianceOf(result, options);
   const severity = severityOf(result, facts);
   const evidence =
-    result.noTokenCalls === null
+    result.observedDays === 0
+      ? `no MetadataNoToken datapoints over the last ${input.lookbackDays} days: IMDSv1 use is unknown, not zero`
+      : result.noTokenCalls === null
       ? 'MetadataNoToken was not needed for this verdict'
       : `${result.noTokenCalls} IMDSv1 calls (MetadataNoToken) over the last ${input.lookbackDays} days, ${result.observedDays ?? 0} days observed`;
   const profile = facts.instanceProfileArn ? 'an instance profile is attached' : 'no instance profile';
@@ -215,16 +239,18 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
   const enforcedAt = result.changed && result.verdict === 'enforce' ? at : facts.tags[TAG_ENFORCED_AT];
   const revertedAt = result.changed && result.verdict === 'v1-rejected' ? at : facts.tags[TAG_REVERTED_AT];
   const hopLimitSetAt = result.changed && result.verdict === 'fix-hop-limit' ? at : facts.tags[TAG_HOP_LIMIT_SET_AT];
+  const hopLimitRaisedAt = result.changed && result.verdict === 'raise-hop-limit' ? at : facts.tags[TAG_HOP_LIMIT_RAISED_AT];
   const productFields: Record<string, string> = {
     [`${FIELD}/Verdict`]: result.verdict,
     [`${FIELD}/Changed`]: String(result.changed),
-    [`${FIELD}/NoTokenCalls`]: result.noTokenCalls === null ? 'not read' : String(result.noTokenCalls),
+    [`${FIELD}/NoTokenCalls`]: result.observedDays === 0 ? 'unknown' : result.noTokenCalls === null ? 'not read' : String(result.noTokenCalls),
     [`${FIELD}/ObservedDays`]: result.observedDays === null ? 'not read' : String(result.observedDays),
     [`${FIELD}/HopLimitWanted`]: String(result.hopLimit),
     [STATE_FIELD]: stateKey(status, severity, options),
   };
   if (enforcedAt) productFields[`${FIELD}/EnforcedAt`] = enforcedAt;
   if (hopLimitSetAt) productFields[`${FIELD}/HopLimitSetAt`] = hopLimitSetAt;
+  if (hopLimitRaisedAt) productFields[`${FIELD}/HopLimitRaisedAt`] = hopLimitRaisedAt;
   if (revertedAt) productFields[`${FIELD}/RevertedAt`] = revertedAt;
 
   const partition = asPartition(input.partition);

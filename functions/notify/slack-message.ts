@@ -72,7 +72,8 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
       fields: [
         mrkdwn(`*Instances*\n${summary.instances}`),
         mrkdwn(`*Changed*\n${summary.changed}`),
-        ...VERDICTS.map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
+        // Slack shows at most 10 fields: the verdicts that occurred, in the table's order.
+        ...VERDICTS.filter((v) => summary.byVerdict[v] > 0).map((v) => mrkdwn(`*${LABELS[v]}*\n${summary.byVerdict[v]}`)),
       ].slice(0, 10),
     },
     {
@@ -120,7 +121,12 @@ const which = (i: InstanceResult) => escapeMrkdwn(`${i.instanceId} (${i.accountI
 
 /** One instance moved to IMDSv2 (or its hop limit set), and why that was safe. */
 export const autoFixMessage = (i: InstanceResult): SlackMessage => {
-  const what = i.verdict === 'fix-hop-limit' ? `hop limit set to ${i.hopLimit}` : `IMDSv2 enforced, hop limit ${i.hopLimit}`;
+  const what =
+    i.verdict === 'fix-hop-limit'
+      ? `hop limit set to ${i.hopLimit}`
+      : i.verdict === 'raise-hop-limit'
+        ? `hop limit raised to ${i.hopLimit}, IMDSv1 still allowed (measuring again)`
+        : `IMDSv2 enforced, hop limit ${i.hopLimit}`;
   return {
     text: `${what} on ${which(i)}: ${escapeMrkdwn(i.reason)}`,
     blocks: [
@@ -154,6 +160,15 @@ export const rollbackAlertMessage = (i: InstanceResult): SlackMessage => {
     ],
   };
 };
+
+/** Rejected IMDSv1 calls that began long after the enforcement: an alert, never a revert. */
+export const probeAlertMessage = (i: InstanceResult): SlackMessage => ({
+  text: `Possible SSRF probe on ${i.instanceId} (${i.accountId}, ${i.region}): IMDSv1 calls rejected long after IMDSv2 was enforced; IMDSv1 stays closed. ${i.reason}`,
+  blocks: [
+    section(`:rotating_light: *Possible SSRF probe* on ${where(i)}: IMDSv1 calls rejected long after IMDSv2 was enforced; IMDSv1 stays closed`),
+    section(escapeMrkdwn(i.reason)),
+  ],
+});
 
 export const testMessage = (): SlackMessage => ({
   text: 'imds-remediator: test message. Sweep summaries, auto-fixes and blocked instances will be posted here.',

@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { describeError, InstanceGoneError, InstanceNotReadyError, UnsupportedChangeError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_REVERTED_AT } from '../domain/tags.ts';
+import { TAG_REASON } from '../domain/tags.ts';
 import { sleep } from '../domain/time.ts';
 import { MODIFY_METADATA_BUCKET, systemClock, TokenBucket, type Clock } from '../domain/token-bucket.ts';
 import { isRevert, VERDICT_TABLE, type Verdict } from '../domain/verdicts.ts';
@@ -48,6 +48,8 @@ export interface ApplyOptions {
   deadline?: number | undefined;
   /** The policy's cap on changes per account-region per run (maxChangesPerAccountRegion). */
   maxChanges?: number | undefined;
+  /** Who takes up what this run defers: "the next run" by default; an event leaves it to the scheduled sweep. */
+  deferredTo?: string | undefined;
 }
 
 /** The result after the apply step: the decision's result with what happened to it. */
@@ -67,18 +69,34 @@ export const settle = (result: InstanceResult, outcome: ApplyOutcome | undefined
   }
 };
 
-const wantedTokens = (target: Target) => (isRevert(target.verdict) ? 'optional' : 'required');
+/** A target with the tag its verdict stamps. */
+interface Stamped extends Target {
+  stamp: string;
+}
 
-const stampFor = (target: Target, at: string) => ({
-  [target.verdict === 'enforce' ? TAG_ENFORCED_AT : isRevert(target.verdict) ? TAG_REVERTED_AT : TAG_HOP_LIMIT_SET_AT]: at,
+/** A target with the change its verdict makes: the HttpTokens to set, the tag to stamp first. */
+interface Planned extends Stamped {
+  httpTokens: 'required' | 'optional' | 'keep';
+}
+
+/** The change the verdict table names for this target; undefined for a verdict that changes nothing. */
+const planned = (target: Target): Planned | undefined => {
+  const { change } = VERDICT_TABLE[target.verdict];
+  return change.kind === 'modify' ? { ...target, httpTokens: change.httpTokens, stamp: change.stamp } : undefined;
+};
+
+/** The verdict's own tag (when), and why. */
+const stampFor = (target: Stamped, at: string): Record<string, string> => ({
+  [target.stamp]: at,
   [TAG_REASON]: target.reason.slice(0, TAG_VALUE_MAX),
 });
 
 /** A just-launched instance may refuse the change while it is still pending: try again a few times. */
-const changePatiently = async (ec2: Ec2Port, target: Target, attempts: number, delayMs: number): Promise<void> => {
+const changePatiently = async (ec2: Ec2Port, target: Planned, attempts: number, delayMs: number): Promise<void> => {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await ec2.setMetadataOptions(target.instanceId, wantedTokens(target), target.hopLimit);
+      if (target.httpTokens === 'keep') return await ec2.setHopLimit(target.instanceId, target.hopLimit);
+      return await ec2.setMetadataOptions(target.instanceId, target.httpTokens, target.hopLimit);
     } catch (error) {
       if (!(error instanceof InstanceNotReadyError) || attempt >= attempts) throw error;
       await sleep(delayMs * attempt);
@@ -110,8 +128,8 @@ class Outcomes {
     private readonly shard: Shard,
   ) {}
 
-  deferred(target: Target, why: string) {
-    this.byId.set(target.instanceId, { status: 'kept', note: `deferred to the next run: ${why}` });
+  deferred(target: Target, why: string, to: string) {
+    this.byId.set(target.instanceId, { status: 'kept', note: `deferred to ${to}: ${why}` });
     this.log.info('change deferred', { ...this.shard, instanceId: target.instanceId, verdict: target.verdict, reason: why });
   }
 
@@ -134,15 +152,15 @@ class Outcomes {
  * and the next run redoes the change and rewrites them. Returns the targets that carry
  * their tags; a target that cannot be tagged is not changed.
  */
-const stamp = async (ec2: Ec2Port, targets: Target[], at: string, outcomes: Outcomes): Promise<Target[]> => {
-  const groups = new Map<string, Target[]>();
+const stamp = async <T extends Stamped>(ec2: Ec2Port, targets: T[], at: string, outcomes: Outcomes): Promise<T[]> => {
+  const groups = new Map<string, T[]>();
   for (const t of targets) {
     const key = `${t.verdict}\u0000${t.reason}`;
     groups.set(key, [...(groups.get(key) ?? []), t]);
   }
   const refuse = (target: Target, error: unknown) =>
     outcomes.failed(target, `${target.verdict} not attempted: could not tag it first: ${describeError(error)}`, 'tagging failed, not changed');
-  const stamped: Target[] = [];
+  const stamped: T[] = [];
   for (const group of groups.values()) {
     const first = group[0];
     if (!first) continue;
@@ -170,7 +188,7 @@ const stamp = async (ec2: Ec2Port, targets: Target[], at: string, outcomes: Outc
 };
 
 /** Re-reads (batched) until EC2 shows each change applied; what never shows is a failure. */
-const confirm = async (ec2: Ec2Port, sent: Target[], attempts: number, delayMs: number, outcomes: Outcomes, log: Log, shard: Shard) => {
+const confirm = async (ec2: Ec2Port, sent: Planned[], attempts: number, delayMs: number, outcomes: Outcomes, log: Log, shard: Shard) => {
   let pending = sent;
   let readFailure: string | undefined;
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
@@ -190,7 +208,8 @@ const confirm = async (ec2: Ec2Port, sent: Target[], attempts: number, delayMs: 
         outcomes.gone(target, `terminated after the change was sent, before EC2 showed it applied (${target.verdict})`);
         return false;
       }
-      const applied = options.state === 'applied' && options.httpTokens === wantedTokens(target) && options.hopLimit === target.hopLimit;
+      const tokensAsWanted = target.httpTokens === 'keep' || options.httpTokens === target.httpTokens;
+      const applied = options.state === 'applied' && tokensAsWanted && options.hopLimit === target.hopLimit;
       if (applied) outcomes.byId.set(target.instanceId, { status: 'changed' });
       return !applied;
     });
@@ -233,19 +252,29 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
   // carries no tag claiming a change.
   const secondsLeft = options.deadline === undefined ? undefined : (options.deadline - clock.now()) / 1000;
   const budget = changeBudget(options.maxChanges, secondsLeft);
-  const ordered = [...targets].sort(byUrgency);
+  const ordered = targets.flatMap((t) => planned(t) ?? []).sort(byUrgency);
   const why =
     budget === options.maxChanges
       ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
       : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
-  for (const target of ordered.slice(budget)) outcomes.deferred(target, why);
+  const deferredTo = options.deferredTo ?? 'the next run';
+  for (const target of ordered.slice(budget)) outcomes.deferred(target, why, deferredTo);
+
+  // A record is its tags alone: no modify, so it takes nothing from the change budget.
+  const records = targets.flatMap((t): Stamped[] => {
+    const { change } = VERDICT_TABLE[t.verdict];
+    return change.kind === 'record' ? [{ ...t, stamp: change.stamp }] : [];
+  });
+  for (const r of await stamp(ec2, records, options.now.toISOString(), outcomes)) {
+    outcomes.byId.set(r.instanceId, { status: 'kept', note: `recorded with the tag ${r.stamp}` });
+  }
 
   const stamped = await stamp(ec2, ordered.slice(0, budget), options.now.toISOString(), outcomes);
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   // One shard is one account-region: its modifies share EC2's bucket for that account-region.
   const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
-  const sent: Target[] = [];
+  const sent: Planned[] = [];
   await Promise.all(
     stamped.map((target) =>
       limit(async () => {
@@ -253,7 +282,7 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
           await bucket.take();
           // The estimate assumed a full bucket; others may share it. Past the deadline, stop.
           if (options.deadline !== undefined && clock.now() >= options.deadline) {
-            return outcomes.deferred(target, 'this run ran out of time before its turn (tagged with the intent, not changed)');
+            return outcomes.deferred(target, 'this run ran out of time before its turn (tagged with the intent, not changed)', deferredTo);
           }
           await changePatiently(ec2, target, attempts, delayMs);
           sent.push(target);

@@ -20,8 +20,8 @@ export interface ObserveOptions {
   policy: Policy;
   now: Date;
   log: Log;
-  /** False for a launch: the instance has no history of its own yet (its siblings are read instead). */
-  readOwnEvidence?: boolean;
+  /** Read MetadataNoTokenRejected for every instance with IMDS on, not only those this tool enforced. */
+  readRejectedOfAll?: boolean | undefined;
 }
 
 export interface ObserveResult {
@@ -31,22 +31,23 @@ export interface ObserveResult {
 }
 
 /** One metric for these instances: a reading each, `failed` for all of them when the read fails. */
-const readMetric = async (
-  read: (ids: string[]) => Promise<Map<string, MetricSums>>,
+const readMetric = async <T extends MetricSums>(
+  read: (ids: string[]) => Promise<Map<string, T>>,
   instances: InstanceFacts[],
-): Promise<{ readings: Map<string, Reading<MetricSums>>; failure?: string }> => {
-  const readings = new Map<string, Reading<MetricSums>>();
+  none: T,
+): Promise<{ readings: Map<string, Reading<T>>; failure?: string }> => {
+  const readings = new Map<string, Reading<T>>();
   if (instances.length === 0) return { readings };
   const ids = instances.map((i) => i.instanceId);
   try {
     const sums = await read(ids);
     // An instance the answer does not mention has no datapoints: observed on 0 days, unknown.
-    for (const id of ids) readings.set(id, { status: 'read', value: sums.get(id) ?? { calls: 0, observedDays: 0 } });
+    for (const id of ids) readings.set(id, { status: 'read', value: sums.get(id) ?? none });
     return { readings };
   } catch (error) {
     const reason = describeError(error);
     // What the adapter did read before the rest failed is kept: only the unread are unknown.
-    const read = error instanceof EvidenceReadError ? (error.read as ReadonlyMap<string, MetricSums>) : new Map<string, MetricSums>();
+    const read = error instanceof EvidenceReadError ? (error.read as ReadonlyMap<string, T>) : new Map<string, T>();
     for (const id of ids) {
       const sums = read.get(id);
       readings.set(id, sums ? { status: 'read', value: sums } : { status: 'failed', reason });
@@ -66,16 +67,17 @@ export const observe = async (
   const window = evidenceWindow(options.policy, options.now);
   const errors: ScopeError[] = [];
 
-  const own = options.readOwnEvidence === false ? [] : instances.filter(needsEvidence);
-  const noToken = await readMetric((ids) => metrics.countNoTokenCalls(ids, window), own);
+  // Every instance that allows IMDSv1, a launch included: a launch's own calls block it too.
+  const own = instances.filter(needsEvidence);
+  const noToken = await readMetric((ids) => metrics.countNoTokenCalls(ids, window), own, { calls: 0, observedDays: 0 });
   if (noToken.failure) {
     const message = `cannot read MetadataNoToken: ${noToken.failure}`;
     log.error('evidence not read', { ...shard, instances: own.length, reason: message });
     errors.push({ ...shard, message });
   }
 
-  const watched = instances.filter(isWatchedForRejections);
-  const rejected = await readMetric((ids) => metrics.countRejectedCalls(ids, window), watched);
+  const watched = options.readRejectedOfAll ? instances.filter((f) => f.metadata.httpEndpoint === 'enabled') : instances.filter(isWatchedForRejections);
+  const rejected = await readMetric((ids) => metrics.countRejectedCalls(ids, window), watched, { calls: 0, observedDays: 0, firstDay: undefined });
   if (rejected.failure) {
     const message = `cannot read MetadataNoTokenRejected, rollback watch skipped: ${rejected.failure}`;
     log.error('rollback watch failed', { ...shard, instances: watched.length, reason: message });

@@ -1,6 +1,6 @@
 // What the per-instance pipeline needs from one account-region. Adapters implement these;
 // the composition root arranges the account's credentials before handing them over.
-import type { InstanceFacts, MetadataOptions, MetricSums } from '../domain/model.ts';
+import type { InstanceFacts, MetadataOptions, MetricSums, RejectedSums } from '../domain/model.ts';
 import type { FindingsPort } from '../findings/port.ts';
 
 export interface TimeWindow {
@@ -30,6 +30,8 @@ export interface Ec2Port {
    * modify fails, so the usual path costs no call.
    */
   metadataDefaultsManager(): Promise<{ managedBy: 'account' | 'declarative-policy'; message: string | undefined }>;
+  /** Sets the hop limit alone; EC2 keeps the options a call leaves out. Throws as setMetadataOptions does. */
+  setHopLimit(instanceId: string, hopLimit: number): Promise<void>;
   /** Throws InstanceGoneError when one of the instances no longer exists (the batch is not tagged). */
   tagInstances(instanceIds: string[], tags: Record<string, string>): Promise<void>;
 }
@@ -37,8 +39,11 @@ export interface Ec2Port {
 export interface MetricsPort {
   /** MetadataNoToken per instance over the window; an instance without datapoints has observedDays 0. */
   countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>>;
-  /** MetadataNoTokenRejected per instance over the window: v1 calls refused because tokens are required. */
-  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>>;
+  /**
+   * MetadataNoTokenRejected per instance over the window: v1 calls refused because tokens are
+   * required, and the first day that had one (whether they began soon after an enforcement).
+   */
+  countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, RejectedSums>>;
 }
 
 /** Access to one account-region, with credentials already arranged. */

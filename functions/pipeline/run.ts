@@ -26,8 +26,11 @@ export interface PipelineOptions extends Omit<ApplyOptions, 'maxChanges'> {
   apply: boolean;
   /** The decision's context for each instance: the account's exemption, the event if any. */
   context: (facts: InstanceFacts) => DecideContext;
-  /** False for a launch: the instance has no history of its own yet. */
-  readOwnEvidence?: boolean;
+  /**
+   * Read MetadataNoTokenRejected for every instance, not only those this tool enforced: an
+   * instance just re-opened required tokens until then, and its refused calls are its IMDSv1 use.
+   */
+  readRejectedOfAll?: boolean;
   /** Record Security Hub findings (needs ports.findings); undefined: do not. */
   findings?: { partition: string; archiveMissing: boolean } | undefined;
   /** Added to every decision's log line (an event's trigger, actor and id). */
@@ -44,7 +47,8 @@ export const instanceResult = (shard: Shard, observation: Observation, decision:
     instanceId: observation.facts.instanceId,
     verdict: decision.verdict,
     reason: decision.reason,
-    noTokenCalls: read?.calls ?? null,
+    // No datapoints is unknown, not zero calls: a report, a finding or Slack must not say "0 calls".
+    noTokenCalls: read && read.observedDays > 0 ? read.calls : null,
     observedDays: read?.observedDays ?? null,
     hopLimit: decision.hopLimit,
     changed: false,
@@ -63,7 +67,7 @@ export const runPipeline = async (
     policy,
     now: options.now,
     log,
-    readOwnEvidence: options.readOwnEvidence,
+    readRejectedOfAll: options.readRejectedOfAll,
   });
 
   const decided = observations.map((o) => instanceResult(shard, o, decide(o.facts, o.evidence, policy, options.context(o.facts))));
@@ -80,7 +84,9 @@ export const runPipeline = async (
 
   const stopped = new Set(instances.filter((f) => f.state === 'stopped' || f.state === 'stopping').map((f) => f.instanceId));
   const targets = options.apply
-    ? decided.filter((r) => isChange(r.verdict, policy)).map((r) => ({ ...r, stopped: stopped.has(r.instanceId) }))
+    ? decided
+        .filter((r, n) => isChange(r.verdict, policy, observations[n]?.facts.tags ?? {}))
+        .map((r) => ({ ...r, stopped: stopped.has(r.instanceId) }))
     : [];
   const outcomes = targets.length > 0 ? await apply(ports.ec2, shard, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion }) : new Map();
   const results = decided.map((r) => settle(r, outcomes.get(r.instanceId)));

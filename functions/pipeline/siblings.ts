@@ -1,6 +1,8 @@
 // A launch has no history of its own: what its siblings (same Auto Scaling group, else launch
-// template, in that account-region; not the AMI) did over the window stands in for it.
-import type { LaunchContext } from '../domain/decide.ts';
+// template, in that account-region; not the AMI) did over the window stands in for it. Their
+// evidence follows the sweep's rules: no datapoints is unknown, and a sibling that requires
+// tokens shows its workload's IMDSv1 attempts only as rejected calls, which count as IMDSv1 use.
+import type { SiblingEvidence, Siblings } from '../domain/decide.ts';
 import { needsEvidence } from '../domain/decide.ts';
 import { describeError } from '../domain/errors.ts';
 import type { InstanceFacts, MetricSums } from '../domain/model.ts';
@@ -18,45 +20,49 @@ const siblingKey = (facts: InstanceFacts): { tag: string; value: string; label: 
   return undefined;
 };
 
-/** One DescribeInstances per tag kind and one GetMetricData per 500 siblings, whatever the event's size. */
-export const observeSiblings = async (
-  ports: ShardPorts,
-  launched: InstanceFacts[],
-  actor: string,
-  policy: Policy,
-  now: Date,
-): Promise<Map<string, LaunchContext>> => {
-  const keyed = launched.filter(needsEvidence).map((facts) => ({ facts, key: siblingKey(facts) }));
+/** Answered and rejected IMDSv1 calls together; observed on the days either metric has datapoints. */
+const combine = (instanceId: string, noToken: MetricSums | undefined, rejected: MetricSums | undefined): SiblingEvidence => ({
+  instanceId,
+  calls: (noToken?.calls ?? 0) + (rejected?.calls ?? 0),
+  observedDays: Math.max(noToken?.observedDays ?? 0, rejected?.observedDays ?? 0),
+});
+
+/**
+ * The siblings of each instance that allows IMDSv1, with their evidence: one DescribeInstances
+ * per tag kind, one GetMetricData per 500 siblings, and one more per 500 siblings that require tokens.
+ */
+export const observeSiblings = async (ports: ShardPorts, instances: InstanceFacts[], policy: Policy, now: Date): Promise<Map<string, Siblings>> => {
+  const keyed = instances.filter(needsEvidence).map((facts) => ({ facts, key: siblingKey(facts) }));
   const valuesByTag = new Map<string, Set<string>>();
   for (const { key } of keyed) if (key) valuesByTag.set(key.tag, (valuesByTag.get(key.tag) ?? new Set()).add(key.value));
 
-  const own = new Set(launched.map((f) => f.instanceId));
+  const own = new Set(instances.map((f) => f.instanceId));
   let unique: InstanceFacts[] = [];
-  let evidence = new Map<string, MetricSums>();
+  let noToken = new Map<string, MetricSums>();
+  let rejected = new Map<string, MetricSums>();
   let failure: string | undefined;
   try {
     const siblings: InstanceFacts[] = [];
     for (const [tag, values] of valuesByTag) {
       siblings.push(...(await ports.ec2.findInstancesByTag(tag, [...values])).filter((s) => !own.has(s.instanceId)));
     }
-    unique = [...new Map(siblings.map((s) => [s.instanceId, s])).values()];
-    if (unique.length > 0) evidence = await ports.metrics.countNoTokenCalls(unique.map((s) => s.instanceId), evidenceWindow(policy, now));
+    // A sibling with IMDS off makes no IMDS call at all: it says nothing about IMDSv1 use.
+    unique = [...new Map(siblings.map((s) => [s.instanceId, s])).values()].filter((s) => s.metadata.httpEndpoint === 'enabled');
+    const window = evidenceWindow(policy, now);
+    if (unique.length > 0) noToken = await ports.metrics.countNoTokenCalls(unique.map((s) => s.instanceId), window);
+    const enforced = unique.filter((s) => s.metadata.httpTokens === 'required').map((s) => s.instanceId);
+    if (enforced.length > 0) rejected = await ports.metrics.countRejectedCalls(enforced, window);
   } catch (error) {
     failure = describeError(error);
   }
 
-  const contexts = new Map<string, LaunchContext>();
+  const result = new Map<string, Siblings>();
   for (const { facts, key } of keyed) {
-    const usingV1 = key
-      ? unique
-          .filter((s) => s.tags[key.tag] === key.value)
-          .map((s) => ({ instanceId: s.instanceId, noTokenCalls: evidence.get(s.instanceId)?.calls ?? 0 }))
-          .filter((s) => s.noTokenCalls > 0)
-          .sort((a, b) => b.noTokenCalls - a.noTokenCalls)
+    const evidence = key
+      ? unique.filter((s) => s.tags[key.tag] === key.value).map((s) => combine(s.instanceId, noToken.get(s.instanceId), rejected.get(s.instanceId)))
       : [];
     // Only an instance with siblings to learn from depends on their evidence.
-    const siblingsFailure = key ? failure : undefined;
-    contexts.set(facts.instanceId, { kind: 'launch', actor, siblingGroup: key?.label, siblingsUsingV1: usingV1, siblingsFailure });
+    result.set(facts.instanceId, { group: key?.label, evidence, failure: key ? failure : undefined });
   }
-  return contexts;
+  return result;
 };

@@ -1,6 +1,6 @@
 // The human view of a run, for the terminal.
 import type { InstanceResult } from '../domain/model.ts';
-import { VERDICT_TABLE, VERDICTS, type Verdict } from '../domain/verdicts.ts';
+import { isPlannedChange, VERDICT_TABLE, VERDICTS, type Verdict } from '../domain/verdicts.ts';
 import type { SweepReport } from './aggregate.ts';
 
 const COLUMNS = VERDICTS.map((v): [Verdict, string] => [v, VERDICT_TABLE[v].column]);
@@ -36,7 +36,7 @@ export const renderReport = (report: SweepReport): string => {
   rows.push(['total', '', ...COLUMNS.map(([v]) => String(summary.byVerdict[v]))]);
   out.push(...table(rows), '');
 
-  const actionable = report.instances.filter((i) => i.verdict === 'enforce' || i.verdict === 'fix-hop-limit' || i.changed);
+  const actionable = report.instances.filter((i) => isPlannedChange(i.verdict) || i.changed);
   if (actionable.length > 0) {
     out.push(report.mode === 'apply' ? `Changed (${summary.changed}):` : `Would change (${actionable.length}):`);
     for (const i of actionable) out.push(line(i, `${i.verdict} → hop limit ${i.hopLimit}${i.changed ? ' [done]' : ''}`));

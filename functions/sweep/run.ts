@@ -1,10 +1,11 @@
 // plan → shards (bounded concurrency) → report: the local twin of the Step Functions flow.
 import pLimit from 'p-limit';
 import type { Log } from '../domain/log.ts';
+import type { InstanceResult } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
 import { mayChange } from '../domain/verdicts.ts';
 import { deliver, deliverAll } from '../notify/deliver.ts';
-import { rollbackAlertMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
+import { probeAlertMessage, rollbackAlertMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
 import { aggregate, type SweepReport } from '../report/aggregate.ts';
 import { digestShard, summarizePlan } from '../report/digest.ts';
 import { planSweep } from './plan.ts';
@@ -65,8 +66,10 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
   const slack = await deliver(world.notifier, sweepSummaryMessage(report, overview, { regions }), options.log, 'sweep summary');
   const instances = shards.flatMap((s) => s.instances);
   // Each workload that enforcement broke is its own alert: rare, and the one thing to act on now.
-  const broken = instances.filter((i) => i.verdict === 'v1-rejected').slice(0, MAX_ROLLBACK_ALERTS);
-  const alerts = broken.length > 0 ? await deliverAll(world.notifier, broken.map(rollbackAlertMessage), options.log, 'rollback alert') : undefined;
+  // So is each possible SSRF probe: rejected calls that began long after the enforcement.
+  const alarming = instances.filter((i) => i.verdict === 'v1-rejected' || i.verdict === 'possible-ssrf-probe').slice(0, MAX_ROLLBACK_ALERTS);
+  const alertOf = (i: InstanceResult) => (i.verdict === 'possible-ssrf-probe' ? probeAlertMessage(i) : rollbackAlertMessage(i));
+  const alerts = alarming.length > 0 ? await deliverAll(world.notifier, alarming.map(alertOf), options.log, 'rollback alert') : undefined;
   // Locally every result is at hand: the report keeps each instance, every error and every finding failure.
   return {
     ...report,

@@ -6,7 +6,7 @@ import type { ShardPorts } from '../pipeline/ports.ts';
 import { runPipeline, type PipelineOptions, type ShardResult } from '../pipeline/run.ts';
 import type { PlannedShard } from './plan.ts';
 
-export type ShardOptions = Omit<PipelineOptions, 'policy' | 'context' | 'findings' | 'readOwnEvidence' | 'logAttributes'> & {
+export type ShardOptions = Omit<PipelineOptions, 'policy' | 'context' | 'findings' | 'logAttributes' | 'readRejectedOfAll'> & {
   /** Record Security Hub findings (needs ports.findings); undefined: do not. */
   findings?: { partition: string } | undefined;
 };

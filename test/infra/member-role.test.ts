@@ -51,8 +51,12 @@ describe('member role (infra/member-role.yml)', () => {
     { what: 'disables the metadata endpoint', parameters: {}, options: { ...required('1'), HttpEndpoint: 'disabled' }, expected: 'implicitly denied' },
     { what: 're-opens IMDSv1', parameters: {}, options: { ...required('1'), HttpTokens: 'optional' }, expected: 'implicitly denied' },
     { what: 're-opens IMDSv1 where AllowRevert is true', parameters: { AllowRevert: 'true' }, options: { ...required('1'), HttpTokens: 'optional' }, expected: 'allowed' },
-    { what: 'leaves the endpoint out', parameters: {}, options: { HttpTokens: 'required', HttpPutResponseHopLimit: '1' }, expected: 'implicitly denied' },
-    { what: 'leaves the hop limit out', parameters: {}, options: { HttpTokens: 'required', HttpEndpoint: 'enabled' }, expected: 'implicitly denied' },
+    // EC2 keeps what a call leaves out: a raise-hop-limit sends the hop limit alone.
+    { what: 'sends only a hop limit within the range (a raise)', parameters: {}, options: { HttpPutResponseHopLimit: '2' }, expected: 'allowed' },
+    { what: 'sends only a hop limit above MaxHopLimit', parameters: {}, options: { HttpPutResponseHopLimit: '3' }, expected: 'implicitly denied' },
+    { what: 'sends only HttpTokens=optional', parameters: {}, options: { HttpTokens: 'optional' }, expected: 'implicitly denied' },
+    { what: 'sends only HttpEndpoint=disabled', parameters: {}, options: { HttpEndpoint: 'disabled' }, expected: 'implicitly denied' },
+    { what: 'leaves the hop limit out', parameters: {}, options: { HttpTokens: 'required', HttpEndpoint: 'enabled' }, expected: 'allowed' },
   ])('ModifyInstanceMetadataOptions that $what is $expected', ({ parameters, options, expected }) => {
     expect(decision(deployedStatements('MemberRole', parameters), modify(options))).toBe(expected);
   });
@@ -61,12 +65,12 @@ describe('member role (infra/member-role.yml)', () => {
     const enforce = memberRole().statements.find((s) => [s.Action].flat().includes('ec2:ModifyInstanceMetadataOptions'));
 
     expect(enforce?.Condition).toEqual({
-      StringEquals: {
+      StringEqualsIfExists: {
         'ec2:Attribute/HttpEndpoint': 'enabled',
         'ec2:Attribute/HttpTokens': { 'Fn::If': ['RevertAllowed', ['required', 'optional'], ['required']] },
       },
-      NumericGreaterThanEquals: { 'ec2:Attribute/HttpPutResponseHopLimit': { Ref: 'MinHopLimit' } },
-      NumericLessThanEquals: { 'ec2:Attribute/HttpPutResponseHopLimit': { Ref: 'MaxHopLimit' } },
+      NumericGreaterThanEqualsIfExists: { 'ec2:Attribute/HttpPutResponseHopLimit': { Ref: 'MinHopLimit' } },
+      NumericLessThanEqualsIfExists: { 'ec2:Attribute/HttpPutResponseHopLimit': { Ref: 'MaxHopLimit' } },
     });
     expect(readYamlTemplate('infra/member-role.yml').Parameters).toMatchObject({
       MinHopLimit: { Type: 'Number', Default: 1, MinValue: 1, MaxValue: 64 },

@@ -29,7 +29,7 @@ describe('a launch event larger than the change budget', () => {
     const deferred = report.instances.filter((i) => !i.changed);
     expect(changed).toHaveLength(5);
     expect(deferred).toHaveLength(7);
-    for (const i of deferred) expect(i).toMatchObject({ verdict: 'enforce', reason: expect.stringMatching(/deferred to the next run: the policy allows 5 changes/) });
+    for (const i of deferred) expect(i).toMatchObject({ verdict: 'enforce', reason: expect.stringMatching(/deferred to the scheduled sweep: the policy allows 5 changes/) });
     expect(report.summary).toMatchObject({ changed: 5, toChange: 7, errors: 0 });
     const required = await Promise.all(launched.map(async (id) => (await readInstance(local, MANAGEMENT_ACCOUNT, REGION, id)).httpTokens === 'required'));
     expect(required.filter(Boolean)).toHaveLength(5);

@@ -114,7 +114,7 @@ describe('event-driven auto-fix', () => {
 
     const { report } = await handle(runInstancesEvent(MANAGEMENT_ACCOUNT, REGION, launched));
 
-    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true, reason: expect.stringMatching(/no sibling in Auto Scaling group web uses IMDSv1/) });
+    expect(report.instances[0]).toMatchObject({ verdict: 'enforce', changed: true, reason: expect.stringMatching(/no IMDSv1 call by 2 siblings .* in Auto Scaling group web/) });
   });
 
   it('handles 50 instances of one event with batched calls, not 50 of each', async () => {
@@ -130,13 +130,14 @@ describe('event-driven auto-fix', () => {
     expect(report.instances).toHaveLength(50);
     expect(report.instances.every((i) => i.verdict === 'enforce')).toBe(true);
     expect(calls.filter((c) => c.operation === 'DescribeInstances')).toHaveLength(2); // the 50, then their siblings
-    expect(calls.filter((c) => c.operation === 'GetMetricData')).toHaveLength(1);
+    expect(calls.filter((c) => c.operation === 'GetMetricData')).toHaveLength(2); // the 50's own MetadataNoToken, then their siblings'
   });
 
   it('re-enforces an instance whose IMDSv1 someone re-opened, and names who did it', async () => {
     const local = aws();
     await local.createOrganization([]);
     const [id = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { httpTokens: 'optional' });
+    await local.putNoTokenCalls(MANAGEMENT_ACCOUNT, REGION, { [id]: days(14) });
     const actor = 'arn:aws:sts::123456789012:assumed-role/Developer/bob@example.com';
 
     const { report } = await handle(driftEvent(MANAGEMENT_ACCOUNT, REGION, id, actor));

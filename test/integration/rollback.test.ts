@@ -70,6 +70,24 @@ describe('rollback watch', () => {
   });
 });
 
+describe('rollback watch: rejected calls that begin late are a probe, never a revert', () => {
+  it('keeps IMDSv1 closed and raises a CRITICAL possible SSRF probe when rejected calls begin 10 days after enforcement', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const enforcedAt = new Date(Date.now() - 10 * 86_400_000).toISOString();
+    const [probed = ''] = await local.runInstances(MANAGEMENT_ACCOUNT, REGION, { httpTokens: 'required', tags: { [TAG_ENFORCED_AT]: enforcedAt } });
+    // Ten quiet days, then three token-less requests today: an SSRF probe looks exactly like this.
+    await local.putRejectedCalls(MANAGEMENT_ACCOUNT, REGION, { [probed]: [3, ...days(10)] });
+
+    const { report } = await sweep(testPolicy({ scope: { regions: [REGION] }, rollback: 'revert' }), { apply: true });
+
+    expect(report.instances[0]).toMatchObject({ instanceId: probed, verdict: 'possible-ssrf-probe', changed: false });
+    expect(await readInstance(local, MANAGEMENT_ACCOUNT, REGION, probed)).toMatchObject({ httpTokens: 'required' });
+    const finding = (await readFindings(local, MANAGEMENT_ACCOUNT, REGION)).find((f) => f.Resources?.[0]?.Id?.endsWith(probed));
+    expect(finding?.Severity?.Label).toBe('CRITICAL');
+  });
+});
+
 describe('rollback watch: findings and alerts', () => {
   it('raises a CRITICAL finding and a Slack alert naming the instance and the rejected count', async () => {
     const { local, broken } = await seedBrokenWorkload();

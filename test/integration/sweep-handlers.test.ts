@@ -6,6 +6,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../functions/domain/errors.ts';
+import { VERDICTS } from '../../functions/domain/verdicts.ts';
 import type { SweepReport } from '../../functions/report/aggregate.ts';
 import { readInstance, REGIONS, seedOrganization, testPolicy } from '../support/scenario.ts';
 import { readFindings } from '../../local/findings.ts';
@@ -65,15 +66,13 @@ describe('sweep functions chained like the state machine', () => {
     expect(report.errors).toEqual([]);
     expect(report.summary).toEqual({
       byVerdict: {
+        ...Object.fromEntries(VERDICTS.map((v) => [v, 0])),
         compliant: 2 * shards,
         'fix-hop-limit': shards,
         enforce: 2 * shards,
         'blocked-v1-in-use': shards,
         'insufficient-evidence': shards,
         exempt: shards,
-        'v1-rejected': 0,
-        gone: 0,
-        error: 0,
       },
       instances: 8 * shards,
       changed: 3 * shards,
@@ -276,6 +275,20 @@ describe('on-instance-event function', () => {
     expect(await readInstance(local, '123456789012', 'us-east-1', id)).toMatchObject({ httpTokens: 'required', hopLimit: 2 });
     const finding = (await readFindings(local, '123456789012', 'us-east-1')).find((f) => f.Resources?.[0]?.Id?.endsWith(id));
     expect(finding?.Compliance?.Status).toBe('PASSED');
+  });
+
+  it('obeys a deadline from the Lambda context: what does not fit is left to the sweep, untouched', async () => {
+    const { local } = await seed();
+    const [id = ''] = await local.runInstances('123456789012', 'us-east-1', { tags: { workload: 'ecs' } });
+    // A minute left is all the function keeps for the re-reads and findings: no time to change anything.
+    const lambdaContext = { getRemainingTimeInMillis: () => 60_000 };
+
+    const result = await handlers.event(runInstancesEvent('123456789012', 'us-east-1', [id]), lambdaContext);
+
+    expect(result).toMatchObject({ status: 'handled', summary: { changed: 0, toChange: 1, errors: 0 } });
+    const untouched = await readInstance(local, '123456789012', 'us-east-1', id);
+    expect(untouched.httpTokens).toBe('optional');
+    expect(untouched.tags['imds-remediator:enforced-at']).toBeUndefined();
   });
 
   it('rejects a malformed event without throwing, so that it is not retried forever', async () => {

@@ -32,7 +32,11 @@ const MATCHERS: Record<string, { match: Match; negated: boolean }> = {
 
 const keyMatches = (operator: string, policyValues: string[], requestValue: string | string[] | undefined): boolean => {
   if (operator === 'Null') return (requestValue === undefined) === (policyValues[0] === 'true');
-  const [qualifier, base] = operator.includes(':') ? operator.split(':') : ['', operator];
+  const [qualifier, named] = operator.includes(':') ? operator.split(':') : ['', operator];
+  // …IfExists: a key absent from the request satisfies the condition; a present one is compared.
+  const ifExists = named?.endsWith('IfExists') ?? false;
+  const base = ifExists ? named?.slice(0, -'IfExists'.length) : named;
+  if (ifExists && requestValue === undefined) return true;
   const matcher = MATCHERS[base ?? ''];
   if (!matcher) throw new Error(`the test evaluator does not understand ${operator}`);
   const anyPolicyValue = (r: string) => policyValues.some((p) => matcher.match(p, r));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decide } from '../../functions/domain/decide.ts';
 import { NO_EVIDENCE, NOT_NEEDED, type Evidence, type InstanceFacts, type MetadataOptions } from '../../functions/domain/model.ts';
 import { parsePolicy } from '../../functions/domain/policy.ts';
+import { isChange } from '../../functions/domain/verdicts.ts';
 import { testPolicy } from '../support/scenario.ts';
 
 const now = new Date('2026-11-23T12:00:00Z');
@@ -16,9 +17,12 @@ const instance = (metadata: Partial<MetadataOptions> = {}, tags: Record<string, 
   instanceProfileArn: undefined,
 });
 /** MetadataNoToken read (and MetadataNoTokenRejected, when given) as CloudWatch answered it. */
-const ev = (calls: number, observedDays: number, rejectedCalls?: number): Evidence => ({
+const ev = (calls: number, observedDays: number, rejectedCalls?: number, rejectedFrom = new Date('2026-11-22T00:00:00Z')): Evidence => ({
   noToken: { status: 'read', value: { calls, observedDays } },
-  rejected: rejectedCalls === undefined ? NOT_NEEDED : { status: 'read', value: { calls: rejectedCalls, observedDays } },
+  rejected:
+    rejectedCalls === undefined
+      ? NOT_NEEDED
+      : { status: 'read', value: { calls: rejectedCalls, observedDays, firstDay: rejectedCalls > 0 ? rejectedFrom : undefined } },
 });
 const clean = ev(0, 14);
 const ctx = { now };
@@ -60,11 +64,6 @@ describe('decide', () => {
     expect(d.reason).toMatch(/^37 IMDSv1 calls/);
   });
 
-  it('tells a container host with hop limit 1 and v1 calls to raise the hop limit first', () => {
-    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), ev(5, 14), policy, ctx);
-    expect(d.verdict).toBe('blocked-v1-in-use');
-    expect(d.reason).toMatch(/raise the hop limit first/);
-  });
 
   it('treats no datapoints as unknown, not as zero calls', () => {
     const d = decide(instance(), ev(0, 0), policy, ctx);
@@ -121,42 +120,93 @@ describe('decide', () => {
 });
 
 describe('decide for events', () => {
-  const launch = (siblingsUsingV1: Array<{ instanceId: string; noTokenCalls: number }>, siblingGroup?: string) => ({
+  const launched = { ...instance(), launchTime: new Date(now.getTime() - 2 * 60_000) };
+  /** Siblings as observeSiblings reads them: [instance id, IMDSv1 calls, observed days]. */
+  const launch = (evidence: Array<[string, number, number]>, group?: string, failure?: string) => ({
     now,
-    event: { kind: 'launch' as const, actor: 'arn:aws:sts::111122223333:assumed-role/Admin/alice', siblingGroup, siblingsUsingV1 },
+    event: {
+      kind: 'launch' as const,
+      actor: 'arn:aws:sts::111122223333:assumed-role/Admin/alice',
+      siblings: { group, evidence: evidence.map(([instanceId, calls, observedDays]) => ({ instanceId, calls, observedDays })), failure },
+    },
   });
 
   it('enforces a new instance with no history when no sibling uses v1 (onLaunch enforce)', () => {
-    const d = decide(instance({}, { workload: 'ecs' }), NO_EVIDENCE, policy, launch([], 'Auto Scaling group web'));
+    const d = decide({ ...launched, tags: { workload: 'ecs' } }, ev(0, 0), policy, launch([['i-0sib', 0, 14]], 'Auto Scaling group web'));
     expect(d).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
-    expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no sibling in Auto Scaling group web uses IMDSv1/);
+    expect(d.reason).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/Admin\/alice: no history, and no IMDSv1 call by 1 sibling .* in Auto Scaling group web/);
   });
 
   it('blocks a new instance whose siblings use v1, naming them', () => {
-    const d = decide(instance(), NO_EVIDENCE, policy, launch([{ instanceId: 'i-0sib', noTokenCalls: 12 }], 'Auto Scaling group web'));
+    const d = decide(launched, ev(0, 0), policy, launch([['i-0sib', 12, 14]], 'Auto Scaling group web'));
     expect(d.verdict).toBe('blocked-v1-in-use');
     expect(d.reason).toMatch(/^siblings use IMDSv1: 12 calls .* by i-0sib \(12\) in Auto Scaling group web/);
   });
 
   it('waits for evidence when the policy says onLaunch: wait', () => {
     const waiting = parsePolicy({ onLaunch: 'wait' });
-    expect(decide(instance(), NO_EVIDENCE, waiting, launch([])).verdict).toBe('insufficient-evidence');
+    expect(decide(launched, ev(0, 0), waiting, launch([])).verdict).toBe('insufficient-evidence');
   });
 
   it('still exempts a new instance tagged exempt', () => {
-    expect(decide(instance({}, { 'imds-exempt': 'true' }), NO_EVIDENCE, policy, launch([])).verdict).toBe('exempt');
+    expect(decide({ ...launched, tags: { 'imds-exempt': 'true' } }, ev(0, 0), policy, launch([])).verdict).toBe('exempt');
   });
 
-  it('re-enforces drift with no v1 calls, naming the actor', () => {
-    const d = decide(instance(), ev(0, 0), policy, { now, event: { kind: 'drift', actor: 'arn:aws:sts::1:assumed-role/Dev/bob' } });
+  it.each([
+    ['have no datapoints', [['i-0sib1', 0, 0], ['i-0sib2', 0, 0]]],
+    ['were observed on fewer than minObservedDays days', [['i-0sib1', 0, 3]]],
+  ] as Array<[string, Array<[string, number, number]>]>)('does not enforce a launch whose siblings %s: unknown is not zero', (_, siblings) => {
+    const d = decide(launched, ev(0, 0), policy, launch(siblings, 'Auto Scaling group web'));
+    expect(d.verdict).toBe('insufficient-evidence');
+    expect(d.reason).not.toMatch(/no sibling .* uses IMDSv1/);
+  });
+
+  const drift = (evidence: Array<[string, number, number]> = []) => ({
+    now,
+    event: {
+      kind: 'drift' as const,
+      actor: 'arn:aws:sts::1:assumed-role/Dev/bob',
+      siblings: { group: 'Auto Scaling group web', evidence: evidence.map(([instanceId, calls, observedDays]) => ({ instanceId, calls, observedDays })) },
+    },
+  });
+
+  it('re-enforces drift with no v1 calls on enough observed days, naming the actor', () => {
+    const d = decide(instance(), ev(0, 14), policy, drift());
     expect(d.verdict).toBe('enforce');
-    expect(d.reason).toMatch(/^IMDSv1 re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob: re-enforcing/);
+    expect(d.reason).toMatch(/re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob/);
   });
 
-  it('leaves drift open when the workload made v1 calls since', () => {
-    const d = decide(instance(), ev(4, 2), policy, { now, event: { kind: 'drift', actor: 'bob' } });
+  it.each([
+    ['no datapoints', 'insufficient-evidence', ev(0, 0)],
+    ['3 of the 7 days required observed', 'insufficient-evidence', ev(0, 3)],
+  ])('decides a re-open with %s by the sweep\'s rules: %s', (_, verdict, evidence) => {
+    const d = decide(instance(), evidence, policy, drift());
+    expect(d.verdict).toBe(verdict);
+    expect(d.reason).not.toMatch(/\b0 IMDSv1 calls over/);
+  });
+
+  it('blocks a re-open whose siblings use IMDSv1, though its own evidence is clean', () => {
+    const d = decide(instance(), ev(0, 14), policy, drift([['i-0sib', 9, 14]]));
     expect(d.verdict).toBe('blocked-v1-in-use');
-    expect(d.reason).toMatch(/re-opened by bob, and 4 IMDSv1 calls/);
+  });
+
+  it('leaves open, and reports, an instance re-opened after this tool enforced it, but not after its own revert', () => {
+    const enforced = instance({}, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z' });
+    const d = decide(enforced, ev(0, 14), policy, drift());
+    expect(d.verdict).toBe('reopened-after-enforcement');
+    expect(d.reason).toMatch(/re-opened by arn:aws:sts::1:assumed-role\/Dev\/bob after this tool enforced IMDSv2 at 2026-11-20T10:00:00.000Z/);
+    const reverted = instance({}, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z', 'imds-remediator:reverted-at': '2026-11-21T10:00:00.000Z' });
+    expect(decide(reverted, ev(0, 14, 0), policy, drift()).verdict).toBe('enforce');
+  });
+
+  it('keeps leaving open, in the sweep, a re-open the event path recorded', () => {
+    const recorded = instance({}, { 'imds-remediator:enforced-at': '2026-11-20T10:00:00.000Z', 'imds-remediator:reopened-at': '2026-11-21T08:00:00.000Z' });
+    expect(decide(recorded, ev(0, 14), policy, ctx).verdict).toBe('reopened-after-enforcement');
+  });
+
+  it('blocks an instance that allows IMDSv1 when its rejected calls could not be read', () => {
+    const failed: Evidence = { noToken: { status: 'read', value: { calls: 0, observedDays: 14 } }, rejected: { status: 'failed', reason: 'ThrottlingException' } };
+    expect(decide(instance(), failed, policy, drift()).verdict).toBe('error');
   });
 });
 
@@ -178,6 +228,18 @@ describe('decide: the rollback watch', () => {
     expect(decide(enforcedByUs(), ev(0, 0, 0), policy, ctx).verdict).toBe('compliant');
   });
 
+  it.each([
+    ['4 days after it', 'possible-ssrf-probe', '2026-11-24T00:00:00Z'],
+    ['10 days after it', 'possible-ssrf-probe', '2026-11-30T00:00:00Z'],
+  ])('calls rejected calls that began %s %s, under rollback: revert', (_, verdict, firstDay) => {
+    const d = decide(enforcedByUs(), ev(0, 0, 3, new Date(firstDay)), parsePolicy({ rollback: 'revert' }), { now: new Date('2026-12-01T12:00:00Z') });
+    expect(d.verdict).toBe(verdict);
+  });
+
+  it('never lets a possible SSRF probe re-open IMDSv1, whatever the policy', () => {
+    expect(isChange('possible-ssrf-probe', parsePolicy({ rollback: 'revert' }), {})).toBe(false);
+  });
+
   it('does not watch instances someone else enforced', () => {
     const d = decide(instance({ httpTokens: 'required' }), ev(0, 0, 9), policy, ctx);
     expect(d.verdict).toBe('compliant');
@@ -195,8 +257,73 @@ describe('decide: after a revert or a re-open', () => {
   });
 
   it('leaves drift open when calls were rejected before someone re-opened v1', () => {
-    const d = decide(reverted(), ev(0, 0, 3), policy, { now, event: { kind: 'drift', actor: 'bob' } });
+    const d = decide(reverted(), ev(0, 0, 3), policy, { now, event: { kind: 'drift', actor: 'bob', siblings: { group: undefined, evidence: [] } } });
     expect(d.verdict).toBe('blocked-v1-in-use');
-    expect(d.reason).toMatch(/re-opened by bob after 3 IMDSv1 calls were rejected/);
+    expect(d.reason).toMatch(/3 IMDSv1 calls were rejected/);
+  });
+});
+
+describe('decide: a hop limit is never lowered unless the policy says so', () => {
+  // Amazon Linux 2023 launches with IMDSv2 required at hop limit 2 so that its containers reach IMDS.
+  it.each([
+    ['never', 'compliant', 2],
+    ['report', 'hop-limit-above-policy', 2],
+    ['apply', 'fix-hop-limit', 1],
+  ] as const)('with hopLimit.lower %s, a required instance at hop 2 under a rule of 1 is %s at hop %i', (lower, verdict, hop) => {
+    const d = decide(instance({ httpTokens: 'required', hopLimit: 2 }), NO_EVIDENCE, parsePolicy(testPolicy({ hopLimit: { default: 1, lower } })), ctx);
+    expect(d).toMatchObject({ verdict, hopLimit: hop });
+  });
+
+  it.each([
+    ['never', 2],
+    ['report', 2],
+    ['apply', 1],
+  ] as const)('with hopLimit.lower %s, an optional instance at hop 2 is enforced at hop %i', (lower, hop) => {
+    const d = decide(instance({ hopLimit: 2 }), clean, parsePolicy(testPolicy({ hopLimit: { default: 1, lower } })), ctx);
+    expect(d).toMatchObject({ verdict: 'enforce', hopLimit: hop });
+  });
+
+  it('defaults hopLimit.lower to never', () => {
+    expect(parsePolicy({}).hopLimit.lower).toBe('never');
+  });
+});
+
+describe('decide: two-phase container remediation', () => {
+  it('raises the hop limit of a container host with v1 calls below its rule, leaving IMDSv1 allowed', () => {
+    const d = decide(instance({ hopLimit: 1 }, { workload: 'docker' }), ev(5, 14), policy, ctx);
+    expect(d).toMatchObject({ verdict: 'raise-hop-limit', hopLimit: 2 });
+  });
+
+  it.each([
+    ['a container host already at its rule', instance({ hopLimit: 2 }, { workload: 'docker' })],
+    ['a plain host, whose rule wants no more than it has', instance({ hopLimit: 1 })],
+  ])('blocks v1 calls on %s: raising would not change them', (_, facts) => {
+    expect(decide(facts, ev(5, 14), policy, ctx).verdict).toBe('blocked-v1-in-use');
+  });
+
+  it('after a raise, measures again: blocked while the window holds v1 calls, enforced once it has none', () => {
+    const raised = instance({ hopLimit: 2 }, { workload: 'docker', 'imds-remediator:hop-limit-raised-at': '2026-11-20T10:00:00.000Z' });
+    expect(decide(raised, ev(5, 14), policy, ctx)).toMatchObject({ verdict: 'blocked-v1-in-use', reason: expect.stringMatching(/raised/) });
+    expect(decide(raised, clean, policy, ctx)).toMatchObject({ verdict: 'enforce', hopLimit: 2 });
+  });
+});
+
+describe('decide: launch rules hold for minutes, and never over the instance\'s own evidence', () => {
+  const launchedAgo = (minutes: number) => ({ ...instance(), launchTime: new Date(now.getTime() - minutes * 60_000) });
+  const launchEvent = { now, event: { kind: 'launch' as const, actor: 'alice', siblings: { group: undefined, evidence: [] } } };
+
+  it('decides an instance launched 9 days ago by the sweep\'s rules, though a RunInstances event names it', () => {
+    const d = decide(launchedAgo(9 * 24 * 60), ev(500, 14), policy, launchEvent);
+    expect(d).toMatchObject({ verdict: 'blocked-v1-in-use', reason: expect.stringMatching(/^500 IMDSv1 calls.*sweep's rules/) });
+  });
+
+  it.each([
+    ['launched 5 minutes ago, no datapoints yet', 'enforce', 5, ev(0, 0)],
+    ['launched 5 minutes ago, with IMDSv1 calls of its own', 'blocked-v1-in-use', 5, ev(3, 1)],
+    ['launched 16 minutes ago, no datapoints', 'insufficient-evidence', 16, ev(0, 0)],
+    ['launched at an unknown time', 'insufficient-evidence', undefined, ev(0, 0)],
+  ])('an instance %s is %s', (_, verdict, minutes, evidence) => {
+    const facts = minutes === undefined ? { ...instance(), launchTime: undefined } : launchedAgo(minutes);
+    expect(decide(facts, evidence, policy, launchEvent).verdict).toBe(verdict);
   });
 });

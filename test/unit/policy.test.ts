@@ -99,6 +99,8 @@ describe('policy', () => {
     [{ force: { tags: [{ key: 'team', values: [] }] } }, 'force.tags[0].values:'],
     [{ hopLimit: { default: 2.5 } }, 'hopLimit.default:'],
     [{ scope: { regions: 'us-east-1' } }, 'scope.regions:'],
+    [{ revertWithinDays: 0 }, 'revertWithinDays: must be 1–14 days'],
+    [{ hopLimit: { lower: 'sometimes' } }, 'hopLimit.lower: must be never, report or apply'],
   ])('refuses %j naming the field', (input, expected) => {
     expect(problemsOf(input).join('\n')).toContain(expected);
   });
