@@ -107,8 +107,8 @@ const bundleStrategy = async (dir: string): Promise<string> => {
 };
 
 /** A strategy process that exits without its result line is a failed run, not a crash of the bench. */
-const runStrategy = async (script: string, input: StrategyInput): Promise<StrategyResult> => {
-  const { code, stdout } = await runChild([script, JSON.stringify(input)], process.env);
+const runStrategy = async (script: string, input: StrategyInput, env: NodeJS.ProcessEnv = process.env): Promise<StrategyResult> => {
+  const { code, stdout } = await runChild([script, JSON.stringify(input)], env);
   const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
   if (code !== 0 || !line) throw new RunFailed([`${input.mode}: the strategy process exited with code ${code} (its stderr is above)`]);
   return strategyResult.parse(JSON.parse(line.slice(RESULT_PREFIX.length)));
@@ -228,6 +228,8 @@ const compareStrategies = async (moto: MotoServer, script: string, params: Param
 
 const FINDINGS_NOTE = 'kept current in both strategies: production ≤ 100 a BatchImportFindings call (unchanged PASSED skipped), baseline one call per instance';
 
+const SHARD_REQUEST_TIMEOUT_MS = '300000';
+
 /** One account-region holding many instances: its peak RSS. */
 const measureShard = async (moto: MotoServer, script: string, params: Params, input: Input) => {
   const seeded = params.shardInstances;
@@ -239,7 +241,11 @@ const measureShard = async (moto: MotoServer, script: string, params: Params, in
     await seedShard(new LocalAws(), MANAGEMENT_ACCOUNT, region, seeded, params.lookbackDays, random(params.seed), {}, 1);
   });
   // The target is for the seeded size: a shard that read fewer instances, or erred, measured something else.
-  const shard = counted('one shard', seeded, await timed('one shard (plan)', () => runStrategy(script, input('shard'))));
+  // moto answers DescribeInstances with every instance of an account-region in one page (AWS
+  // with at most 1,000): at 5,000 on a loaded machine that one page outlives production's 30 s
+  // request timeout. The shard run allows it 300 s, unless the caller set a timeout itself.
+  const env = { AWS_REQUEST_TIMEOUT_MS: SHARD_REQUEST_TIMEOUT_MS, ...process.env };
+  const shard = counted('one shard', seeded, await timed('one shard (plan)', () => runStrategy(script, input('shard'), env)));
   const metricCalls = shard.callsByOperation.GetMetricData ?? 0;
   say(`one shard of ${seeded} instances: ${shard.calls} calls (${metricCalls} GetMetricData), ${(shard.wallMs / 1000).toFixed(1)} s, peak RSS ${shard.peakRssMb} MB (${shard.startRssMb} MB before the sweep)`);
   check(shard.peakRssMb < 256, `peak RSS of a ${seeded}-instance shard < 256 MB (${shard.peakRssMb} MB)`);
