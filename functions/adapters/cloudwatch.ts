@@ -62,7 +62,9 @@ export class CloudWatchAdapter implements MetricsPort {
 
   /** Throws EvidenceReadError (with what it did read) when some instances could not be read. */
   async countNoTokenCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, MetricSums>> {
-    const { sums, unread, cause } = await this.#dailySums('MetadataNoToken', instanceIds, window);
+    const { sums: all, unread, cause } = await this.#dailySums('MetadataNoToken', instanceIds, window);
+    // When answered calls began matters only for rejected ones (the rollback watch's window).
+    const sums = new Map([...all].map(([id, { calls, observedDays }]): [string, MetricSums] => [id, { calls, observedDays }]));
     if (unread.length > 0) throw new EvidenceReadError('MetadataNoToken', unread, sums, { cause });
     return sums;
   }
