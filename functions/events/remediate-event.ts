@@ -16,7 +16,8 @@ import { aggregate, type SweepReport } from '../report/aggregate.ts';
 import { digestShard } from '../report/digest.ts';
 import { resolveAccountScope } from '../sweep/account-scope.ts';
 import type { World } from '../sweep/ports.ts';
-import { parseInstanceEvent, type InstanceEvent } from './instance-event.ts';
+import { parseInstanceEvent, UntrustedEventError, type InstanceEvent } from './instance-event.ts';
+import { activeAccountsOf } from './membership.ts';
 
 export interface EventOutcome {
   status: 'handled' | 'ignored';
@@ -61,14 +62,31 @@ const goneResults = (shard: Shard, event: InstanceEvent, found: Set<string>, pol
       changed: false,
     }));
 
+/** Reads the event; an untrusted one is logged with its reasons before it is rejected. */
+const readEvent = (raw: unknown, log: Log) => {
+  try {
+    return parseInstanceEvent(raw);
+  } catch (error) {
+    if (error instanceof UntrustedEventError) log.warn('event rejected', { problems: error.problems });
+    throw error;
+  }
+};
+
 export const remediateEvent = async (world: World, policy: Policy, raw: unknown, options: EventOptions): Promise<EventOutcome> => {
   const { log } = options;
-  const event = parseInstanceEvent(raw);
+  const event = readEvent(raw, log);
   const ignore = (reason: string): EventOutcome => {
     log.info('event ignored', { accountId: event.accountId, region: event.region, reason });
     return { status: 'ignored', reason, report: reportOf('plan', [], false).report };
   };
   if (event.kind === 'ignored') return ignore(event.reason);
+  // Checked whatever the scope says: an empty scope means every account of the organization,
+  // never any account an event names. Nothing is read in the account before this.
+  if (!(await activeAccountsOf(world.organization).has(event.accountId))) {
+    const problems = [`account: ${event.accountId} is not an ACTIVE account of the organization`];
+    log.warn('event rejected', { accountId: event.accountId, region: event.region, problems });
+    throw new UntrustedEventError(problems);
+  }
   if (policy.scope.regions.length > 0 && !policy.scope.regions.includes(event.region)) {
     return ignore(`region ${event.region} is not in the policy scope (scope.regions)`);
   }
