@@ -138,3 +138,11 @@ export class EvidenceReadError<T> extends Error {
     super(`${metric} unread for ${unreadIds.length} instances (${named}${more}): ${describeError(options.cause)}`, options);
   }
 }
+
+/**
+ * Another run holds the lease of this account-region and did not let go within the time this
+ * run may wait. Retryable: the platform delivers the event again later.
+ */
+export class LeaseBusyError extends Error {
+  override name = 'LeaseBusyError';
+}

@@ -2,7 +2,7 @@
 // same pipeline as the sweep, for the instances it names. State is always re-read from EC2;
 // the event is trusted only for ids.
 import type { DecideContext } from '../domain/decide.ts';
-import { describeError } from '../domain/errors.ts';
+import { describeError, LeaseBusyError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
@@ -10,6 +10,7 @@ import { mayChange } from '../domain/verdicts.ts';
 import { deliverAll } from '../notify/deliver.ts';
 import { autoFixMessage, blockedMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
 import type { ApplyOptions } from '../pipeline/apply.ts';
+import { takeLease, type LeaseOptions } from '../pipeline/lease.ts';
 import { runPipeline, type ShardResult } from '../pipeline/run.ts';
 import { observeSiblings } from '../pipeline/siblings.ts';
 import { aggregate, type SweepReport } from '../report/aggregate.ts';
@@ -34,6 +35,8 @@ export interface EventOptions {
   findings?: boolean;
   /** False keeps a deployment in plan mode from changing anything (default true; the policy's mode still rules). */
   apply?: boolean;
+  /** The account-region's lease, held while the event's instances are read and changed (the deployed function); undefined: none (the CLI). */
+  lease?: LeaseOptions | undefined;
 }
 
 /** An event launching more instances than this is told to Slack as one summary, not per instance. */
@@ -61,6 +64,16 @@ const goneResults = (shard: Shard, event: InstanceEvent, found: Set<string>, pol
       hopLimit: policy.hopLimit.default,
       changed: false,
     }));
+
+/** The account-region's lease; throws LeaseBusyError, which the platform retries, when another run keeps it. */
+const leaseFor = async (shard: Shard, options: LeaseOptions, log: Log, eventId: string | undefined) => {
+  const attempt = await takeLease(shard, options, log);
+  if (attempt.status === 'held') return attempt.lease;
+  const { holder, expiresAt, waitedMs } = attempt.busy;
+  const reason = `another run (${holder}) holds ${shard.accountId}/${shard.region} until ${expiresAt}, and did not let go in ${Math.round(waitedMs / 1000)} s`;
+  log.warn('event deferred', { ...shard, eventId, reason });
+  throw new LeaseBusyError(`${reason}: the event is to be retried`);
+};
 
 /** Reads the event; an untrusted one is logged with its reasons before it is rejected. */
 const readEvent = (raw: unknown, log: Log) => {
@@ -100,33 +113,41 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   const ports = world.shard(shard);
   const recordsFindings = (options.findings ?? true) && policy.findings.enabled;
 
+  // Only a run that may change instances takes the lease: it holds the account-region from the
+  // read of the instances to the last change, so that no sweep shard changes it meanwhile.
+  const lease = apply && options.lease ? await leaseFor(shard, options.lease, log, event.eventId) : undefined;
   let facts;
+  let result;
   try {
-    facts = await ports.ec2.describeInstances(event.instanceIds);
-  } catch (error) {
-    // A valid event whose instances cannot be read is thrown back, so that the platform retries it and then dead-letters it.
-    log.error('event failed', { ...shard, eventId: event.eventId, reason: describeError(error) });
-    throw error;
+    try {
+      facts = await ports.ec2.describeInstances(event.instanceIds);
+    } catch (error) {
+      // A valid event whose instances cannot be read is thrown back, so that the platform retries it and then dead-letters it.
+      log.error('event failed', { ...shard, eventId: event.eventId, reason: describeError(error) });
+      throw error;
+    }
+    const launches = event.kind === 'launch' ? await observeSiblings(ports, facts, event.actor, policy, now) : undefined;
+    const accountExemption = scope.exemption(event.accountId);
+    const context = (f: { instanceId: string }): DecideContext => ({
+      now,
+      accountExemption,
+      event: launches ? launches.get(f.instanceId) : { kind: 'drift', actor: event.actor },
+    });
+    result = await runPipeline(ports, shard, facts, {
+      policy,
+      apply,
+      now,
+      log,
+      verify: options.verify,
+      context,
+      // A launch has no history of its own: its siblings' evidence stands in for it.
+      readOwnEvidence: event.kind !== 'launch',
+      findings: recordsFindings ? { partition: (await world.organization.caller()).partition, archiveMissing: false } : undefined,
+      logAttributes: { trigger: event.kind, actor: event.actor, eventId: event.eventId },
+    });
+  } finally {
+    await lease?.release();
   }
-  const launches = event.kind === 'launch' ? await observeSiblings(ports, facts, event.actor, policy, now) : undefined;
-  const accountExemption = scope.exemption(event.accountId);
-  const context = (f: { instanceId: string }): DecideContext => ({
-    now,
-    accountExemption,
-    event: launches ? launches.get(f.instanceId) : { kind: 'drift', actor: event.actor },
-  });
-  const result = await runPipeline(ports, shard, facts, {
-    policy,
-    apply,
-    now,
-    log,
-    verify: options.verify,
-    context,
-    // A launch has no history of its own: its siblings' evidence stands in for it.
-    readOwnEvidence: event.kind !== 'launch',
-    findings: recordsFindings ? { partition: (await world.organization.caller()).partition, archiveMissing: false } : undefined,
-    logAttributes: { trigger: event.kind, actor: event.actor, eventId: event.eventId },
-  });
   const gone = goneResults(shard, event, new Set(facts.map((f) => f.instanceId)), policy);
   for (const r of gone) log.info('decision', { ...shard, instanceId: r.instanceId, verdict: r.verdict, reason: r.reason, trigger: event.kind, eventId: event.eventId });
   const results = [...result.instances, ...gone];
