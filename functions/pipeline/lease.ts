@@ -73,6 +73,7 @@ export const takeLease = async (shard: Shard, options: LeaseOptions, log: Log): 
   const key = leaseKey(shard);
   const started = clock.now();
   let held: LeaseRecord | undefined;
+  let slept = false;
 
   const taken = (record: LeaseRecord, version: string, tookOverFrom?: LeaseRecord): LeaseAttempt => {
     const waitedMs = clock.now() - started;
@@ -85,7 +86,7 @@ export const takeLease = async (shard: Shard, options: LeaseOptions, log: Log): 
       }
     };
     if (tookOverFrom) log.warn('lease taken over', { ...shard, holder, from: tookOverFrom.holder, expiredAt: tookOverFrom.expiresAt });
-    if (waitedMs > 0) log.info('lease taken after waiting', { ...shard, holder, waitedMs });
+    if (slept) log.info('lease taken after waiting', { ...shard, holder, waitedMs });
     return { status: 'held', lease: { record, waitedMs, tookOverFrom, release } };
   };
 
@@ -112,5 +113,6 @@ export const takeLease = async (shard: Shard, options: LeaseOptions, log: Log): 
       return { status: 'busy', busy: { holder: held?.holder ?? 'unknown', expiresAt: held?.expiresAt ?? 'unknown', waitedMs: clock.now() - started } };
     }
     await clock.sleep(Math.min(POLL_MS, left));
+    slept = true;
   }
 };

@@ -136,7 +136,7 @@ describe('the lease itself, in the sweep bucket', () => {
 
   it('waits for a holder that lets go within the wait, then takes it', async () => {
     await prepareDeployment(BUCKET, testPolicy());
-    const { log } = captureLog();
+    const { log, lines } = captureLog();
     const first = await takeLease(SHARD, options('first', 0), log);
     if (first.status !== 'held') throw new Error('the first run did not get the lease');
 
@@ -148,6 +148,7 @@ describe('the lease itself, in the sweep bucket', () => {
     expect(attempt.status).toBe('held');
     expect(attempt.status === 'held' && attempt.lease.waitedMs).toBeGreaterThanOrEqual(1_000);
     expect(await readLease()).toMatchObject({ holder: 'second' });
+    expect(lines.filter((l) => l.message === 'lease taken after waiting').map((l) => l.holder)).toEqual(['second']);
   });
 
   it('lets exactly one of two contenders take an expired lease', async () => {
