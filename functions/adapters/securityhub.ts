@@ -5,7 +5,7 @@ import {
   type SecurityHubClient,
 } from '@aws-sdk/client-securityhub';
 import { describeError } from '../domain/errors.ts';
-import { STATE_FIELD, type AsffFinding, type ExistingFinding } from '../findings/asff.ts';
+import { ENFORCED_AT_FIELD, STATE_FIELD, type AsffFinding, type ExistingFinding } from '../findings/asff.ts';
 import type { FindingsPort, ImportFailure } from '../findings/port.ts';
 import { boundedPages } from './pages.ts';
 
@@ -25,6 +25,7 @@ const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => 
     complianceStatus: f.Compliance?.Status,
     recordState: f.RecordState,
     state: f.ProductFields?.[STATE_FIELD],
+    enforcedAt: f.ProductFields?.[ENFORCED_AT_FIELD],
     createdAt: f.CreatedAt,
     updatedAt: f.UpdatedAt,
     firstObservedAt: f.FirstObservedAt,

@@ -15,11 +15,13 @@ import { webhookFromSecret } from '../adapters/secrets.ts';
 import { SecurityHubAdapter } from '../adapters/securityhub.ts';
 import { SlackWebhook, type SlackWebhookOptions } from '../adapters/slack.ts';
 import { S3JsonStore } from '../adapters/s3.ts';
+import { S3LeaseStore } from '../adapters/s3-lease.ts';
 import { readParameterText } from '../adapters/ssm.ts';
 import { memberRoleCredentials } from '../adapters/sts.ts';
 import type { Environment } from './config.ts';
 import type { Policy } from '../domain/policy.ts';
 import type { Notifier } from '../notify/port.ts';
+import type { LeaseStore } from '../pipeline/ports.ts';
 import type { JsonStore, World } from '../sweep/ports.ts';
 // Doctor's clients, as types only: the Lambda bundles must not carry them (doctor/compose.ts builds them).
 import type { CloudTrailClient } from '@aws-sdk/client-cloudtrail';
@@ -72,6 +74,13 @@ export const composeJsonStore = (env: Environment, bucket: string, customizeClie
   const s3 = new S3Client({ ...clientSettings(env), region: env.homeRegion });
   customizeClient?.(s3);
   return new S3JsonStore(s3, bucket);
+};
+
+/** The account-regions' leases in the sweep bucket, with the function's own credentials. */
+export const composeLeaseStore = (env: Environment, bucket: string, customizeClient?: ComposeOptions['customizeClient']): LeaseStore => {
+  const s3 = new S3Client({ ...clientSettings(env), region: env.homeRegion });
+  customizeClient?.(s3);
+  return new S3LeaseStore(s3, bucket);
 };
 
 export const composeWorld = ({ policy, env, customizeClient, slack, planRoleName }: ComposeOptions): World => {

@@ -58,6 +58,9 @@ export const readEnvironment = (env: NodeJS.ProcessEnv = process.env): Environme
 };
 
 
+/** serverless.yml sets each function's own wait; this is for a deployment that does not. */
+const DEFAULT_LEASE_WAIT_SECONDS = 30;
+
 const lambdaEnvSchema = z.object({
   SWEEP_MODE: optional(z.enum(['plan', 'apply'])),
   POLICY_SSM_PARAMETER: optional(z.string().regex(/^\/[\w.\-/]{1,1010}$/, 'must be an SSM parameter name starting with /')),
@@ -66,6 +69,7 @@ const lambdaEnvSchema = z.object({
   MEMBER_PLAN_ROLE_NAME: optional(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name')),
   LAMBDA_TASK_ROOT: optional(z.string().min(1)),
   SWEEP_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+  LEASE_WAIT_SECONDS: optional(z.coerce.number().int().min(0, 'must be 0 to 600 seconds').max(600, 'must be 0 to 600 seconds')),
 });
 
 export interface LambdaEnvironment extends Environment {
@@ -77,8 +81,13 @@ export interface LambdaEnvironment extends Environment {
   memberRoleName: string | undefined;
   /** The read-only role sweep-plan assumes in member accounts (infra/member-role.yml, PlanRole). */
   planRoleName: string | undefined;
-  /** The bucket that carries the Distributed Map's items and results (sweep-plan and sweep-report). */
+  /**
+   * The bucket that carries the Distributed Map's items and results (sweep-plan and
+   * sweep-report) and the account-regions' leases (sweep-shard and on-instance-event).
+   */
   sweepBucket: string | undefined;
+  /** How long a run that may change instances waits for another run to release the account-region's lease. */
+  leaseWaitMs: number;
 }
 
 /** The Lambda functions' environment (set by serverless.yml), validated once per container. */
@@ -98,5 +107,6 @@ export const readLambdaEnvironment = (env: NodeJS.ProcessEnv = process.env): Lam
     memberRoleName: e.MEMBER_ROLE_NAME,
     planRoleName: e.MEMBER_PLAN_ROLE_NAME,
     sweepBucket: e.SWEEP_BUCKET,
+    leaseWaitMs: (e.LEASE_WAIT_SECONDS ?? DEFAULT_LEASE_WAIT_SECONDS) * 1000,
   };
 };

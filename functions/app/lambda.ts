@@ -1,12 +1,15 @@
 // The Lambda edge shared by the handlers: environment, policy and clients, read once per container.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { composeJsonStore, composeParameterReader, composeWorld } from './compose.ts';
+import { randomUUID } from 'node:crypto';
+import { composeJsonStore, composeLeaseStore, composeParameterReader, composeWorld } from './compose.ts';
 import { readLambdaEnvironment, type LambdaEnvironment } from './config.ts';
 import { InputError } from '../domain/errors.ts';
 import type { Policy } from '../domain/policy.ts';
 import { loadPolicy } from './load-policy.ts';
 import { logger } from './lambda-logger.ts';
 import type { Log } from '../domain/log.ts';
+import type { LeaseOptions } from '../pipeline/lease.ts';
+import type { LeaseStore } from '../pipeline/ports.ts';
 import type { JsonStore, World } from '../sweep/ports.ts';
 import { mayChange } from '../domain/verdicts.ts';
 
@@ -28,6 +31,30 @@ export const sweepStore = (env: LambdaEnvironment): JsonStore => {
   }
   store ??= composeJsonStore(env, env.sweepBucket);
   return store;
+};
+
+let leases: LeaseStore | undefined;
+
+/** Lambda's longest run: a lease of a function that was not told its time left lasts this long, and the margin. */
+const LAMBDA_MAX_MS = 900_000;
+/** A lease outlives its holder's time left by this much: clocks of two functions may differ a little. */
+const LEASE_MARGIN_MS = 60_000;
+
+/**
+ * The lease a function that may change instances holds on its account-region (SWEEP_BUCKET's
+ * leases/ prefix); undefined without a bucket. It lasts the function's time left and a margin:
+ * Lambda ends the holder by then, so a lease never expires under a live holder, and the lease
+ * of one that crashed blocks the account-region only until then.
+ */
+export const leaseOptions = (env: LambdaEnvironment, functionName: string, remainingMs: number | undefined): LeaseOptions | undefined => {
+  if (env.sweepBucket === undefined) return undefined;
+  leases ??= composeLeaseStore(env, env.sweepBucket);
+  return {
+    store: leases,
+    holder: `${functionName} ${randomUUID()}`,
+    ttlMs: (remainingMs ?? LAMBDA_MAX_MS) + LEASE_MARGIN_MS,
+    waitMs: env.leaseWaitMs,
+  };
 };
 
 /** Reads and validates the policy from its SSM parameter or its bundled file. */

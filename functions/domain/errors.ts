@@ -26,8 +26,20 @@ export class PolicyError extends ValidationError {
 /** A CloudTrail event that cannot be read; never retried (it would fail the same way). */
 export class EventError extends ValidationError {
   override name = 'EventError';
-  constructor(problems: string[], options?: ErrorOptions) {
-    super('malformed event', problems, options);
+  constructor(problems: string[], options?: ErrorOptions, what = 'malformed event') {
+    super(what, problems, options);
+  }
+}
+
+/**
+ * A well-formed event that must not be acted on: its envelope and its detail name different
+ * accounts or regions, its caller belongs to another account, or its account is not an ACTIVE
+ * member of the organization. Rejected like a malformed event, and never retried.
+ */
+export class UntrustedEventError extends EventError {
+  override name = 'UntrustedEventError';
+  constructor(problems: string[]) {
+    super(problems, undefined, 'untrusted event');
   }
 }
 
@@ -125,4 +137,12 @@ export class EvidenceReadError<T> extends Error {
     const more = unreadIds.length > UNREAD_IDS_NAMED ? ` and ${unreadIds.length - UNREAD_IDS_NAMED} more` : '';
     super(`${metric} unread for ${unreadIds.length} instances (${named}${more}): ${describeError(options.cause)}`, options);
   }
+}
+
+/**
+ * Another run holds the lease of this account-region and did not let go within the time this
+ * run may wait. Retryable: the platform delivers the event again later.
+ */
+export class LeaseBusyError extends Error {
+  override name = 'LeaseBusyError';
 }

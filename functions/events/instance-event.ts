@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { EventError, formatIssues } from '../domain/errors.ts';
+import { EventError, formatIssues, UntrustedEventError } from '../domain/errors.ts';
 import { accountIdSchema as accountId, instanceIdSchema as instanceId, regionSchema as region } from '../domain/ids.ts';
 
-export { EventError };
+export { EventError, UntrustedEventError };
 
 /** RunInstances launches at most a few thousand at once; anything bigger is not a real event. */
 const MAX_INSTANCES = 10_000;
@@ -69,6 +69,33 @@ export interface IgnoredEvent {
   region: string | undefined;
 }
 
+/** The account of an IAM or STS ARN: a user, a role, a role session, a federated user, or the root. */
+const IAM_ARN_ACCOUNT = /^arn:aws[\w-]*:(?:iam|sts)::(\d{12}):/;
+
+/**
+ * The envelope's account and region are the ones EventBridge delivered the event from; the
+ * detail is CloudTrail's record of the call. For a real EC2 call they always agree: EC2 acts
+ * in the account whose credentials signed the call, so even a person from another account
+ * appears as a role session of this one. A caller without an IAM or STS ARN (an AWS service
+ * acting for the account, which CloudTrail names only by `invokedBy`) has no account to
+ * compare, and is accepted. Anything that disagrees is forged or misrouted.
+ */
+const disagreements = (event: z.infer<typeof envelope>): string[] => {
+  const { account, region, detail } = event;
+  const problems: string[] = [];
+  if (detail.recipientAccountId !== undefined && detail.recipientAccountId !== account) {
+    problems.push(`detail.recipientAccountId: ${detail.recipientAccountId} is not the account the event came from (account ${account})`);
+  }
+  if (detail.awsRegion !== region) {
+    problems.push(`detail.awsRegion: ${detail.awsRegion} is not the region the event came from (region ${region})`);
+  }
+  const callerAccount = IAM_ARN_ACCOUNT.exec(detail.userIdentity?.arn ?? '')?.[1];
+  if (callerAccount !== undefined && callerAccount !== account) {
+    problems.push(`detail.userIdentity.arn: a caller of account ${callerAccount} cannot launch or change an instance of account ${account}`);
+  }
+  return problems;
+};
+
 const parseOrThrow = <T>(schema: z.ZodType<T>, value: unknown, prefix: string): T => {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
@@ -77,18 +104,21 @@ const parseOrThrow = <T>(schema: z.ZodType<T>, value: unknown, prefix: string): 
 
 /**
  * Reads an EventBridge "AWS API Call via CloudTrail" event for EC2. Returns what to act on,
- * or why the event is ignored; throws EventError when the event cannot be read.
+ * or why the event is ignored; throws EventError when the event cannot be read, and
+ * UntrustedEventError when its parts name different accounts or regions.
  */
 export const parseInstanceEvent = (raw: unknown): InstanceEvent | IgnoredEvent => {
   const event = parseOrThrow(envelope, raw, '');
   const { detail } = event;
-  const accountId = detail.recipientAccountId ?? event.account;
-  const region = detail.awsRegion;
+  const accountId = event.account;
+  const region = event.region;
   const ignored = (reason: string): IgnoredEvent => ({ kind: 'ignored', reason, accountId, region });
 
   if (event.source !== 'aws.ec2' || event['detail-type'] !== 'AWS API Call via CloudTrail') {
     return ignored(`not an EC2 CloudTrail event (source ${event.source}, detail-type ${event['detail-type']})`);
   }
+  const problems = disagreements(event);
+  if (problems.length > 0) throw new UntrustedEventError(problems);
   if (detail.errorCode) return ignored(`${detail.eventName} failed (${detail.errorCode}): nothing was launched or changed`);
   const actor = actorOf(detail.userIdentity);
   const base = { accountId, region, actor, eventId: detail.eventID ?? event.id };

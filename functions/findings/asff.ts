@@ -1,5 +1,5 @@
 // One ASFF finding per instance, pure: what Security Hub (and its auditors) should see.
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
+import { TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
 import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
 import { DAY_MS } from '../domain/time.ts';
 import { requiresTokensOnceApplied, VERDICT_TABLE, type ComplianceStatus, type SeverityLabel } from '../domain/verdicts.ts';
@@ -10,6 +10,12 @@ const REMEDIATION_URL = 'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/con
 const FIELD = 'imds-remediator';
 /** ProductFields key of the state a PASSED finding stands for; unchanged state → no re-import. */
 export const STATE_FIELD = `${FIELD}/State`;
+/**
+ * ProductFields key of when this tool enforced IMDSv2 on the instance. Written only from the
+ * tool's own change and carried from one import to the next, never copied from the instance's
+ * tag, which anyone who may tag the instance can write: the rollback watch compares the two.
+ */
+export const ENFORCED_AT_FIELD = `${FIELD}/EnforcedAt`;
 
 const TITLE_MAX = 256;
 const DESCRIPTION_MAX = 1024;
@@ -74,6 +80,8 @@ export interface ExistingFinding {
   updatedAt?: string | undefined;
   /** The metadata options it last recorded: all that is known of an instance EC2 no longer lists. */
   lastOptions?: { httpTokens: string; httpEndpoint: string; hopLimit: number } | undefined;
+  /** When it records that this tool enforced IMDSv2 (ENFORCED_AT_FIELD); undefined when it records none. */
+  enforcedAt?: string | undefined;
 }
 
 export interface FindingInput {
@@ -236,7 +244,8 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
     `HttpTokens=${options.httpTokens}, HttpEndpoint=${options.httpEndpoint}, hop limit ${options.hopLimit}; ${profile}. ` +
     `${evidence}. Verdict ${result.verdict}${result.changed ? ' (applied)' : ''}: ${result.reason}`;
 
-  const enforcedAt = result.changed && result.verdict === 'enforce' ? at : facts.tags[TAG_ENFORCED_AT];
+  // The tool's own enforcement, or the one an earlier finding recorded; never the tag (see ENFORCED_AT_FIELD).
+  const enforcedAt = result.changed && result.verdict === 'enforce' ? at : input.existing?.enforcedAt;
   const revertedAt = result.changed && result.verdict === 'v1-rejected' ? at : facts.tags[TAG_REVERTED_AT];
   const hopLimitSetAt = result.changed && result.verdict === 'fix-hop-limit' ? at : facts.tags[TAG_HOP_LIMIT_SET_AT];
   const hopLimitRaisedAt = result.changed && result.verdict === 'raise-hop-limit' ? at : facts.tags[TAG_HOP_LIMIT_RAISED_AT];
@@ -248,7 +257,7 @@ export const buildFinding = (input: FindingInput): AsffFinding => {
     [`${FIELD}/HopLimitWanted`]: String(result.hopLimit),
     [STATE_FIELD]: stateKey(status, severity, options),
   };
-  if (enforcedAt) productFields[`${FIELD}/EnforcedAt`] = enforcedAt;
+  if (enforcedAt) productFields[ENFORCED_AT_FIELD] = enforcedAt;
   if (hopLimitSetAt) productFields[`${FIELD}/HopLimitSetAt`] = hopLimitSetAt;
   if (hopLimitRaisedAt) productFields[`${FIELD}/HopLimitRaisedAt`] = hopLimitRaisedAt;
   if (revertedAt) productFields[`${FIELD}/RevertedAt`] = revertedAt;

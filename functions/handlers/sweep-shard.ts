@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import { digestShard, type ShardDigest } from '../report/digest.ts';
 import { mayChange } from '../domain/verdicts.ts';
 import { sweepShard } from '../sweep/shard.ts';
-import { lambdaRuntime } from '../app/lambda.ts';
+import { lambdaRuntime, leaseOptions } from '../app/lambda.ts';
 import { logger } from '../app/lambda-logger.ts';
 import { parseEvent, shardEventSchema } from '../app/step-payloads.ts';
 
@@ -18,7 +18,7 @@ type RemainingTime = Pick<Context, 'getRemainingTimeInMillis'>;
 
 export const handler = async (event: unknown, context?: RemainingTime): Promise<ShardDigest> => {
   const { shard, apply: requested } = parseEvent(shardEventSchema, event, 'sweep shard');
-  const { world, policy, log, apply: deployedApply } = await lambdaRuntime();
+  const { env, world, policy, log, apply: deployedApply } = await lambdaRuntime();
   // The state says whether this run applies; the deployment and the policy can still refuse.
   const apply = mayChange(policy, requested, deployedApply);
   // Findings go to Security Hub from here, in the instance's own account and region.
@@ -26,7 +26,9 @@ export const handler = async (event: unknown, context?: RemainingTime): Promise<
   // A shard with more changes than its time allows makes those that fit and defers the rest,
   // instead of being killed at the timeout with nothing reported.
   const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - AFTER_CHANGES_RESERVE_MS : undefined;
-  const result = await sweepShard(world.shard(shard), shard, policy, { apply, now: new Date(), log, findings, deadline });
+  // A shard that may change instances holds the account-region's lease; one that cannot get it in time is skipped and says so.
+  const lease = leaseOptions(env, 'sweep-shard', context?.getRemainingTimeInMillis());
+  const result = await sweepShard(world.shard(shard), shard, policy, { apply, now: new Date(), log, findings, deadline, lease });
   const digest = digestShard(result);
   logger.info('shard swept', {
     ...digest.shard,

@@ -151,7 +151,8 @@ export const blockedMessage = (i: InstanceResult): SlackMessage => {
 
 /** An instance we enforced whose workload now has IMDSv1 calls rejected: something is failing. */
 export const rollbackAlertMessage = (i: InstanceResult): SlackMessage => {
-  const what = i.changed ? 'reverted to IMDSv1-optional' : 'still enforced (policy rollback: alert)';
+  // The reason says why it is still enforced: the policy alerts only, or the revert was withheld or impossible.
+  const what = i.changed ? 'reverted to IMDSv1-optional' : 'still enforced';
   return {
     text: `IMDSv1 calls rejected on ${which(i)} since IMDSv2 was enforced; ${what}. ${escapeMrkdwn(i.reason)}`,
     blocks: [

@@ -52,3 +52,32 @@ export interface ShardPorts {
   metrics: MetricsPort;
   findings?: FindingsPort;
 }
+
+/** Who holds an account-region, and until when (ISO 8601 times). */
+export interface LeaseRecord {
+  holder: string;
+  takenAt: string;
+  expiresAt: string;
+  /** Set when the holder let go before the lease expired. */
+  releasedAt?: string | undefined;
+}
+
+/** A lease as stored: its record (undefined when the object is not a lease record) and the version a conditional write names. */
+export interface StoredLease {
+  record: LeaseRecord | undefined;
+  version: string;
+}
+
+/**
+ * Leases of account-regions in a store with conditional writes, so that two runs never change
+ * one account-region at the same time. Nothing is ever deleted: a lease is released by
+ * overwriting it, and the store's own expiry removes old ones.
+ */
+export interface LeaseStore {
+  /** Writes the record only where no lease exists; its version, or undefined when one exists already. */
+  create(key: string, record: LeaseRecord): Promise<string | undefined>;
+  /** The lease stored under the key; undefined when there is none. */
+  read(key: string): Promise<StoredLease | undefined>;
+  /** Overwrites the lease only while it is still at this version; the new version, or undefined when another writer came first. */
+  replace(key: string, record: LeaseRecord, version: string): Promise<string | undefined>;
+}

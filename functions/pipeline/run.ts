@@ -5,9 +5,10 @@ import { decide, type DecideContext } from '../domain/decide.ts';
 import type { Log } from '../domain/log.ts';
 import type { Evidence, InstanceFacts, InstanceResult, Observation, ScopeError, Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
-import { isChange } from '../domain/verdicts.ts';
+import { isChange, isRevert } from '../domain/verdicts.ts';
+import { unconfirmedEnforcements } from '../findings/confirm-enforcement.ts';
 import { recordFindings, type FindingsOutcome } from '../findings/record.ts';
-import { apply, settle, type ApplyOptions } from './apply.ts';
+import { apply, settle, type ApplyOptions, type ApplyOutcome } from './apply.ts';
 import { observe } from './observe.ts';
 import type { ShardPorts } from './ports.ts';
 
@@ -83,12 +84,18 @@ export const runPipeline = async (
   }
 
   const stopped = new Set(instances.filter((f) => f.state === 'stopped' || f.state === 'stopping').map((f) => f.instanceId));
-  const targets = options.apply
+  const wanted = options.apply
     ? decided
         .filter((r, n) => isChange(r.verdict, policy, observations[n]?.facts.tags ?? {}))
         .map((r) => ({ ...r, stopped: stopped.has(r.instanceId) }))
     : [];
-  const outcomes = targets.length > 0 ? await apply(ports.ec2, shard, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion }) : new Map();
+  // A revert re-opens IMDSv1: it is made only where the tool's own finding confirms the tag it rests on.
+  const reverting = new Set(wanted.filter((t) => isRevert(t.verdict)).map((t) => t.instanceId));
+  const withheld = await unconfirmedEnforcements(ports.findings, shard, instances.filter((f) => reverting.has(f.instanceId)), log);
+  const targets = wanted.filter((t) => !withheld.has(t.instanceId));
+  const applied: Map<string, ApplyOutcome> =
+    targets.length > 0 ? await apply(ports.ec2, shard, targets, { ...options, maxChanges: policy.maxChangesPerAccountRegion }) : new Map();
+  const outcomes = new Map([...applied, ...[...withheld].map(([id, note]): [string, ApplyOutcome] => [id, { status: 'kept', note }])]);
   const results = decided.map((r) => settle(r, outcomes.get(r.instanceId)));
 
   if (!ports.findings || !options.findings) return { shard, instances: results, errors };

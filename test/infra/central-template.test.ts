@@ -10,6 +10,7 @@ import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
 import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organizations.ts';
 import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
+import { S3_LEASE_IAM_ACTIONS } from '../../functions/adapters/s3-lease.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
 import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
@@ -28,6 +29,7 @@ const ALLOWED_ACTIONS = new Set<string>([
   ...ORGANIZATIONS_IAM_ACTIONS,
   ...SSM_IAM_ACTIONS,
   ...S3_IAM_ACTIONS, // the sweep bucket: sweep-plan writes the Map's items, sweep-report reads its results
+  ...S3_LEASE_IAM_ACTIONS, // and sweep-shard and on-instance-event hold the account-regions' leases
   's3:ListMultipartUploadParts', // the Map's ResultWriter, which may upload a large result file in parts
   's3:AbortMultipartUpload',
   'sts:AssumeRole',
@@ -244,6 +246,15 @@ describe('central template (osls package)', () => {
           Resource: { 'Fn::Sub': '${SweepBucket.Arn}/results/*' },
           Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': ['SweepStateMachineRole', 'Arn'] } } },
         },
+        // Nobody but the two functions that change instances decides which run may change an account-region.
+        {
+          Effect: 'Deny',
+          Action: 's3:PutObject',
+          Resource: { 'Fn::Sub': '${SweepBucket.Arn}/leases/*' },
+          Condition: {
+            ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': ['SweepShardRole', 'Arn'] }, { 'Fn::GetAtt': ['OnInstanceEventRole', 'Arn'] }] },
+          },
+        },
         // Nobody deletes objects; the lifecycle expires them (S3's own action, not a request).
         { Effect: 'Deny', Principal: '*', Action: ['s3:DeleteObject', 's3:DeleteObjectVersion'], Resource: { 'Fn::Sub': '${SweepBucket.Arn}/*' } },
       ],
@@ -265,7 +276,10 @@ describe('central template (osls package)', () => {
       { actions: ['s3:GetObject'], resource: under('shards') },
       { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'], resource: under('results') },
     ]);
-    for (const role of ['SweepShardRole', 'OnInstanceEventRole']) expect(s3Rights(role), role).toEqual([]);
+    // The lease of an account-region: conditional writes are PutObject; nothing is deleted.
+    for (const role of ['SweepShardRole', 'OnInstanceEventRole']) {
+      expect(s3Rights(role), role).toEqual([{ actions: [...S3_LEASE_IAM_ACTIONS].sort(), resource: under('leases') }]);
+    }
   });
 
   it('uses a customer-managed key, when one is given, for the bucket, the queue and the log groups, and lets exactly its users use it', () => {
@@ -290,8 +304,9 @@ describe('central template (osls package)', () => {
     const withKey = resolveConditions(template, { KmsKeyArn: key, SlackSecretArn: slackSecret });
     expect(grants(withKey)).toEqual({
       SweepPlanRole: [onKey(['kms:GenerateDataKey'], 's3')],
+      SweepShardRole: [onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 's3')],
       SweepReportRole: [onKey(['kms:Decrypt'], 's3'), onKey(['kms:Decrypt'], 'secretsmanager')],
-      OnInstanceEventRole: [onKey(['kms:Decrypt'], 'secretsmanager'), onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 'sqs')],
+      OnInstanceEventRole: [onKey(['kms:Decrypt'], 'secretsmanager'), onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 's3'), onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 'sqs')],
       SweepStateMachineRole: [onKey(['kms:Decrypt', 'kms:GenerateDataKey'], 's3')],
     });
     expect(withKey.Resources.SweepBucket?.Properties.BucketEncryption).toEqual({
@@ -328,14 +343,15 @@ describe('central template (osls package)', () => {
     expect((member.Parameters?.PlanRoleName as { Default: string }).Default).toBe('ImdsRemediatorPlanRole');
   });
 
-  it('tells sweep-plan and sweep-report, and only them, where the sweep bucket is', () => {
-    const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-    const withBucket = functions
-      .filter(([, f]) => 'SWEEP_BUCKET' in (f.Properties.Environment as { Variables: Record<string, unknown> }).Variables)
-      .map(([id]) => id);
+  it('tells every function where the sweep bucket is, and the two that hold leases how long to wait for one', () => {
+    const variables = (id: string) => (resource(id).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function').map(([id]) => id);
 
-    expect(withBucket.sort()).toEqual(['SweepDashplanLambdaFunction', 'SweepDashreportLambdaFunction']);
-    expect(resource('SweepDashplanLambdaFunction').Properties.Environment).toMatchObject({ Variables: { SWEEP_BUCKET: { Ref: 'SweepBucket' } } });
+    expect(functions.sort()).toEqual(['OnDashinstanceDasheventLambdaFunction', 'SweepDashplanLambdaFunction', 'SweepDashreportLambdaFunction', 'SweepDashshardLambdaFunction']);
+    for (const id of functions) expect(variables(id).SWEEP_BUCKET, id).toEqual({ Ref: 'SweepBucket' });
+    // A shard may wait out a short event; an event is thrown back sooner, for Lambda to retry.
+    expect(variables('SweepDashshardLambdaFunction').LEASE_WAIT_SECONDS).toBe('60');
+    expect(variables('OnDashinstanceDasheventLambdaFunction').LEASE_WAIT_SECONDS).toBe('20');
   });
 
   it('keeps every function zip under the 1 MB bundle budget', () => {

@@ -41,7 +41,7 @@ describe('event-driven auto-fix', () => {
     const now = await readInstance(local, account, REGION, container);
     expect(now).toMatchObject({ httpTokens: 'required', hopLimit: 2 });
     expect(now.tags[TAG_ENFORCED_AT]).toBeDefined();
-    expect(now.tags[TAG_REASON]).toMatch(/new instance launched by arn:aws:sts::111122223333:assumed-role\/PlatformAdmin\/alice@example.com/);
+    expect(now.tags[TAG_REASON]).toContain(`new instance launched by arn:aws:sts::${account}:assumed-role/PlatformAdmin/alice@example.com`);
     expect(lines.filter((l) => l.message === 'instance changed')).toHaveLength(2);
   });
 
@@ -179,7 +179,8 @@ describe('event-driven auto-fix', () => {
     const local = aws();
     const [alpha = '', beta = ''] = await local.createOrganization(['alpha', 'beta']);
     const [id = ''] = await local.runInstances(beta, REGION, {});
-    const failed = { ...runInstancesEvent(beta, REGION, [id]), detail: { ...(fixture('run-instances-failed').detail as object), recipientAccountId: beta } };
+    const launch = runInstancesEvent(beta, REGION, [id]);
+    const failed = { ...launch, detail: { ...(fixture('run-instances-failed').detail as object), recipientAccountId: beta, userIdentity: (launch.detail as { userIdentity: unknown }).userIdentity } };
 
     const results = [
       await handle(failed),

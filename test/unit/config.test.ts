@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readEnvironment } from '../../functions/app/config.ts';
+import { readEnvironment, readLambdaEnvironment } from '../../functions/app/config.ts';
 
 describe('environment', () => {
   it('abandons a stalled AWS call after 30 s unless told otherwise', () => {
@@ -15,5 +15,13 @@ describe('environment', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:imds-remediator/slack-AbCdEf';
     expect(readEnvironment({ SLACK_WEBHOOK_SECRET_ARN: arn }).slack).toEqual({ secretArn: arn, region: 'eu-west-1' });
     expect(readEnvironment({ SLACK_WEBHOOK_SECRET_ARN: '', SLACK_WEBHOOK_URL: '' }).slack).toBeUndefined();
+  });
+
+  it('waits 30 s for a held lease unless LEASE_WAIT_SECONDS says otherwise, and refuses a wait outside 0-600 s by name', () => {
+    expect(readLambdaEnvironment({}).leaseWaitMs).toBe(30_000);
+    expect(readLambdaEnvironment({ LEASE_WAIT_SECONDS: '0' }).leaseWaitMs).toBe(0);
+    for (const value of ['soon', '-1', '601']) {
+      expect(() => readLambdaEnvironment({ LEASE_WAIT_SECONDS: value }), value).toThrow(/invalid environment: LEASE_WAIT_SECONDS: /);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildFinding, isUnchangedPass, REFRESH_AFTER_DAYS, STATE_FIELD, type ExistingFinding } from '../../functions/findings/asff.ts';
+import { buildFinding, isUnchangedPass, ENFORCED_AT_FIELD, REFRESH_AFTER_DAYS, STATE_FIELD, type ExistingFinding } from '../../functions/findings/asff.ts';
 import type { InstanceFacts, InstanceResult } from '../../functions/domain/model.ts';
 import type { Verdict } from '../../functions/domain/verdicts.ts';
 
@@ -36,6 +36,7 @@ const existingFrom = (f: ReturnType<typeof build>): ExistingFinding => ({
   complianceStatus: f.Compliance.Status,
   recordState: f.RecordState,
   state: f.ProductFields[STATE_FIELD],
+  enforcedAt: f.ProductFields[ENFORCED_AT_FIELD],
   createdAt: f.CreatedAt,
   firstObservedAt: f.FirstObservedAt,
   updatedAt: f.UpdatedAt,
@@ -120,6 +121,14 @@ describe('buildFinding', () => {
     expect(isUnchangedPass(drifted, existingFrom(enforced), now)).toBe(false);
     const failed = build(facts(), result('blocked-v1-in-use'));
     expect(isUnchangedPass(failed, existingFrom(failed), now)).toBe(false);
+  });
+
+  it('records EnforcedAt only from its own enforcement, never from a tag anyone who may tag the instance can write', () => {
+    const forged = facts({ metadata: { httpTokens: 'required', httpEndpoint: 'enabled', hopLimit: 1, state: 'applied' }, tags: { 'imds-remediator:enforced-at': '2026-11-01T00:00:00.000Z' } });
+    const first = build(forged, result('compliant', { noTokenCalls: null, observedDays: null }));
+    const next = build(forged, result('compliant', { noTokenCalls: null, observedDays: null }), existingFrom(first));
+    expect(first.ProductFields).not.toHaveProperty(ENFORCED_AT_FIELD);
+    expect(next.ProductFields).not.toHaveProperty(ENFORCED_AT_FIELD);
   });
 
   it('refreshes an unchanged PASSED finding before Security Hub would delete it', () => {

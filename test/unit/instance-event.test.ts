@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventError, parseInstanceEvent } from '../../functions/events/instance-event.ts';
+import { EventError, parseInstanceEvent, UntrustedEventError } from '../../functions/events/instance-event.ts';
 import { fixture } from '../support/events.ts';
 
 const problems = (raw: unknown): string => {
@@ -41,10 +41,32 @@ describe('reading CloudTrail events', () => {
     expect(parseInstanceEvent(byService)).toMatchObject({ actor: 'autoscaling.amazonaws.com' });
   });
 
-  it('takes the account from recipientAccountId when it differs from the envelope', () => {
-    const event = fixture('run-instances');
-    const parsed = parseInstanceEvent({ ...event, account: '999999999999' });
-    expect(parsed.accountId).toBe('111122223333');
+  const withDetail = (name: string, change: Record<string, unknown>, envelope: Record<string, unknown> = {}) => {
+    const event = fixture(name);
+    return { ...event, ...envelope, detail: { ...(event.detail as object), ...change } };
+  };
+
+  it.each([
+    ['an envelope of one account whose detail names another', withDetail('run-instances', {}, { account: '999999999999' }), 'detail.recipientAccountId: 111122223333 is not the account the event came from (account 999999999999)'],
+    ['a detail of another region than the envelope', withDetail('run-instances', { awsRegion: 'eu-west-1' }), 'detail.awsRegion: eu-west-1 is not the region the event came from (region us-east-1)'],
+    [
+      'a caller of another account',
+      withDetail('modify-instance-metadata-options', { userIdentity: { type: 'AssumedRole', arn: 'arn:aws:sts::444455556666:assumed-role/Admin/eve' } }),
+      'detail.userIdentity.arn: a caller of account 444455556666 cannot launch or change an instance of account 111122223333',
+    ],
+    [
+      'an IAM user of another account, even with a malformed name',
+      withDetail('run-instances', { userIdentity: { type: 'IAMUser', arn: 'arn:aws:iam::444455556666:user/<eve>' } }),
+      'detail.userIdentity.arn: a caller of account 444455556666',
+    ],
+  ])('rejects %s as untrusted, naming the field', (_, event, problem) => {
+    expect(() => parseInstanceEvent(event)).toThrow(UntrustedEventError);
+    expect(problems(event)).toContain(problem);
+  });
+
+  it('accepts an AWS service acting for the account, and a detail without recipientAccountId', () => {
+    const byService = withDetail('run-instances', { userIdentity: { type: 'AWSService', invokedBy: 'autoscaling.amazonaws.com' }, recipientAccountId: undefined });
+    expect(parseInstanceEvent(byService)).toMatchObject({ kind: 'launch', accountId: '111122223333', actor: 'autoscaling.amazonaws.com' });
   });
 
   it('ignores a call that failed (errorCode), saying why', () => {
