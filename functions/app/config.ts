@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatIssues, InputError } from '../domain/errors.ts';
 import { Secret } from '../domain/secret.ts';
+import { PIECE_MAX_INSTANCES } from '../sweep/pieces.ts';
 
 // Empty variables (as CloudFormation leaves an unset parameter) count as absent.
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -66,6 +67,7 @@ const lambdaEnvSchema = z.object({
   MEMBER_PLAN_ROLE_NAME: optional(z.string().regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name')),
   LAMBDA_TASK_ROOT: optional(z.string().min(1)),
   SWEEP_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+  SWEEP_PIECE_INSTANCES: optional(z.coerce.number().int().min(1).max(PIECE_MAX_INSTANCES)),
 });
 
 export interface LambdaEnvironment extends Environment {
@@ -79,6 +81,11 @@ export interface LambdaEnvironment extends Environment {
   planRoleName: string | undefined;
   /** The bucket that carries the Distributed Map's items and results (sweep-plan and sweep-report). */
   sweepBucket: string | undefined;
+  /**
+   * Instances in one piece of a deployed shard (default PIECE_MAX_INSTANCES): smaller pieces
+   * check the time more often, at the cost of a few more partial calls.
+   */
+  pieceInstances: number | undefined;
 }
 
 /** The Lambda functions' environment (set by serverless.yml), validated once per container. */
@@ -98,5 +105,6 @@ export const readLambdaEnvironment = (env: NodeJS.ProcessEnv = process.env): Lam
     memberRoleName: e.MEMBER_ROLE_NAME,
     planRoleName: e.MEMBER_PLAN_ROLE_NAME,
     sweepBucket: e.SWEEP_BUCKET,
+    pieceInstances: e.SWEEP_PIECE_INSTANCES,
   };
 };

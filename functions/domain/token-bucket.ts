@@ -22,13 +22,24 @@ export class TokenBucket {
   #last: number;
   #queue: Promise<void> = Promise.resolve();
 
+  /**
+   * Full unless told otherwise: a run that follows one which just spent the account-region's
+   * bucket (the next invocation of a continued shard) starts it empty.
+   */
   constructor(
     private readonly capacity: number,
     private readonly refillPerSecond: number,
     private readonly clock: Clock = systemClock,
+    initialTokens: number = capacity,
   ) {
-    this.#tokens = capacity;
+    this.#tokens = Math.min(capacity, Math.max(0, initialTokens));
     this.#last = clock.now();
+  }
+
+  /** Tokens available now, refill included (for estimates: taking still goes through take()). */
+  available(): number {
+    const elapsed = (this.clock.now() - this.#last) / 1000;
+    return Math.min(this.capacity, this.#tokens + elapsed * this.refillPerSecond);
   }
 
   /** Resolves when a token is taken; callers are served in the order they asked. */

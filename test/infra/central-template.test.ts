@@ -88,6 +88,34 @@ describe('central template (osls package)', () => {
     expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
   });
 
+  it('invokes sweep-shard again from its cursor, with the digest so far, until it says the account-region is done', () => {
+    const definition = resource('SweepStateMachine').Properties.Definition as { States: Record<string, { ItemProcessor?: Json }> };
+    const { StartAt, States: child } = definition.States.Shards?.ItemProcessor as { StartAt: string; States: Record<string, Record<string, unknown>> };
+
+    expect(StartAt).toBe('Shard');
+    // The Task keeps its input (the Map's item) and puts the function's answer beside it.
+    expect(child.Shard).toMatchObject({
+      Type: 'Task',
+      Parameters: { FunctionName: '${SweepShardArn}', 'Payload.$': '$' },
+      ResultSelector: { 'step.$': '$.Payload' },
+      ResultPath: '$.invocation',
+      Next: 'ShardDone',
+    });
+    expect(child.ShardDone).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.invocation.step.done', BooleanEquals: false, Next: 'ShardContinues' }],
+      Default: 'ShardSwept',
+    });
+    // The next invocation gets the same item, where the last one stopped, and what it reported.
+    expect(child.ShardContinues).toEqual({
+      Type: 'Pass',
+      Parameters: { 'shard.$': '$.shard', 'apply.$': '$.apply', 'cursor.$': '$.invocation.step.cursor', 'sofar.$': '$.invocation.step' },
+      Next: 'Shard',
+    });
+    // The child's output, which ResultWriter stores, is the account-region's one digest.
+    expect(child.ShardSwept).toEqual({ Type: 'Pass', OutputPath: '$.invocation.step', End: true });
+  });
+
   it('starts the sweep daily by cron at a configurable hour (06:00 UTC unless set), not relative to the deployment', () => {
     const schedule = resource('SweepSchedule').Properties;
     const hour = template.Parameters?.SweepScheduleHour as { Type: string; Default: number; MinValue: number; MaxValue: number };
