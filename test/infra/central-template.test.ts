@@ -17,6 +17,7 @@ import { decision, substitute } from '../support/iam.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
+import { requiredShardMemoryMb } from '../../bench/shard-memory.ts';
 
 const { aws } = useMoto();
 
@@ -114,6 +115,13 @@ describe('central template (osls package)', () => {
     });
     // The child's output, which ResultWriter stores, is the account-region's one digest.
     expect(child.ShardSwept).toEqual({ Type: 'Pass', OutputPath: '$.invocation.step', End: true });
+  });
+
+  it("gives sweep-shard the memory the bench's measurements ask for at the largest shard, and Lambda's longest timeout", () => {
+    const shard = resource('SweepDashshardLambdaFunction').Properties as { MemorySize: number; Timeout: number };
+
+    expect(shard.MemorySize).toBeGreaterThanOrEqual(requiredShardMemoryMb());
+    expect(shard.Timeout).toBe(900);
   });
 
   it('starts the sweep daily by cron at a configurable hour (06:00 UTC unless set), not relative to the deployment', () => {
