@@ -20,6 +20,7 @@ export const MODIFY_METADATA_BUCKET = { capacity: 100, refillPerSecond: 5 } as c
 export class TokenBucket {
   #tokens: number;
   #last: number;
+  #waitedMs = 0;
   #queue: Promise<void> = Promise.resolve();
 
   /**
@@ -34,6 +35,11 @@ export class TokenBucket {
   ) {
     this.#tokens = Math.min(capacity, Math.max(0, initialTokens));
     this.#last = clock.now();
+  }
+
+  /** Time callers have spent waiting for tokens, in all: the part of a run that EC2's pace decides. */
+  waitedMs(): number {
+    return this.#waitedMs;
   }
 
   /** Tokens available now, refill included (for estimates: taking still goes through take()). */
@@ -58,7 +64,9 @@ export class TokenBucket {
         this.#tokens -= 1;
         return;
       }
-      await this.clock.sleep(Math.ceil(((1 - this.#tokens) * 1000) / this.refillPerSecond));
+      const wait = Math.ceil(((1 - this.#tokens) * 1000) / this.refillPerSecond);
+      this.#waitedMs += wait;
+      await this.clock.sleep(wait);
     }
   }
 }

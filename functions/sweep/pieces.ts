@@ -84,7 +84,10 @@ export const cutPieces = (sorted: InstanceFacts[], policy: Policy, apply: boolea
 
 export interface FitInput {
   timeLeftMs: number;
-  /** The longest piece this invocation has run, start to end. */
+  /**
+   * The longest piece this invocation has run, less the time it waited for EC2's modify bucket:
+   * what a piece takes besides its modifies.
+   */
   longestPieceMs: number;
   changeBound: number;
   /** Tokens in the account-region's modify bucket now. */
@@ -92,8 +95,9 @@ export interface FitInput {
 }
 
 /**
- * Will another piece fit the time left? It needs as long as the longest piece so far, plus its
- * possible changes beyond the bucket's tokens at EC2's refill pace, plus the reserve after them.
+ * Will another piece fit the time left? It needs as long as the longest piece so far took
+ * besides its modifies, plus its own possible changes beyond the bucket's tokens at EC2's refill
+ * pace, plus the reserve after them.
  */
 export const pieceFits = ({ timeLeftMs, longestPieceMs, changeBound, tokens }: FitInput): boolean => {
   const changesMs = (Math.max(0, changeBound - Math.floor(tokens)) * 1000) / MODIFY_METADATA_BUCKET.refillPerSecond;

@@ -130,6 +130,7 @@ export const sweepShard = async (ports: ShardPorts, shard: PlannedShard, policy:
       }
     }
     const started = clock.now();
+    const waitedBefore = bucket.waitedMs();
     const changesMadeEarlier = (options.changesMadeEarlier ?? 0) + results.filter((r) => r.changed).length;
     const pieceDeadline = endBy === undefined ? options.deadline : Math.min(endBy - AFTER_CHANGES_RESERVE_MS, options.deadline ?? Infinity);
     const part = await runPipeline(
@@ -148,7 +149,8 @@ export const sweepShard = async (ports: ShardPorts, shard: PlannedShard, policy:
         findings: recording ? { partition: recording.partition, archiveMissing: true } : undefined,
       },
     );
-    longestPieceMs = Math.max(longestPieceMs, clock.now() - started);
+    // The wait for EC2's bucket depends on the piece's changes, which the next estimate counts anew.
+    longestPieceMs = Math.max(longestPieceMs, clock.now() - started - (bucket.waitedMs() - waitedBefore));
     results.push(...part.instances);
     errors.push(...part.errors);
     if (findings) findings = addFindings(findings, part.findings);
