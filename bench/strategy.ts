@@ -6,6 +6,7 @@ import { readEnvironment } from '../functions/app/config.ts';
 import type { InstanceResult } from '../functions/domain/model.ts';
 import type { Verdict } from '../functions/domain/verdicts.ts';
 import { sweepShard } from '../functions/sweep/shard.ts';
+import { INVOCATION_MARGIN_MS } from '../functions/sweep/pieces.ts';
 import { runSweep } from '../functions/sweep/run.ts';
 import { MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';
 import { runBaseline } from './baseline.ts';
@@ -44,7 +45,10 @@ const main = async () => {
     }
     case 'shard': {
       const shard = { accountId: MANAGEMENT_ACCOUNT, region: input.regions[0] ?? env.homeRegion };
-      const result = await sweepShard(world().shard(shard), shard, policy, { apply: false, now, log });
+      // As the deployed sweep-shard runs it: findings recorded, in pieces against a fresh 15-minute invocation.
+      const endBy = Date.now() + 15 * 60_000 - INVOCATION_MARGIN_MS;
+      const findings = { partition: (await world().organization.caller()).partition };
+      const result = await sweepShard(world().shard(shard), shard, policy, { apply: false, now, log, findings, endBy });
       const byVerdict: Partial<Record<Verdict, number>> = {};
       for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
       const failed = instanceErrors(result.instances);

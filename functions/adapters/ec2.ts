@@ -73,11 +73,11 @@ export class Ec2Adapter implements Ec2Port {
       .flatMap((r) => (r.RegionName ? [r.RegionName] : []));
   }
 
-  async listInstances(): Promise<InstanceFacts[]> {
+  async listInstances(timeUp?: () => boolean): Promise<InstanceFacts[]> {
     const facts: InstanceFacts[] = [];
     // HttpTokens is filtered here, not by the server: we need every instance anyway.
     const pages = paginateDescribeInstances({ client: this.ec2, pageSize: 1000 }, {});
-    for await (const page of boundedPages('DescribeInstances', pages, MAX_LIST_PAGES)) {
+    for await (const page of boundedPages('DescribeInstances', pages, MAX_LIST_PAGES, timeUp)) {
       for (const reservation of page.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) if (live(instance)) facts.push(toFacts(instance));
       }

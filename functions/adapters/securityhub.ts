@@ -5,8 +5,9 @@ import {
   type SecurityHubClient,
 } from '@aws-sdk/client-securityhub';
 import { describeError } from '../domain/errors.ts';
+import { TokenBucket } from '../domain/token-bucket.ts';
 import { ENFORCED_AT_FIELD, STATE_FIELD, type AsffFinding, type ExistingFinding } from '../findings/asff.ts';
-import type { FindingsPort, ImportFailure } from '../findings/port.ts';
+import type { FindingsPort, FindingsQuery, ImportFailure } from '../findings/port.ts';
 import { boundedPages } from './pages.ts';
 
 /** What the member role must allow for this adapter (infra mirrors this list). */
@@ -17,6 +18,12 @@ export const FINDINGS_PER_CALL = 100;
 const PAGE_SIZE = 100;
 /** 10,000 pages of 100 findings: a million findings in one account-region is not a real answer. */
 const MAX_FINDING_PAGES = 10_000;
+/**
+ * Security Hub serves GetFindings at 3 requests a second (burst 6) per account-region: the
+ * pages are asked for at that pace, so that a large read waits instead of spending the SDK's
+ * retries on TooManyRequestsException (docs/SCALE.md counts its time).
+ */
+export const GET_FINDINGS_RATE = { capacity: 6, refillPerSecond: 3 } as const;
 
 const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => {
   const options = f.Resources?.[0]?.Details?.AwsEc2Instance?.MetadataOptions;
@@ -37,26 +44,37 @@ const toExisting = (f: AwsSecurityFinding & { Id: string }): ExistingFinding => 
 };
 
 export class SecurityHubAdapter implements FindingsPort {
+  readonly #pages = new TokenBucket(GET_FINDINGS_RATE.capacity, GET_FINDINGS_RATE.refillPerSecond);
+
   constructor(private readonly securityHub: SecurityHubClient) {}
 
-  async existing(query: { accountId: string; generatorId: string; idPrefix: string }): Promise<Map<string, ExistingFinding>> {
+  async existing(query: FindingsQuery, timeUp?: () => boolean): Promise<Map<string, ExistingFinding>> {
     const found = new Map<string, ExistingFinding>();
-    // One query for all of our findings in this account-region: calls grow with pages, not
-    // instances. Generator and Id are checked here too: not every server applies the filters.
+    // One query for our ACTIVE findings of this account-region: calls grow with pages, not
+    // instances. Archived findings (kept 90 days) and, in an aggregation region, other regions'
+    // findings are left on the server. Every filter is checked here too: not every server
+    // applies them (moto applies none).
     const pages = paginateGetFindings(
       { client: this.securityHub, pageSize: PAGE_SIZE },
       {
         Filters: {
           GeneratorId: [{ Value: query.generatorId, Comparison: 'EQUALS' }],
           AwsAccountId: [{ Value: query.accountId, Comparison: 'EQUALS' }],
+          Region: [{ Value: query.region, Comparison: 'EQUALS' }],
+          RecordState: [{ Value: 'ACTIVE', Comparison: 'EQUALS' }],
         },
       },
     );
-    for await (const page of boundedPages('GetFindings', pages, MAX_FINDING_PAGES)) {
+    await this.#pages.take();
+    for await (const page of boundedPages('GetFindings', pages, MAX_FINDING_PAGES, timeUp)) {
       for (const f of page.Findings ?? []) {
-        // An aggregation region also returns other regions' findings: the Id prefix keeps this account-region's.
-        if (f.Id?.startsWith(query.idPrefix) && f.GeneratorId === query.generatorId) found.set(f.Id, toExisting({ ...f, Id: f.Id }));
+        // The Id prefix names this account-region; a server that sets Region must name it too.
+        const id = f.Id;
+        const here = id?.startsWith(query.idPrefix) && (f.Region === undefined || f.Region === query.region);
+        if (id && here && f.GeneratorId === query.generatorId && f.RecordState === 'ACTIVE') found.set(id, toExisting({ ...f, Id: id }));
       }
+      // The paginator sends the next request when the loop asks for the next page: wait for its turn first.
+      if (page.NextToken) await this.#pages.take();
     }
     return found;
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatIssues, InputError } from '../domain/errors.ts';
 import { Secret } from '../domain/secret.ts';
+import { PIECE_MAX_INSTANCES } from '../sweep/pieces.ts';
 
 // Empty variables (as CloudFormation leaves an unset parameter) count as absent.
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
@@ -70,6 +71,7 @@ const lambdaEnvSchema = z.object({
   LAMBDA_TASK_ROOT: optional(z.string().min(1)),
   SWEEP_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
   LEASE_WAIT_SECONDS: optional(z.coerce.number().int().min(0, 'must be 0 to 600 seconds').max(600, 'must be 0 to 600 seconds')),
+  SWEEP_PIECE_INSTANCES: optional(z.coerce.number().int().min(1).max(PIECE_MAX_INSTANCES)),
 });
 
 export interface LambdaEnvironment extends Environment {
@@ -88,6 +90,11 @@ export interface LambdaEnvironment extends Environment {
   sweepBucket: string | undefined;
   /** How long a run that may change instances waits for another run to release the account-region's lease. */
   leaseWaitMs: number;
+  /**
+   * Instances in one piece of a deployed shard (default PIECE_MAX_INSTANCES): smaller pieces
+   * check the time more often, at the cost of a few more partial calls.
+   */
+  pieceInstances: number | undefined;
 }
 
 /** The Lambda functions' environment (set by serverless.yml), validated once per container. */
@@ -108,5 +115,6 @@ export const readLambdaEnvironment = (env: NodeJS.ProcessEnv = process.env): Lam
     planRoleName: e.MEMBER_PLAN_ROLE_NAME,
     sweepBucket: e.SWEEP_BUCKET,
     leaseWaitMs: (e.LEASE_WAIT_SECONDS ?? DEFAULT_LEASE_WAIT_SECONDS) * 1000,
+    pieceInstances: e.SWEEP_PIECE_INSTANCES,
   };
 };

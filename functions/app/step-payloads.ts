@@ -1,7 +1,7 @@
 // The Step Functions payloads between the sweep's three functions, validated at each edge.
 import { z } from 'zod';
 import { formatIssues, InputError } from '../domain/errors.ts';
-import { accountIdSchema as accountId, regionSchema as region } from '../domain/ids.ts';
+import { accountIdSchema as accountId, instanceIdSchema, regionSchema as region } from '../domain/ids.ts';
 
 const shard = z.object({ accountId, region });
 const count = z.number().int().min(0);
@@ -9,11 +9,6 @@ const scopeError = z.object({ accountId: z.string(), region: z.string().nullable
 
 /** The execution input: `{"mode":"plan"}` makes one run a plan even where the deployment applies. */
 export const sweepStartSchema = z.looseObject({ mode: z.enum(['plan', 'apply']).optional() });
-
-export const shardEventSchema = z.object({
-  shard: shard.extend({ accountExemption: z.string().optional() }),
-  apply: z.boolean(),
-});
 
 export const digestSchema = z.object({
   shard,
@@ -36,6 +31,29 @@ export const digestSchema = z.object({
     })
     .optional(),
 });
+
+/** Where the last invocation of a shard stopped (functions/sweep/shard.ts ShardCursor). */
+const shardCursor = z.object({ after: instanceIdSchema, invocations: z.number().int().min(1) });
+
+/**
+ * One invocation of sweep-shard: the Map's item (`shard`, `apply`), and in a continuation the
+ * cursor and the digest of what earlier invocations reported (`sofar`), which travel together.
+ */
+export const shardEventSchema = z
+  .object({
+    shard: shard.extend({ accountExemption: z.string().optional() }),
+    apply: z.boolean(),
+    cursor: shardCursor.optional(),
+    sofar: digestSchema.optional(),
+  })
+  .superRefine(({ shard: item, cursor, sofar }, ctx) => {
+    if ((cursor === undefined) !== (sofar === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [cursor ? 'sofar' : 'cursor'], message: 'a continuation carries both its cursor and the digest so far' });
+    }
+    if (sofar && (sofar.shard.accountId !== item.accountId || sofar.shard.region !== item.region)) {
+      ctx.addIssue({ code: 'custom', path: ['sofar', 'shard'], message: 'is not the shard of this invocation' });
+    }
+  });
 
 const planSummary = z.object({
   accounts: z.number().int().min(0),

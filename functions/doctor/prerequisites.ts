@@ -83,10 +83,10 @@ const stageOf = (bus: string) => /(?:^|\/)imds-remediator-([\w-]+)$/.exec(bus)?.
 export const FIX = {
   listOrganization:
     'run doctor from the management account, or from a delegated administrator whose Organizations delegation policy ' +
-    'allows organizations:ListAccounts, ListAccountsForParent, ListOrganizationalUnitsForParent and DescribeOrganization (README: Deploy)',
+    'allows organizations:ListAccounts, ListAccountsForParent, ListOrganizationalUnitsForParent and DescribeOrganization (README: Deploy step 1)',
   inactiveScopeAccount: 'remove the account from scope.accounts in the policy, or bring it back into the organization',
   memberRole: (accountId: string) =>
-    `deploy infra/member-role.yml to account ${accountId} (the imds-remediator-member-role StackSet, README: Deploy step 4; ` +
+    `deploy infra/member-role.yml to account ${accountId} (the imds-remediator-member-role StackSet, README: Deploy step 10; ` +
     'the management account takes it as a plain stack), and run doctor with credentials that the role trusts',
   unreadable: (accountId: string, ownAccount: boolean) =>
     ownAccount
@@ -108,7 +108,7 @@ export const FIX = {
   noRule: (accountId: string, region: string) =>
     `deploy infra/member-events.yml to account ${accountId} in ${region}: add them to the imds-remediator-member-events StackSet ` +
     `(aws cloudformation create-stack-instances --stack-set-name imds-remediator-member-events --deployment-targets ` +
-    `OrganizationalUnitIds=<its OU>,Accounts=${accountId},AccountFilterType=INTERSECTION --regions ${region}; README: Deploy step 5)`,
+    `OrganizationalUnitIds=<its OU>,Accounts=${accountId},AccountFilterType=INTERSECTION --regions ${region}; README: Deploy step 11)`,
   ruleDisabled: (accountId: string, region: string) =>
     `aws events enable-rule --name ${MEMBER_EVENT_RULE_NAME} --region ${region}, in account ${accountId}`,
   noBus: (bus: string, organizationId: string) =>

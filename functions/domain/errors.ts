@@ -118,6 +118,20 @@ export class PaginationError extends Error {
   }
 }
 
+/**
+ * A paged read stopped between pages because the run's time was up: what it read is not a
+ * complete answer, and the run must not act on it as one.
+ */
+export class OutOfTimeError extends Error {
+  override name = 'OutOfTimeError';
+  constructor(
+    readonly operation: string,
+    readonly pages: number,
+  ) {
+    super(`${operation} stopped after ${pages} pages: the run's time was up`);
+  }
+}
+
 /** How many unread ids an EvidenceReadError names in its message; the rest are counted. */
 const UNREAD_IDS_NAMED = 5;
 

@@ -20,15 +20,32 @@ export const MODIFY_METADATA_BUCKET = { capacity: 100, refillPerSecond: 5 } as c
 export class TokenBucket {
   #tokens: number;
   #last: number;
+  #waitedMs = 0;
   #queue: Promise<void> = Promise.resolve();
 
+  /**
+   * Full unless told otherwise: a run that follows one which just spent the account-region's
+   * bucket (the next invocation of a continued shard) starts it empty.
+   */
   constructor(
     private readonly capacity: number,
     private readonly refillPerSecond: number,
     private readonly clock: Clock = systemClock,
+    initialTokens: number = capacity,
   ) {
-    this.#tokens = capacity;
+    this.#tokens = Math.min(capacity, Math.max(0, initialTokens));
     this.#last = clock.now();
+  }
+
+  /** Time callers have spent waiting for tokens, in all: the part of a run that EC2's pace decides. */
+  waitedMs(): number {
+    return this.#waitedMs;
+  }
+
+  /** Tokens available now, refill included (for estimates: taking still goes through take()). */
+  available(): number {
+    const elapsed = (this.clock.now() - this.#last) / 1000;
+    return Math.min(this.capacity, this.#tokens + elapsed * this.refillPerSecond);
   }
 
   /** Resolves when a token is taken; callers are served in the order they asked. */
@@ -47,7 +64,9 @@ export class TokenBucket {
         this.#tokens -= 1;
         return;
       }
-      await this.clock.sleep(Math.ceil(((1 - this.#tokens) * 1000) / this.refillPerSecond));
+      const wait = Math.ceil(((1 - this.#tokens) * 1000) / this.refillPerSecond);
+      this.#waitedMs += wait;
+      await this.clock.sleep(wait);
     }
   }
 }

@@ -7,7 +7,8 @@ import { describeError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceFacts, Shard } from '../domain/model.ts';
 import { TAG_ENFORCED_AT } from '../domain/tags.ts';
-import { findingId, findingIdPrefix, GENERATOR_ID } from './asff.ts';
+import { findingId } from './asff.ts';
+import { findingsQuery } from './record.ts';
 import type { FindingsPort } from './port.ts';
 
 /**
@@ -25,7 +26,7 @@ export const unconfirmedEnforcements = async (
   if (!port) return withhold("no Security Hub finding of this tool can be read here to confirm the instance's enforced-at tag");
   let recorded;
   try {
-    recorded = await port.existing({ accountId: shard.accountId, generatorId: GENERATOR_ID, idPrefix: findingIdPrefix(shard) });
+    recorded = await port.existing(findingsQuery(shard));
   } catch (error) {
     log.warn('cannot read the findings that confirm enforcements, no revert', { ...shard, instances: instances.length, reason: describeError(error) });
     return withhold(`the tool's Security Hub finding that would confirm the enforced-at tag cannot be read (${describeError(error)})`);

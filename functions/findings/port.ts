@@ -7,9 +7,22 @@ export interface ImportFailure {
   message: string;
 }
 
+/** Which findings are ours in one account-region. */
+export interface FindingsQuery {
+  accountId: string;
+  region: string;
+  generatorId: string;
+  /** The Id prefix of this account-region's findings. */
+  idPrefix: string;
+}
+
 export interface FindingsPort {
-  /** Our findings already there whose Id starts with idPrefix (this account-region's), whatever else the server returns. */
-  existing(query: { accountId: string; generatorId: string; idPrefix: string }): Promise<Map<string, ExistingFinding>>;
+  /**
+   * Our ACTIVE findings already there whose Id starts with idPrefix (this account-region's),
+   * whatever else the server returns. With `timeUp`, the read ends with an OutOfTimeError
+   * between pages once time is up.
+   */
+  existing(query: FindingsQuery, timeUp?: () => boolean): Promise<Map<string, ExistingFinding>>;
   /** Imports in batches of at most 100; a batch that fails outright fails each of its findings. Never throws. */
   importFindings(findings: AsffFinding[]): Promise<ImportFailure[]>;
 }

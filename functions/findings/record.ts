@@ -1,7 +1,7 @@
 // The record step: one ASFF finding per instance into Security Hub, in the instance's own
 // account and region. Shared by the sweep and the event-driven path.
 import type { Log } from '../domain/log.ts';
-import type { FindingsPort, ImportFailure } from './port.ts';
+import type { FindingsPort, FindingsQuery, ImportFailure } from './port.ts';
 import { buildFinding, findingId, findingIdPrefix, GENERATOR_ID, isUnchangedPass, type AsffFinding, type ExistingFinding } from './asff.ts';
 import { describeError } from '../domain/errors.ts';
 import { isInstanceId } from '../domain/ids.ts';
@@ -42,7 +42,16 @@ export interface RecordOptions {
   confirmGone?: ((instanceIds: string[]) => Promise<string[]>) | undefined;
 }
 
-const instanceIdOf = (shard: Shard, findingId: string) => findingId.slice(findingIdPrefix(shard).length);
+/** This account-region's findings, as the findings port asks Security Hub for them. */
+export const findingsQuery = (shard: Shard): FindingsQuery => ({
+  accountId: shard.accountId,
+  region: shard.region,
+  generatorId: GENERATOR_ID,
+  idPrefix: findingIdPrefix(shard),
+});
+
+/** The instance a finding of this account-region is about. */
+export const instanceIdOf = (shard: Shard, findingId: string) => findingId.slice(findingIdPrefix(shard).length);
 
 /** The ids EC2 confirms gone among those whose ACTIVE findings the listing did not explain; none when it cannot say. */
 const confirmedGone = async (shard: Shard, candidates: ExistingFinding[], options: RecordOptions): Promise<Set<string>> => {
@@ -98,7 +107,7 @@ export const recordFindings = async (
 
   let existing = new Map<string, ExistingFinding>();
   try {
-    existing = await port.existing({ accountId: shard.accountId, generatorId: GENERATOR_ID, idPrefix: findingIdPrefix(shard) });
+    existing = await port.existing(findingsQuery(shard));
   } catch (error) {
     // Only the saving is lost: everything is imported.
     log.warn('cannot read existing findings, importing all', { ...shard, reason: describeError(error) });

@@ -50,6 +50,16 @@ export interface ApplyOptions {
   maxChanges?: number | undefined;
   /** Who takes up what this run defers: "the next run" by default; an event leaves it to the scheduled sweep. */
   deferredTo?: string | undefined;
+  /**
+   * Changes this run already made in this account-region (earlier pieces of a shard swept in
+   * pieces): they count against maxChanges.
+   */
+  changesMadeEarlier?: number | undefined;
+  /**
+   * The account-region's modify bucket, shared by the pieces of one invocation; without it,
+   * this call paces itself from a full bucket.
+   */
+  bucket?: TokenBucket | undefined;
 }
 
 /** The result after the apply step: the decision's result with what happened to it. */
@@ -106,12 +116,17 @@ const changePatiently = async (ec2: Ec2Port, target: Planned, attempts: number, 
 
 /**
  * How many changes one run makes in one account-region: the policy's cap, and what EC2's
- * modify bucket (100 at once, then 5 a second) lets through in the time left, if any.
+ * modify bucket (100 at once, then 5 a second) lets through in the time left, if any. The
+ * bucket holds `tokensNow` at the start: full in a fresh run, less after earlier pieces.
  */
-export const changeBudget = (cap: number | undefined, secondsLeft: number | undefined): number => {
-  const { capacity, refillPerSecond } = MODIFY_METADATA_BUCKET;
-  const byTime = secondsLeft === undefined ? Infinity : secondsLeft <= 0 ? 0 : capacity + Math.floor(refillPerSecond * secondsLeft);
-  return Math.min(cap ?? Infinity, byTime);
+export const changeBudget = (
+  cap: number | undefined,
+  secondsLeft: number | undefined,
+  tokensNow: number = MODIFY_METADATA_BUCKET.capacity,
+): number => {
+  const { refillPerSecond } = MODIFY_METADATA_BUCKET;
+  const byTime = secondsLeft === undefined ? Infinity : secondsLeft <= 0 ? 0 : Math.floor(tokensNow) + Math.floor(refillPerSecond * secondsLeft);
+  return Math.max(0, Math.min(cap ?? Infinity, byTime));
 };
 
 /** A failing workload's revert first, then enforcement, then hop limits; by instance id within each. */
@@ -251,11 +266,14 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
   // What does not fit this run is chosen before anything is tagged: a deferred instance
   // carries no tag claiming a change.
   const secondsLeft = options.deadline === undefined ? undefined : (options.deadline - clock.now()) / 1000;
-  const budget = changeBudget(options.maxChanges, secondsLeft);
+  // One shard is one account-region: its modifies share EC2's bucket for that account-region.
+  const bucket = options.bucket ?? new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
+  const capLeft = options.maxChanges === undefined ? undefined : Math.max(0, options.maxChanges - (options.changesMadeEarlier ?? 0));
+  const budget = changeBudget(capLeft, secondsLeft, bucket.available());
   const ordered = targets.flatMap((t) => planned(t) ?? []).sort(byUrgency);
   const why =
-    budget === options.maxChanges
-      ? `the policy allows ${budget} changes per account-region per run (maxChangesPerAccountRegion)`
+    budget === capLeft
+      ? `the policy allows ${options.maxChanges} changes per account-region per run (maxChangesPerAccountRegion)`
       : `this run's time left allows about ${budget} changes here at EC2's pace of 100, then 5 a second`;
   const deferredTo = options.deferredTo ?? 'the next run';
   for (const target of ordered.slice(budget)) outcomes.deferred(target, why, deferredTo);
@@ -272,8 +290,6 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
   const stamped = await stamp(ec2, ordered.slice(0, budget), options.now.toISOString(), outcomes);
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
-  // One shard is one account-region: its modifies share EC2's bucket for that account-region.
-  const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
   const sent: Planned[] = [];
   await Promise.all(
     stamped.map((target) =>

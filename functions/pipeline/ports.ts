@@ -11,8 +11,11 @@ export interface TimeWindow {
 export interface Ec2Port {
   /** Opted-in (or opt-in-not-required) regions of this account. */
   enabledRegions(): Promise<string[]>;
-  /** Every instance that is not terminated or shutting down. */
-  listInstances(): Promise<InstanceFacts[]>;
+  /**
+   * Every instance that is not terminated or shutting down. With `timeUp`, the listing ends
+   * with an OutOfTimeError between pages once time is up.
+   */
+  listInstances(timeUp?: () => boolean): Promise<InstanceFacts[]>;
   /** These instances (batched); ids that no longer exist are missing from the result. */
   describeInstances(instanceIds: string[]): Promise<InstanceFacts[]>;
   /** Every live instance carrying this tag with one of these values. */

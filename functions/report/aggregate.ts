@@ -5,7 +5,16 @@ import type { InstanceResult, ScopeError, Shard } from '../domain/model.ts';
 import { VERDICTS, type Verdict } from '../domain/verdicts.ts';
 import type { FindingFailure } from '../findings/record.ts';
 import type { NotificationOutcome } from '../notify/outcome.ts';
-import { byCallsDescending, cut, type BlockedInstance, type PlanSummary, type ShardDigest } from './digest.ts';
+import {
+  byCallsDescending,
+  cut,
+  DIGEST_BLOCKED_MAX,
+  DIGEST_ERRORS_MAX,
+  DIGEST_FINDING_FAILURES_MAX,
+  type BlockedInstance,
+  type PlanSummary,
+  type ShardDigest,
+} from './digest.ts';
 
 /**
  * Errors listed in the sweep's report (the report Lambda's result crosses the 256 KiB state);
@@ -76,6 +85,36 @@ const bounded = (errors: ScopeError[]): ScopeError[] =>
       ];
 
 const sum = (digests: ShardDigest[], count: (d: ShardDigest) => number) => digests.reduce((n, d) => n + count(d), 0);
+
+/**
+ * One digest of an account-region swept in pieces (a deployed shard continued across
+ * invocations), from the digests of its pieces. Each instance is in exactly one piece, so the
+ * counts add up; the named errors, blocked instances and finding failures keep the digest's bounds.
+ */
+export const addDigests = (a: ShardDigest, b: ShardDigest): ShardDigest => {
+  const byVerdict: ShardDigest['byVerdict'] = { ...a.byVerdict };
+  for (const v of VERDICTS) if (b.byVerdict[v] !== undefined) byVerdict[v] = (byVerdict[v] ?? 0) + (b.byVerdict[v] ?? 0);
+  const findings =
+    a.findings && b.findings
+      ? {
+          imported: a.findings.imported + b.findings.imported,
+          unchanged: a.findings.unchanged + b.findings.unchanged,
+          failedCount: a.findings.failedCount + b.findings.failedCount,
+          failed: [...a.findings.failed, ...b.findings.failed].slice(0, DIGEST_FINDING_FAILURES_MAX),
+        }
+      : (a.findings ?? b.findings);
+  return {
+    shard: a.shard,
+    byVerdict,
+    changed: a.changed + b.changed,
+    errorCount: a.errorCount + b.errorCount,
+    errors: [...a.errors, ...b.errors].slice(0, DIGEST_ERRORS_MAX),
+    toChange: a.toChange + b.toChange,
+    nonCompliant: a.nonCompliant + b.nonCompliant,
+    blocked: [...a.blocked, ...b.blocked].sort(byCallsDescending).slice(0, DIGEST_BLOCKED_MAX),
+    findings,
+  };
+};
 
 export interface AggregateInput {
   mode: SweepReport['mode'];

@@ -18,6 +18,7 @@ import { decision, substitute } from '../support/iam.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
+import { requiredShardMemoryMb } from '../../bench/shard-memory.ts';
 
 const { aws } = useMoto();
 
@@ -88,6 +89,41 @@ describe('central template (osls package)', () => {
     expect(shardTask?.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
     expect(map).not.toHaveProperty('ItemsPath');
     expect(resource('SweepStateMachine').Properties.DefinitionSubstitutions).toMatchObject({ SweepBucket: { Ref: 'SweepBucket' } });
+  });
+
+  it('invokes sweep-shard again from its cursor, with the digest so far, until it says the account-region is done', () => {
+    const definition = resource('SweepStateMachine').Properties.Definition as { States: Record<string, { ItemProcessor?: Json }> };
+    const { StartAt, States: child } = definition.States.Shards?.ItemProcessor as { StartAt: string; States: Record<string, Record<string, unknown>> };
+
+    expect(StartAt).toBe('Shard');
+    // The Task keeps its input (the Map's item) and puts the function's answer beside it.
+    expect(child.Shard).toMatchObject({
+      Type: 'Task',
+      Parameters: { FunctionName: '${SweepShardArn}', 'Payload.$': '$' },
+      ResultSelector: { 'step.$': '$.Payload' },
+      ResultPath: '$.invocation',
+      Next: 'ShardDone',
+    });
+    expect(child.ShardDone).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.invocation.step.done', BooleanEquals: false, Next: 'ShardContinues' }],
+      Default: 'ShardSwept',
+    });
+    // The next invocation gets the same item, where the last one stopped, and what it reported.
+    expect(child.ShardContinues).toEqual({
+      Type: 'Pass',
+      Parameters: { 'shard.$': '$.shard', 'apply.$': '$.apply', 'cursor.$': '$.invocation.step.cursor', 'sofar.$': '$.invocation.step' },
+      Next: 'Shard',
+    });
+    // The child's output, which ResultWriter stores, is the account-region's one digest.
+    expect(child.ShardSwept).toEqual({ Type: 'Pass', OutputPath: '$.invocation.step', End: true });
+  });
+
+  it("gives sweep-shard the memory the bench's measurements ask for at the largest shard, and Lambda's longest timeout", () => {
+    const shard = resource('SweepDashshardLambdaFunction').Properties as { MemorySize: number; Timeout: number };
+
+    expect(shard.MemorySize).toBeGreaterThanOrEqual(requiredShardMemoryMb());
+    expect(shard.Timeout).toBe(900);
   });
 
   it('starts the sweep daily by cron at a configurable hour (06:00 UTC unless set), not relative to the deployment', () => {

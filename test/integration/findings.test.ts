@@ -5,7 +5,7 @@ import type { AnyClient } from '../../functions/app/compose.ts';
 import { findingId, GENERATOR_ID, type AsffFinding } from '../../functions/findings/asff.ts';
 import { readFindings } from '../../local/findings.ts';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
-import { countCalls, rewriteInput } from '../support/middleware.ts';
+import { countCalls, rewriteInput, rewriteOutput } from '../support/middleware.ts';
 import { awsError, intercept } from '../support/sdk-middleware.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { REGIONS, seedOrganization, testPolicy, type Kind, type Seeded } from '../support/scenario.ts';
@@ -123,6 +123,38 @@ describe('Security Hub findings', () => {
     expect(report.findings).toMatchObject({ unchanged: passed.length, imported: seeded.length - passed.length, failed: [] });
     // Reading what is there costs pages, not instances: one GetFindings per account-region here.
     expect(counter.of('GetFindings')).toHaveLength(report.summary.shards);
+  });
+
+  it("asks Security Hub only for the tool's ACTIVE findings of each account-region, and checks every answer itself", async () => {
+    const { accounts, seeded } = await seedOrganization(aws());
+    await sweep(testPolicy());
+    const target = seeded.find((s) => s.accountId === MANAGEMENT_ACCOUNT && s.region === 'us-east-1' && s.kind === 'compliant');
+    if (!target) throw new Error('no compliant instance seeded');
+    const targetId = findingId(target, target.instanceId);
+    const counter = countCalls();
+    // A server that ignores the filters (moto ignores them all) answers with an archived finding too.
+    const archived = rewriteOutput('GetFindings', (out) => {
+      for (const f of (out.Findings ?? []) as AwsSecurityFinding[]) if (f.Id === targetId) f.RecordState = 'ARCHIVED';
+    });
+
+    await sweep(testPolicy(), { customizeClient: (client) => [counter.customizeClient, archived].forEach((add) => add(client)) });
+
+    const asked = counter.of('GetFindings').map((c) => c.input.Filters as Record<string, Array<{ Value: string; Comparison: string }>>);
+    expect(asked.length).toBeGreaterThan(0);
+    for (const filters of asked) {
+      expect(filters).toMatchObject({
+        GeneratorId: [{ Value: GENERATOR_ID, Comparison: 'EQUALS' }],
+        RecordState: [{ Value: 'ACTIVE', Comparison: 'EQUALS' }],
+        AwsAccountId: [{ Comparison: 'EQUALS' }],
+        Region: [{ Comparison: 'EQUALS' }],
+      });
+    }
+    // Each account-region asks for its own region's findings: an aggregation region's others stay on the server.
+    const where = asked.map((f) => `${f.AwsAccountId?.[0]?.Value}/${f.Region?.[0]?.Value}`);
+    expect(where.sort()).toEqual(accounts.flatMap((a) => REGIONS.map((r) => `${a}/${r}`)).sort());
+    // An archived finding is not the instance's current one: its state is imported as a new finding's.
+    const resent = imported(counter).find((f) => f.Id === targetId);
+    expect(resent).toMatchObject({ Types: [expect.any(String)], Severity: { Label: expect.any(String) }, RecordState: 'ACTIVE' });
   });
 
   it('archives the findings of instances terminated since an earlier sweep, even in an emptied account-region', async () => {

@@ -48,14 +48,14 @@ describe('the sweep at organization scale', () => {
     await s3().send(new PutObjectCommand({ Bucket: BUCKET, Key: shardsKey, Body: JSON.stringify(shards) }));
     // Each shard: 58 instances; every 10th has one shard error; every 400th fails as a whole.
     const index = new Map(shards.map((s, n) => [`${s.accountId}/${s.region}`, n]));
-    const sweepShard = async (input: unknown): Promise<ShardDigest> => {
+    const sweepShard = async (input: unknown): Promise<ShardDigest & { done: boolean }> => {
       const { shard } = input as { shard: { accountId: string; region: string } };
       const n = index.get(`${shard.accountId}/${shard.region}`) ?? -1;
       if (n % 400 === 0) throw new Error('Task timed out after 900.00 seconds');
       const errors = n % 10 === 5 ? [{ ...shard, message: 'cannot read MetadataNoToken: ThrottlingException' }] : [];
       const byVerdict = { compliant: 50, enforce: 5, 'blocked-v1-in-use': 1, 'insufficient-evidence': 2 };
       const blocked = [{ instanceId: `i-${n.toString(16).padStart(17, '0')}`, noTokenCalls: n }];
-      return { shard, byVerdict, changed: 0, errorCount: errors.length, errors, toChange: 5, nonCompliant: 8, blocked };
+      return { shard, byVerdict, changed: 0, errorCount: errors.length, errors, toChange: 5, nonCompliant: 8, blocked, done: true };
     };
     const results = await runDistributedMap({ bucket: BUCKET, state: { shardsKey, apply: false }, runItem: sweepShard });
     const plan = { accounts: 1000, shards: shards.length, errors: [], errorCount: 0 };

@@ -17,6 +17,8 @@ import type { Socket } from 'node:net';
  * - `{ code, status? }`: a named service error (e.g. InvalidInstanceID.NotFound, 400).
  * - `{ rewrite }`: the call reaches moto and its JSON answer is changed on the way back, for
  *   answers moto never gives (a NextToken that repeats, or one that never ends).
+ * - `{ delayMs }`: the call reaches moto, answered as usual, after this long: a slow service,
+ *   so that a run's time runs out on a handful of instances.
  */
 export type Fault =
   | 'throttle'
@@ -27,7 +29,12 @@ export type Fault =
   | 'stall'
   | 'lost-answer'
   | { code: string; status?: number; message?: string }
-  | RewriteFault;
+  | RewriteFault
+  | DelayFault;
+
+export interface DelayFault {
+  delayMs: number;
+}
 
 export interface RewriteFault {
   rewrite: (answer: Record<string, unknown>, call: Call) => Record<string, unknown>;
@@ -126,7 +133,7 @@ const THROTTLE_CODE: Record<string, string> = {
   organizations: 'TooManyRequestsException',
 };
 
-const answerFor = (fault: Exclude<Fault, 'reset' | 'stall' | 'lost-answer' | RewriteFault>, service: string, protocol: Protocol) => {
+const answerFor = (fault: Exclude<Fault, 'reset' | 'stall' | 'lost-answer' | RewriteFault | DelayFault>, service: string, protocol: Protocol) => {
   if (typeof fault === 'object') return errorResponse(protocol, fault.status ?? 400, fault.code, fault.message ?? `${fault.code} (injected)`);
   switch (fault) {
     case 'throttle':
@@ -230,6 +237,10 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
     await rule.before?.(call);
     if (rule.fault === 'lost-answer') return forward(req, res, body, call, true);
     if (typeof rule.fault === 'object' && 'rewrite' in rule.fault) return forward(req, res, body, call, false, rule.fault.rewrite);
+    if (typeof rule.fault === 'object' && 'delayMs' in rule.fault) {
+      await new Promise((resolve) => setTimeout(resolve, (rule.fault as DelayFault).delayMs));
+      return forward(req, res, body, call);
+    }
     if (rule.fault === 'reset') {
       req.socket.destroy();
       return;

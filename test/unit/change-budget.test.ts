@@ -8,7 +8,7 @@ describe('change budget of one account-region per run', () => {
 
   it('is what EC2 lets through before the deadline: a burst of 100, then 5 a second', () => {
     expect(changeBudget(undefined, 60)).toBe(400);
-    // A 15-minute sweep-shard less its 150 s reserve: the rollout-day figure of docs/SCALE.md.
+    // 750 s of modifies: the burst of 100, then 3,750 at 5 a second.
     expect(changeBudget(undefined, 750)).toBe(3850);
     expect(changeBudget(undefined, 0.5)).toBe(102);
   });

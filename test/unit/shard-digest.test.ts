@@ -3,7 +3,7 @@ import type { SweepPlanOutput } from '../../functions/handlers/sweep-plan.ts';
 import type { InstanceResult } from '../../functions/domain/model.ts';
 import type { Verdict } from '../../functions/domain/verdicts.ts';
 import type { ShardResult } from '../../functions/pipeline/run.ts';
-import { aggregate, REPORT_ERRORS_MAX, type FailedShard, type SweepReport } from '../../functions/report/aggregate.ts';
+import { addDigests, aggregate, REPORT_ERRORS_MAX, type FailedShard, type SweepReport } from '../../functions/report/aggregate.ts';
 import {
   DIGEST_ERRORS_MAX,
   DIGEST_MESSAGE_MAX,
@@ -53,6 +53,41 @@ const shardResults = (): ShardResult[] => [
 ];
 
 describe('shard digests', () => {
+  it('of the pieces of one account-region add up to the digest of the whole, and report the same', () => {
+    const shard = { accountId: '333333333333', region: 'us-east-1' };
+    const verdicts: Verdict[] = ['enforce', 'blocked-v1-in-use', 'error', 'compliant', 'insufficient-evidence', 'fix-hop-limit', 'exempt'];
+    const instances = Array.from({ length: 60 }, (_, n) => ({
+      ...instance(shard.accountId, shard.region, n, verdicts[n % verdicts.length] ?? 'compliant', n % 3 === 0),
+      noTokenCalls: n,
+    }));
+    const failure = (n: number) => ({ ...shard, instanceId: `i-${n}`, findingId: `f-${n}`, errorCode: 'InvalidInput', message: 'no' });
+    const whole: ShardResult = {
+      shard,
+      instances,
+      errors: [{ ...shard, message: 'cannot read MetadataNoToken: ThrottlingException' }],
+      findings: { imported: 50, unchanged: 4, failed: [1, 2, 3, 4, 5, 6].map(failure) },
+    };
+    // Three invocations' pieces: the shard error met in the first, the finding failures spread.
+    const pieces: ShardResult[] = [
+      { shard, instances: instances.slice(0, 25), errors: whole.errors, findings: { imported: 20, unchanged: 1, failed: [1, 2].map(failure) } },
+      { shard, instances: instances.slice(25, 26), errors: [], findings: { imported: 1, unchanged: 0, failed: [] } },
+      { shard, instances: instances.slice(26), errors: [], findings: { imported: 29, unchanged: 3, failed: [3, 4, 5, 6].map(failure) } },
+    ];
+    const [first, ...rest] = pieces.map(digestShard);
+    if (!first) throw new Error('no pieces');
+
+    const summedDigest = rest.reduce(addDigests, first);
+
+    const expected = digestShard(whole);
+    expect({ ...summedDigest, errors: summedDigest.errors.length }).toEqual({ ...expected, errors: expected.errors.length });
+    const plan = { accounts: 1, shards: 1, errors: [], errorCount: 0 };
+    const one = aggregate({ mode: 'apply', plan, digests: [summedDigest], findingsEnabled: true });
+    const reference = aggregate({ mode: 'apply', plan, digests: [expected], findingsEnabled: true });
+    expect(one.report.summary).toEqual(reference.report.summary);
+    expect(one.report.findings).toEqual(reference.report.findings);
+    expect(one.overview.blocked).toEqual(reference.overview.blocked);
+  });
+
   it('sum every instance, change and error of the shards into the summary', () => {
     const shards = shardResults();
     const plan = {

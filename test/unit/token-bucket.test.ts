@@ -33,6 +33,17 @@ describe('token bucket for ModifyInstanceMetadataOptions', () => {
     expect(grantedAt).toEqual([...grantedAt].sort((a, b) => a - b));
   });
 
+  it('starts empty after a run that spent it, and counts the time its callers waited', async () => {
+    const { clock, now } = virtualClock();
+    const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock, 0);
+
+    expect(bucket.available()).toBe(0);
+    const grantedAt = await takeAll(bucket, 10, now);
+
+    expect(grantedAt).toEqual([200, 400, 600, 800, 1_000, 1_200, 1_400, 1_600, 1_800, 2_000]);
+    expect(bucket.waitedMs()).toBe(2_000);
+  });
+
   it('refills while idle, but never beyond its capacity', async () => {
     const { clock, advance, now } = virtualClock();
     const bucket = new TokenBucket(100, 5, clock);
