@@ -68,7 +68,7 @@ const exemptBy = (policy: Policy, facts: InstanceFacts, context: DecideContext):
   return `exempt by tag ${match?.key}${match?.values ? `=${match.values.join('|')}` : ''} (exempt.tags[${index}])`;
 };
 
-/** Siblings whose evidence blocks a change: any IMDSv1 use among them, or evidence that could not be read. */
+/** Siblings whose evidence blocks a change, by IMDSv1 use among them or by evidence that could not be read. */
 const siblingsBlock = (siblings: Siblings, policy: Policy, verdict: (v: Decision['verdict'], reason: string) => Decision): Decision | undefined => {
   if (siblings.failure) return verdict('error', `cannot read the siblings' IMDSv1 evidence: ${siblings.failure}`);
   const users = siblings.evidence.filter((s) => s.calls > 0).sort((a, b) => b.calls - a.calls);
@@ -244,7 +244,7 @@ const decideInstance = (facts: InstanceFacts, evidence: Evidence, policy: Policy
   }
   if (evidence.noToken.status !== 'read') return verdict('insufficient-evidence', 'no MetadataNoToken evidence was read');
   const noToken: MetricSums = evidence.noToken.value;
-  // A launch's own IMDSv1 calls are judged by the sweep's rules below: any of them blocks it.
+  // A launch's own IMDSv1 calls are judged by the sweep's rules below: a single one blocks it.
   const launch = context.event?.kind === 'launch' && isFreshLaunch(facts, context.now) ? context.event : undefined;
   if (launch && noToken.calls === 0) return decideLaunch(launch, policy, hopNote, verdict);
   // A re-open (drift) is judged by the rules below, the sweep's, and by its siblings' evidence at the end.
