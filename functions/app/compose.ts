@@ -83,6 +83,22 @@ export const composeLeaseStore = (env: Environment, bucket: string, customizeCli
   return new S3LeaseStore(s3, bucket);
 };
 
+/**
+ * Credentials in an account through the role of this name there, or the caller's own in its
+ * own account. The sweep, the events and doctor all reach member accounts this one way.
+ */
+export const credentialsThrough = (sts: STSClient, organizations: OrganizationsAdapter, roleName: string) => {
+  const ownCredentials = sts.config.credentials;
+  const assume = memberRoleCredentials(sts, async (accountId) => {
+    const { partition } = await organizations.caller();
+    return `arn:${partition}:iam::${accountId}:role/${roleName}`;
+  });
+  return (accountId: string): AwsCredentialIdentityProvider => {
+    const assumed = assume(accountId);
+    return async () => ((await organizations.caller()).accountId === accountId ? ownCredentials() : assumed());
+  };
+};
+
 export const composeWorld = ({ policy, env, customizeClient, slack, planRoleName }: ComposeOptions): World => {
   const base = clientSettings(env);
   const make = <C extends AnyClient>(client: C): C => {
@@ -93,20 +109,8 @@ export const composeWorld = ({ policy, env, customizeClient, slack, planRoleName
   const sts = make(new STSClient({ ...base, region: env.homeRegion }));
   const organizations = new OrganizationsAdapter(make(new OrganizationsClient({ ...base, region: env.homeRegion })), sts);
 
-  const ownCredentials = sts.config.credentials;
-  /** Credentials in an account through the role of this name there, or the function's own in its own account. */
-  const credentialsThrough = (roleName: string) => {
-    const assume = memberRoleCredentials(sts, async (accountId) => {
-      const { partition } = await organizations.caller();
-      return `arn:${partition}:iam::${accountId}:role/${roleName}`;
-    });
-    return (accountId: string): AwsCredentialIdentityProvider => {
-      const assumed = assume(accountId);
-      return async () => ((await organizations.caller()).accountId === accountId ? ownCredentials() : assumed());
-    };
-  };
-  const credentialsFor = credentialsThrough(policy.memberRoleName);
-  const planningCredentialsFor = planRoleName === undefined ? credentialsFor : credentialsThrough(planRoleName);
+  const credentialsFor = credentialsThrough(sts, organizations, policy.memberRoleName);
+  const planningCredentialsFor = planRoleName === undefined ? credentialsFor : credentialsThrough(sts, organizations, planRoleName);
 
   return {
     organization: organizations,

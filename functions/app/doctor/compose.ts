@@ -5,15 +5,13 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { STSClient } from '@aws-sdk/client-sts';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { CloudTrailAdapter } from '../../adapters/cloudtrail.ts';
 import { Ec2Adapter } from '../../adapters/ec2.ts';
 import { EventBridgeAdapter } from '../../adapters/eventbridge.ts';
 import { OrganizationsAdapter, readOrganizationId } from '../../adapters/organizations.ts';
 import { SecurityHubStateAdapter } from '../../adapters/securityhub-state.ts';
-import { memberRoleCredentials } from '../../adapters/sts.ts';
 import type { DoctorWorld } from '../../doctor/ports.ts';
-import { clientSettings, type AnyClient, type ComposeOptions } from '../compose.ts';
+import { clientSettings, credentialsThrough, type AnyClient, type ComposeOptions } from '../compose.ts';
 
 /**
  * The doctor's read-only view of the organization. Member accounts are read through the member
@@ -30,15 +28,7 @@ export const composeDoctor = ({ policy, env, customizeClient }: Omit<ComposeOpti
   const sts = make(new STSClient({ ...base, region: env.homeRegion }));
   const orgClient = make(new OrganizationsClient({ ...base, region: env.homeRegion }));
   const organizations = new OrganizationsAdapter(orgClient, sts);
-  const member = memberRoleCredentials(sts, async (accountId) => {
-    const { partition } = await organizations.caller();
-    return `arn:${partition}:iam::${accountId}:role/${policy.memberRoleName}`;
-  });
-  const ownCredentials = sts.config.credentials;
-  const credentialsFor = (accountId: string): AwsCredentialIdentityProvider => {
-    const assumed = member(accountId);
-    return async () => ((await organizations.caller()).accountId === accountId ? ownCredentials() : assumed());
-  };
+  const credentialsFor = credentialsThrough(sts, organizations, policy.memberRoleName);
 
   return {
     organization: organizations,
