@@ -1,6 +1,7 @@
 import { paginateGetMetricData, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { EvidenceReadError } from '../domain/errors.ts';
 import type { MetricSums, RejectedSums } from '../domain/model.ts';
+import { DAY_MS } from '../domain/time.ts';
 import type { MetricsPort, TimeWindow } from '../pipeline/ports.ts';
 import { boundedPages } from './pages.ts';
 
@@ -18,8 +19,7 @@ export const MIN_QUERIES_PER_CALL = 25;
  * fit in a single page of 100,800 datapoints, so 50 pages can only be an answer that loops.
  */
 export const MAX_PAGES_PER_CALL = 50;
-const DAY_S = 86_400;
-const DAY_MS = DAY_S * 1000;
+const DAY_S = DAY_MS / 1000;
 
 type MetricName = 'MetadataNoToken' | 'MetadataNoTokenRejected';
 

@@ -1,6 +1,8 @@
 // Client-side rate limiting that mirrors an AWS token bucket, so a big shard waits for
 // tokens instead of spending its retries on RequestLimitExceeded.
 
+import { sleep } from './time.ts';
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -8,7 +10,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep,
 };
 
 /**
