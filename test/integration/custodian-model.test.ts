@@ -78,9 +78,12 @@ describe('the Custodian model', () => {
 
     it('retries a throttled BatchImportFindings as botocore and c7n do: one call counted, every finding imported', async () => {
       const [shard] = await seed({ 'us-east-1': 20 });
-      // A smaller Security Hub bucket than AWS's, so that batch_size 1 runs into it at once.
+      // A smaller Security Hub bucket than AWS's, on a clock that moves 100 ms a call whatever
+      // the machine's speed: half a token a call, so that once the 5 are spent every other
+      // attempt is throttled (and never five in a row).
       const limits = AWS_RATE_LIMITS.map((l) => (l.name === 'securityhub:BatchImportFindings' ? { ...l, capacity: 5, refillPerSecond: 5 } : l));
-      proxy = await startRateLimitProxy(endpoint(), { limits });
+      let clock = 0;
+      proxy = await startRateLimitProxy(endpoint(), { limits, now: () => (clock += 100) });
       Object.assign(process.env, motoEnvironment(proxy.endpoint));
 
       const { result, calls } = await model(['us-east-1'], 1);
