@@ -3,8 +3,7 @@
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeInstancesCommand, DescribeRegionsCommand, EC2Client, paginateDescribeInstances } from '@aws-sdk/client-ec2';
 import { OrganizationsClient, paginateListAccounts } from '@aws-sdk/client-organizations';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import type { AwsCredentialIdentity } from '@smithy/types';
+import { STSClient } from '@aws-sdk/client-sts';
 import pLimit from 'p-limit';
 import type { AnyClient } from '../functions/app/compose.ts';
 import { decide, needsEvidence } from '../functions/domain/decide.ts';
@@ -13,7 +12,7 @@ import { NO_EVIDENCE, type Evidence } from '../functions/domain/model.ts';
 import type { Verdict } from '../functions/domain/verdicts.ts';
 import type { Policy } from '../functions/domain/policy.ts';
 import { evidenceWindow } from '../functions/pipeline/observe.ts';
-import { evidenceOf, factsOf, importFindings, noTokenStatistics } from './peer.ts';
+import { assumeRole, counting, evidenceOf, factsOf, importFindings, noTokenStatistics } from './peer.ts';
 
 export interface BaselineOptions {
   homeRegion: string;
@@ -33,19 +32,10 @@ export const listAccounts = async (org: OrganizationsClient): Promise<string[]> 
 
 export const runBaseline = async (policy: Policy, options: BaselineOptions) => {
   const base = { maxAttempts: 5 };
-  const make = <C extends AnyClient>(client: C): C => {
-    options.customizeClient(client);
-    return client;
-  };
+  const make = counting(options.customizeClient);
   const sts = make(new STSClient({ ...base, region: options.homeRegion }));
   // No per-run credential cache: every call site assumes the role again.
-  const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
-    const out = await sts.send(
-      new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/${policy.memberRoleName}`, RoleSessionName: 'naive' }),
-    );
-    const c = out.Credentials;
-    return { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken };
-  };
+  const assume = (accountId: string) => assumeRole(sts, { accountId, name: policy.memberRoleName, session: 'naive' });
 
   const accounts = await listAccounts(make(new OrganizationsClient({ ...base, region: options.homeRegion })));
 

@@ -5,8 +5,7 @@ import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cl
 import { DescribeTagsCommand, EC2Client, paginateDescribeInstances, type Instance } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import type { AwsCredentialIdentity } from '@smithy/types';
+import { STSClient } from '@aws-sdk/client-sts';
 import pLimit from 'p-limit';
 import type { AnyClient } from '../functions/app/compose.ts';
 import { decide, needsEvidence } from '../functions/domain/decide.ts';
@@ -16,7 +15,7 @@ import type { Verdict } from '../functions/domain/verdicts.ts';
 import { evidenceWindow } from '../functions/pipeline/observe.ts';
 import { listAccounts } from './baseline.ts';
 import { custodianRetry, MANAGER_RETRY_CODES } from './botocore-retry.ts';
-import { evidenceOf, factsOf, importFindings, noTokenStatistics, type Decided, type PeerShard } from './peer.ts';
+import { assumeRole, counting, evidenceOf, factsOf, importFindings, noTokenStatistics, type Decided, type PeerShard } from './peer.ts';
 
 /** c7n/filters/metrics.py MetricsFilter.process: `executor_factory(max_workers=3)` over `chunks(resources, 50)`. */
 export const METRICS_THREADS = 3;
@@ -60,10 +59,7 @@ const awolTags = async (ec2: EC2Client, instances: Instance[]): Promise<Instance
 };
 
 export const runCustodian = async (policy: Policy, options: CustodianOptions): Promise<CustodianResult> => {
-  const make = <C extends AnyClient>(client: C): C => {
-    options.customizeClient(client);
-    return client;
-  };
+  const make = counting(options.customizeClient);
   // c7n-org reads its accounts from accounts.yml, written once beforehand by
   // tools/c7n_org/scripts/orgaccounts.py, and its regions from the command line: the run
   // itself lists nothing. The model lists the accounts with a client the bench does not count.
@@ -72,13 +68,7 @@ export const runCustodian = async (policy: Policy, options: CustodianOptions): P
 
   // c7n/credentials.py assumed_session: AssumeRole through the caller's own session, retried on Throttling.
   const sts = make(new STSClient({ region: options.homeRegion, retryStrategy: custodianRetry({ outerCodes: ['Throttling'] }) }));
-  const assume = async (accountId: string): Promise<AwsCredentialIdentity> => {
-    const out = await sts.send(
-      new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/${policy.memberRoleName}`, RoleSessionName: 'CloudCustodian' }),
-    );
-    const c = out.Credentials;
-    return { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken };
-  };
+  const assume = (accountId: string) => assumeRole(sts, { accountId, name: policy.memberRoleName, session: 'CloudCustodian' });
   const wrapped = custodianRetry({ outerCodes: MANAGER_RETRY_CODES });
   const window = evidenceWindow(policy, options.now);
 

@@ -3,6 +3,9 @@
 import type { GetMetricStatisticsCommandInput, Datapoint } from '@aws-sdk/client-cloudwatch';
 import type { Instance } from '@aws-sdk/client-ec2';
 import { BatchImportFindingsCommand, type SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import type { AnyClient } from '../functions/app/compose.ts';
 import { buildFinding } from '../functions/findings/asff.ts';
 import { NO_EVIDENCE, type Decision, type Evidence, type InstanceFacts } from '../functions/domain/model.ts';
 import type { Policy } from '../functions/domain/policy.ts';
@@ -13,6 +16,21 @@ export interface PeerShard {
   accountId: string;
   region: string;
 }
+
+/** Adds the bench's call counter to a client (the same middleware production's clients get). */
+export const counting =
+  (customizeClient: (client: AnyClient) => void) =>
+  <C extends AnyClient>(client: C): C => {
+    customizeClient(client);
+    return client;
+  };
+
+/** Credentials of the member role in this account, under the session name given. */
+export const assumeRole = async (sts: STSClient, role: { accountId: string; name: string; session: string }): Promise<AwsCredentialIdentity> => {
+  const out = await sts.send(new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${role.accountId}:role/${role.name}`, RoleSessionName: role.session }));
+  const c = out.Credentials;
+  return { accessKeyId: c?.AccessKeyId ?? '', secretAccessKey: c?.SecretAccessKey ?? '', sessionToken: c?.SessionToken };
+};
 
 /** An instance as DescribeInstances returns it, in the facts decide() reads; undefined when it is gone. */
 export const factsOf = (i: Instance | undefined): InstanceFacts | undefined => {
