@@ -19,6 +19,8 @@ export const digestSchema = z.object({
   // Defaults: a digest of a shard function deployed before these fields existed still reads.
   toChange: z.number().int().min(0).default(0),
   nonCompliant: z.number().int().min(0).default(0),
+  // No default: a digest without it leaves its account's readiness unknown, never ready.
+  notReady: z.number().int().min(0).optional(),
   blocked: z.array(z.object({ instanceId: z.string(), noTokenCalls: z.number().int().min(0) })).default([]),
   findings: z
     .object({
