@@ -84,6 +84,15 @@ export class OrganizationsAdapter implements OrganizationPort {
     return { units, accounts };
   }
 
+  /** The management account (SCPs do not restrict it); undefined when DescribeOrganization cannot say. */
+  async managementAccountId(): Promise<string | undefined> {
+    try {
+      return (await this.org.send(new DescribeOrganizationCommand({}))).Organization?.MasterAccountId;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Each parent below these (themselves included, breadth first) with its accounts and child OUs. */
   async *#walk(parentIds: string[]) {
     const queue = [...parentIds];

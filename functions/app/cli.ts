@@ -16,11 +16,13 @@ import { renderReport } from '../report/render-text.ts';
 import { hasFailures } from '../report/aggregate.ts';
 import { runSweep } from '../sweep/run.ts';
 import { parseEventBus, runDoctorCommand } from './doctor/command.ts';
+import { DEFAULT_OUT_DIR, runGuardrailsCommand } from './guardrails/command.ts';
 
 export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
        imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]
        imds-remediator notify-test [--log-file <path>]
        imds-remediator doctor --policy <file> [--json] [--concurrency N] [--event-bus <name|arn>]
+       imds-remediator guardrails --policy <file> [--out DIR] [--json] [--concurrency N]
 
   plan    evaluate every instance of the organization and show what would change (changes nothing)
   apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
@@ -30,6 +32,10 @@ export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--jso
   doctor  check, reading only, that the organization is ready: the caller lists it, the member role
           is assumable, and in every account-region in scope Security Hub is on, a trail logs management
           write events and the forwarding rule is enabled; the central bus admits the organization
+  guardrails  whether each account and OU is ready for prevention (every instance requires IMDSv2 or has
+          IMDS off, no IMDSv1 call in the window, no unknown evidence), from a plan that changes nothing;
+          writes the SCP and the EC2 declarative policy into --out and prints the commands that would
+          attach them to the ready OUs. It never attaches anything.
 
   --policy <file>     policy document, YAML or JSON; at least 'mode: report' or 'mode: enforce' (see policy.yaml)
   --json              print one JSON document on stdout instead of the table
@@ -37,10 +43,12 @@ export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--jso
   --log-file <path>   structured JSON logs go here instead of stderr
   --no-findings       do not write Security Hub findings (as policy findings.enabled: false)
   --event-bus <name|arn>  doctor: the central event bus (default imds-remediator-prod)
+  --out DIR           guardrails: where the SCP and the declarative policy are written (default ./guardrails)
 
 exit codes: 0 every account-region swept, 1 some failed (the others were swept) or findings were
             not imported, 2 bad input. A Slack failure is reported, never an exit code.
-            doctor: 0 everything in place, 1 something missing or unreadable, 2 bad input.`;
+            doctor: 0 everything in place, 1 something missing or unreadable, 2 bad input.
+            guardrails: 0 every account in scope ready, 1 something not ready or unreadable, 2 bad input.`;
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -77,6 +85,7 @@ const parseCommand = (argv: string[]) => {
         'log-file': { type: 'string' },
         'no-findings': { type: 'boolean', default: false },
         'event-bus': { type: 'string' },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -90,7 +99,7 @@ const parseCommand = (argv: string[]) => {
     if (extra.length > 0) throw new InputError(`unexpected argument '${extra[0]}'`);
     return { help: false as const, command: 'notify-test' as const, logFile: values['log-file'] };
   }
-  if (command !== 'plan' && command !== 'apply' && command !== 'event' && command !== 'doctor') {
+  if (command !== 'plan' && command !== 'apply' && command !== 'event' && command !== 'doctor' && command !== 'guardrails') {
     throw new InputError(command ? `unknown command '${command}'` : 'a command is required');
   }
   const eventFile = command === 'event' ? extra.shift() : undefined;
@@ -105,7 +114,11 @@ const parseCommand = (argv: string[]) => {
   if (command === 'doctor' && (values['log-file'] !== undefined || values['no-findings'])) {
     throw new InputError('doctor writes nothing: --log-file and --no-findings do not apply to it');
   }
-  const run: 'plan' | 'apply' | 'event' | 'doctor' = command;
+  if (command !== 'guardrails' && values.out !== undefined) throw new InputError('--out is an option of guardrails only');
+  if (command === 'guardrails' && (values['log-file'] !== undefined || values['no-findings'])) {
+    throw new InputError('guardrails writes no finding and logs only warnings: --log-file and --no-findings do not apply to it');
+  }
+  const run: 'plan' | 'apply' | 'event' | 'doctor' | 'guardrails' = command;
   return {
     help: false as const,
     command: run,
@@ -116,6 +129,7 @@ const parseCommand = (argv: string[]) => {
     logFile: values['log-file'],
     findings: !values['no-findings'],
     eventBus: command === 'doctor' ? parseEventBus(values['event-bus']) : undefined,
+    outDir: values.out === '' ? undefined : (values.out ?? DEFAULT_OUT_DIR),
   };
 };
 
@@ -152,6 +166,10 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
     const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
     if (options.command === 'doctor') return await runDoctorCommand(options, policy, env, io);
+    if (options.command === 'guardrails') {
+      if (options.outDir === undefined) throw new InputError('--out needs a directory');
+      return await runGuardrailsCommand({ ...options, outDir: options.outDir }, policy, env, io);
+    }
     const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, io.stderr);
     const log = new JsonLinesLog(logFile ? logFile.write : io.stderr, env.logLevel);
     try {

@@ -16,6 +16,8 @@ export interface OrganizationPort {
   listAccountsUnder(parentIds: string[]): Promise<Set<string>>;
   /** The roots, OUs and ACTIVE accounts of the whole organization, walked from its roots. */
   organizationTree(): Promise<OrganizationTree>;
+  /** The management account, which SCPs do not restrict; undefined when it cannot be read. */
+  managementAccountId(): Promise<string | undefined>;
 }
 
 /** JSON documents in the sweep's own bucket: the Distributed Map's items and its results. */
