@@ -64,6 +64,11 @@ export interface PlanSummary {
   /** The first PLAN_ERRORS_MAX errors; `errorCount` counts them all. */
   errors: ScopeError[];
   errorCount: number;
+  /**
+   * The deployed plan's organization (its tree and the account-regions planned per account) in
+   * the sweep bucket, for the report's readiness per OU: a key, so that the state stays small.
+   */
+  organizationKey?: string | undefined;
 }
 
 export const cut = (text: string) => (text.length > DIGEST_MESSAGE_MAX ? `${text.slice(0, DIGEST_MESSAGE_MAX - 1)}…` : text);
