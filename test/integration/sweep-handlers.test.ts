@@ -88,7 +88,8 @@ describe('sweep functions chained like the state machine', () => {
     const summary = handlers.slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
     expect(summary.text).toBe(
       `IMDSv2 sweep (apply): ${8 * shards} instances in ${accounts.length} accounts, ${3 * shards} changed, 0 still to change, ` +
-        `${shards} blocked by IMDSv1 use, 0 errors`,
+        // Every seeded account keeps an IMDSv1 user, an instance without evidence and an exempt one.
+        `${shards} blocked by IMDSv1 use, 0 errors, 0 of ${accounts.length} accounts ready for prevention`,
     );
     // The blocked instances by name, and the accounts still non-compliant, as the CLI's summary has them.
     const sections = summary.blocks.map((b) => b.text?.text ?? '');
