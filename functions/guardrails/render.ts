@@ -51,8 +51,8 @@ export const attachCommands = (files: GuardrailsReport['files'], targets: Attach
 };
 
 const blockerText = (a: AccountReadiness) =>
-  (Object.entries(a.blockers) as Array<[Blocker, number]>)
-    .map(([b, n]) => `${n} ${BLOCKERS[b]}${b === 'v1-in-use' ? ` (${a.v1Calls} IMDSv1 calls)` : ''}`)
+  (Object.keys(BLOCKERS) as Blocker[])
+    .flatMap((b) => (a.blockers[b] ? [`${a.blockers[b]} ${BLOCKERS[b]}${b === 'v1-in-use' ? ` (${a.v1Calls} IMDSv1 calls)` : ''}`] : []))
     .join('; ');
 
 export const renderGuardrails = (report: GuardrailsReport): string => {
