@@ -1,5 +1,6 @@
 // The human view of `imds-remediator guardrails`: the readiness table, what stands in the way,
 // the files written and the commands that would attach them (printed, never run).
+import type { ScopeError } from '../domain/model.ts';
 import { textTable } from '../domain/text-table.ts';
 import { BLOCKERS, type AccountReadiness, type Blocker, type UnitReadiness } from './readiness.ts';
 
@@ -13,6 +14,8 @@ export interface GuardrailsReport {
   /** Every account in scope and every root and OU above one is ready. */
   ready: boolean;
   summary: { accounts: number; readyAccounts: number; units: number; readyUnits: number; sweepErrors: number };
+  /** What the sweep could not read: its accounts are not ready. */
+  errors: ScopeError[];
   units: UnitReadiness[];
   /** Accounts the sweep covered, and those of the tree it did not (not ready: never swept). */
   accounts: AccountReadiness[];
@@ -78,7 +81,9 @@ export const renderGuardrails = (report: GuardrailsReport): string => {
     }
     out.push('');
   }
-  if (summary.sweepErrors > 0) out.push(`${summary.sweepErrors} account-region(s) or account(s) could not be swept: run plan for the details.`, '');
+  if (report.errors.length > 0) {
+    out.push(`Could not be read (${report.errors.length}):`, ...report.errors.map((e) => `  ${e.accountId} ${e.region ?? '(all regions)'}: ${printable(e.message)}`), '');
+  }
   out.push(
     'Guardrails written (attaching them is your decision; imds-remediator never attaches a policy):',
     `  ${report.files.scp}  (SCP, ${report.files.scpChars} of 5120 characters)`,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CreatePolicyCommand, ListPoliciesCommand, ListRootsCommand, type PolicyType } from '@aws-sdk/client-organizations';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import type { ComposeOptions } from '../../functions/app/compose.ts';
 import { runGuardrailsCommand } from '../../functions/app/guardrails/command.ts';
 import { readEnvironment } from '../../functions/app/config.ts';
 import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';
@@ -20,6 +21,7 @@ import { motoEnvironment } from '../../local/moto-server.ts';
 import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';
 import { testPolicy } from '../support/scenario.ts';
+import { awsError, intercept } from '../support/sdk-middleware.ts';
 
 const { aws } = useMoto();
 const REGION = 'us-east-1';
@@ -42,12 +44,10 @@ const seedOrganizationWithOus = async (local: LocalAws) => {
   return { cleanA, cleanB, dirty, cleanOu, dirtyOu, rootId, v1User, quiet, unknown };
 };
 
-const guardrails = async (outDir: string, overrides: PolicyInput = {}) => {
+const guardrails = async (outDir: string, overrides: PolicyInput = {}, customizeClient?: ComposeOptions['customizeClient']) => {
   const printed: string[] = [];
-  const code = await runGuardrailsCommand({ json: true, concurrency: 4, outDir }, parsePolicy(policyInput(overrides)), readEnvironment(process.env), {
-    stdout: (text) => void printed.push(text),
-    stderr: () => undefined,
-  });
+  const io = { stdout: (text: string) => void printed.push(text), stderr: () => undefined };
+  const code = await runGuardrailsCommand({ json: true, concurrency: 4, outDir }, parsePolicy(policyInput(overrides)), readEnvironment(process.env), io, customizeClient);
   return { code, report: JSON.parse(printed.join('')) as GuardrailsReport };
 };
 
@@ -81,6 +81,22 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
     const attaches = report.commands.filter((c) => c.startsWith('aws organizations attach-policy'));
     expect(attaches).toHaveLength(2);
     for (const c of attaches) expect(c).toMatch(new RegExp(`--target-id ${org.cleanOu}$`));
+  });
+
+  it('keeps an account it cannot reach, and the OU above it, not ready: unknown is never ready', async () => {
+    const org = await seedOrganizationWithOus(aws());
+    const denyCleanB = intercept('denyAssumeRole', ({ operation, input }) => {
+      if (operation === 'AssumeRole' && String(input.RoleArn).includes(org.cleanB)) throw awsError('AccessDenied', 'not authorized to perform sts:AssumeRole');
+    });
+
+    const { code, report } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), {}, denyCleanB);
+
+    expect(code).toBe(1);
+    expect(report.accounts.find((a) => a.accountId === org.cleanB)).toMatchObject({ ready: false, blockers: { unreadable: 1 } });
+    expect(report.accounts.find((a) => a.accountId === org.cleanA)?.ready).toBe(true);
+    expect(report.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: false, readyAccounts: 1, accounts: 2 });
+    expect(report.errors).toEqual([expect.objectContaining({ accountId: org.cleanB, region: null })]);
+    expect(report.targets).toEqual([{ id: org.cleanA, name: 'clean-a', kind: 'account' }]);
   });
 
   it('writes an SCP that parses, stays under 5,120 characters and is accepted by CreatePolicy; nothing is attached by the tool', async () => {

@@ -239,6 +239,7 @@ describe('the printed view', () => {
     const report: GuardrailsReport = {
       ready: false,
       summary: { accounts: 1, readyAccounts: 1, units: 1, readyUnits: 1, sweepErrors: 0 },
+      errors: [],
       units: [{ id: 'ou-root-prod0001', name: evil, path: `Root/${evil}`, parentId: 'r-root', accounts: 1, readyAccounts: 1, ready: true }],
       accounts: [],
       files,

@@ -102,6 +102,7 @@ export const runGuardrailsCommand = async (
       readyUnits: units.filter((u) => u.ready).length,
       sweepErrors: report.errors.length,
     },
+    errors: report.errors,
     units,
     accounts,
     files,
