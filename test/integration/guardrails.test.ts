@@ -21,7 +21,7 @@ import { motoEnvironment } from '../../local/moto-server.ts';
 import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';
 import { testPolicy } from '../support/scenario.ts';
-import { awsError, intercept } from '../support/sdk-middleware.ts';
+import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
 
 const { aws } = useMoto();
 const REGION = 'us-east-1';
@@ -58,10 +58,15 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
   it('marks the clean OU ready and the dirty one not ready with its reasons, and attaches to the clean OU only', async () => {
     const org = await seedOrganizationWithOus(aws());
     const out = join(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), 'guardrails');
+    const rec = recordCalls();
 
-    const { code, report } = await guardrails(out);
+    const { code, report } = await guardrails(out, {}, rec.customizeClient);
 
     expect(code).toBe(1);
+    // The tree costs ListRoots and two listings per root or OU (the root, Clean, Dirty), not one call per account.
+    const treeCalls = rec.calls.filter((c) => ['ListRoots', 'ListOrganizationalUnitsForParent', 'ListAccountsForParent'].includes(c.operation));
+    expect(treeCalls).toHaveLength(1 + 2 * 3);
+    expect(rec.calls.filter((c) => c.operation === 'ListParents')).toEqual([]);
     const unit = (id: string) => report.units.find((u) => u.id === id);
     expect(unit(org.cleanOu)).toMatchObject({ path: 'Root/Clean', ready: true, accounts: 2, readyAccounts: 2 });
     expect(unit(org.dirtyOu)).toMatchObject({ path: 'Root/Dirty', ready: false, accounts: 1, readyAccounts: 0 });
