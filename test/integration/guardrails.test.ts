@@ -149,8 +149,8 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
         exception_message: { '@@assign': expect.stringContaining('IMDSv2 is required') },
       },
     });
-    // moto 5.2 knows SCP, tag, backup and AI opt-out policies only; on AWS this type is DECLARATIVE_POLICY_EC2.
-    await expect(createPolicy(aws(), 'DECLARATIVE_POLICY_EC2', text)).rejects.toThrow();
+    // moto 5.2 refuses the type (InvalidInputException, "an invalid value"); AWS knows it as DECLARATIVE_POLICY_EC2.
+    await expect(createPolicy(aws(), 'DECLARATIVE_POLICY_EC2', text)).rejects.toMatchObject({ name: 'InvalidInputException' });
   });
 });
 
