@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { CreatePolicyCommand, ListPoliciesCommand, ListRootsCommand, type PolicyType } from '@aws-sdk/client-organizations';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { runCli } from '../../functions/app/cli.ts';
 import type { ComposeOptions } from '../../functions/app/compose.ts';
 import { runGuardrailsCommand } from '../../functions/app/guardrails/command.ts';
 import { readEnvironment } from '../../functions/app/config.ts';
@@ -206,6 +207,16 @@ const cli = (args: string[], user: { uid?: number; gid?: number } = {}) =>
 const asUnprivileged = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 
 describe('a bad --out is exit 2, before any AWS call', () => {
+  it('refuses --out on another command', async () => {
+    const stderr: string[] = [];
+    const io = { stdout: () => undefined, stderr: (t: string) => void stderr.push(t), isTty: false, env: process.env };
+
+    const code = await runCli(['plan', '--policy', 'policy.yaml', '--out', 'x'], io);
+
+    expect(code).toBe(2);
+    expect(stderr.join('')).toContain('--out is an option of guardrails only');
+  });
+
   it.each([
     ['a file', (dir: string) => join(dir, 'policy.yaml'), /--out .*policy\.yaml is a file, not a directory/, {}],
     ['below a file', (dir: string) => join(dir, 'policy.yaml', 'guardrails'), /--out .*cannot be created as a directory: a file is in the way/, {}],
