@@ -16,12 +16,16 @@ import { renderReport } from '../report/render-text.ts';
 import { hasFailures } from '../report/aggregate.ts';
 import { runSweep } from '../sweep/run.ts';
 import { parseEventBus, runDoctorCommand } from './doctor/command.ts';
+import { ProgressLine } from './progress-line.ts';
 import { USAGE } from './usage.ts';
 
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Whether stderr is a terminal: only then does a run show its progress there. */
   isTty: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number | undefined;
   env: NodeJS.ProcessEnv;
 }
 
@@ -128,14 +132,17 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
     const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
     if (options.command === 'doctor') return await runDoctorCommand(options, policy, env, io);
-    const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, io.stderr);
-    const log = new JsonLinesLog(logFile ? logFile.write : io.stderr, env.logLevel);
+    // Everything this run writes to stderr goes through the status line, which steps aside for it.
+    const progress = new ProgressLine({ write: io.stderr, isTty: io.isTty, columns: io.columns });
+    const stderr = progress.write;
+    const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, stderr);
+    const log = new JsonLinesLog(logFile ? logFile.write : stderr, env.logLevel);
     try {
       const world = composeWorld({ policy, env });
       let report;
       if (options.eventFile !== undefined) {
         const outcome = await remediateEvent(world, policy, await readEvent(options.eventFile), { log, findings: options.findings });
-        if (outcome.status === 'ignored') io.stderr(`event ignored: ${outcome.reason}\n`);
+        if (outcome.status === 'ignored') stderr(`event ignored: ${outcome.reason}\n`);
         report = outcome.report;
       } else {
         report = await runSweep(world, policy, {
@@ -143,13 +150,16 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
           log,
           concurrency: options.concurrency,
           findings: options.findings,
-          onProgress: io.isTty ? (done, total) => io.stderr(`\rswept ${done}/${total} account-regions`) : undefined,
+          onProgress: progress.swept,
+          onPacing: progress.pacing,
         });
-        if (io.isTty) io.stderr('\n');
       }
+      // The report may go to the same terminal: the line is gone before it starts.
+      progress.end();
       io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n${renderOutcomes(report)}\n`);
       return hasFailures(report) ? 1 : 0;
     } finally {
+      progress.end();
       logFile?.close();
     }
   } catch (error) {

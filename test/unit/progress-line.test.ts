@@ -1,0 +1,163 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MIN_REDRAW_MS, ProgressLine, roughly, statusText } from '../../functions/app/progress-line.ts';
+import type { PacingProgress } from '../../functions/pipeline/apply.ts';
+
+/** What a terminal shows after these writes: carriage return, erase to the end of the line, newline. */
+const screen = (writes: string[]): string[] => {
+  const lines = [''];
+  let col = 0;
+  for (const chunk of writes) {
+    for (let i = 0; i < chunk.length; i++) {
+      const last = lines.length - 1;
+      const line = lines[last] ?? '';
+      if (chunk[i] === '\r') col = 0;
+      else if (chunk[i] === '\n') {
+        lines.push('');
+        col = 0;
+      } else if (chunk.startsWith('\x1b[K', i)) {
+        lines[last] = line.slice(0, col);
+        i += 2;
+      } else {
+        lines[last] = line.slice(0, col) + chunk[i] + line.slice(col + 1);
+        col++;
+      }
+    }
+  }
+  return lines;
+};
+
+const terminal = (options: { isTty?: boolean; columns?: number } = {}) => {
+  const writes: string[] = [];
+  const line = new ProgressLine({ write: (t) => void writes.push(t), isTty: options.isTty ?? true, columns: options.columns ?? 200 }, () => Date.now());
+  return { line, writes, shown: () => screen(writes) };
+};
+
+const wait = (overrides: Partial<PacingProgress> = {}): PacingProgress => ({
+  shard: { accountId: '111111111111', region: 'us-east-1' },
+  sent: 123,
+  total: 4000,
+  msLeft: 775_400,
+  ...overrides,
+});
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the status line on a terminal', () => {
+  it('says what the run waits for, how far it is and how long is left', () => {
+    const { line, shown } = terminal();
+
+    line.swept(3, 12);
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+    line.pacing(wait());
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+
+    expect(shown()).toEqual([
+      "swept 3 of 12 account-regions; waiting for EC2's modify rate: 123 of 4,000 changes in 111111111111 us-east-1, ~13 min left",
+    ]);
+  });
+
+  it('is redrawn in place at most every 250 ms, with the latest figures', () => {
+    const { line, writes, shown } = terminal();
+
+    for (let sent = 100; sent < 120; sent++) line.pacing(wait({ sent, msLeft: (4000 - sent) * 200 }));
+
+    expect(writes).toHaveLength(1);
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+    expect(writes).toHaveLength(2);
+    expect(shown()).toEqual([expect.stringMatching(/^waiting for EC2's modify rate: 119 of 4,000 changes/)]);
+  });
+
+  it('steps aside for log lines: each stays whole on its own line, and the status comes back after them', () => {
+    const { line, shown } = terminal();
+    line.pacing(wait());
+
+    line.write('{"level":"INFO","message":"decision"}\n');
+    line.write('{"level":"INFO","message":"instance changed"}\n');
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+
+    expect(shown()).toEqual([
+      '{"level":"INFO","message":"decision"}',
+      '{"level":"INFO","message":"instance changed"}',
+      expect.stringMatching(/^waiting for EC2's modify rate/),
+    ]);
+  });
+
+  it('names the account-region with the longest wait and counts the others waiting beside it', () => {
+    const text = statusText(undefined, [
+      wait({ shard: { accountId: '222222222222', region: 'eu-west-1' }, sent: 10, total: 300, msLeft: 40_000 }),
+      wait(),
+      wait({ shard: { accountId: '333333333333', region: 'us-east-1' }, msLeft: 1_000 }),
+    ]);
+
+    expect(text).toBe("waiting for EC2's modify rate: 123 of 4,000 changes in 111111111111 us-east-1, ~13 min left (and 2 other account-regions)");
+  });
+
+  it('drops an account-region once all its changes had their turn, and says nothing when nothing waits', () => {
+    const { line, shown } = terminal();
+    line.pacing(wait());
+
+    line.pacing(wait({ sent: 4000, msLeft: 0 }));
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+
+    expect(shown()).toEqual(['']);
+  });
+
+  it('cuts a line wider than the terminal, so that it is still redrawn in place', () => {
+    const { line, shown } = terminal({ columns: 40 });
+
+    line.pacing(wait());
+    line.pacing(wait({ sent: 200 }));
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+
+    expect(shown()).toHaveLength(1);
+    expect(shown()[0]).toMatch(/^waiting for EC2's modify rate: 200 of.{0,8}…$/);
+    expect(shown()[0]?.length).toBeLessThan(40);
+  });
+
+  it('is erased at the end, and nothing draws it again', () => {
+    const { line, writes, shown } = terminal();
+    line.pacing(wait());
+    line.pacing(wait({ sent: 124 }));
+
+    line.end();
+    vi.advanceTimersByTime(10 * MIN_REDRAW_MS);
+    const after = writes.length;
+    line.pacing(wait({ sent: 125 }));
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+
+    expect(shown()).toEqual(['']);
+    expect(writes).toHaveLength(after);
+  });
+});
+
+describe('the status line when stderr is not a terminal', () => {
+  it('writes nothing of its own and passes everything else through unchanged', () => {
+    const { line, writes } = terminal({ isTty: false });
+
+    line.swept(1, 2);
+    line.pacing(wait());
+    line.write('{"level":"INFO","message":"decision"}\n');
+    vi.advanceTimersByTime(10 * MIN_REDRAW_MS);
+    line.end();
+
+    expect(writes).toEqual(['{"level":"INFO","message":"decision"}\n']);
+  });
+});
+
+describe('roughly: an estimate no more precise than it is', () => {
+  it.each([
+    [0, '~1 s'],
+    [400, '~1 s'],
+    [40_200, '~41 s'],
+    [60_000, '~1 min'],
+    [775_400, '~13 min'],
+    [7_500_000, '~2 h 5 min'],
+  ])('%i ms → %s', (ms, text) => {
+    expect(roughly(ms)).toBe(text);
+  });
+});
