@@ -1,30 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MIN_REDRAW_MS, ProgressLine, roughly, statusText } from '../../functions/app/progress-line.ts';
 import type { PacingProgress } from '../../functions/pipeline/apply.ts';
-
-/** What a terminal shows after these writes: carriage return, erase to the end of the line, newline. */
-const screen = (writes: string[]): string[] => {
-  const lines = [''];
-  let col = 0;
-  for (const chunk of writes) {
-    for (let i = 0; i < chunk.length; i++) {
-      const last = lines.length - 1;
-      const line = lines[last] ?? '';
-      if (chunk[i] === '\r') col = 0;
-      else if (chunk[i] === '\n') {
-        lines.push('');
-        col = 0;
-      } else if (chunk.startsWith('\x1b[K', i)) {
-        lines[last] = line.slice(0, col);
-        i += 2;
-      } else {
-        lines[last] = line.slice(0, col) + chunk[i] + line.slice(col + 1);
-        col++;
-      }
-    }
-  }
-  return lines;
-};
+import { screen } from '../support/terminal.ts';
 
 const terminal = (options: { isTty?: boolean; columns?: number } = {}) => {
   const writes: string[] = [];
