@@ -1,5 +1,5 @@
-// The CLI's status line on stderr, for a person at a terminal: how many account-regions are
-// swept and, while EC2's modify rate holds the run, what it waits for and how long is left.
+// The CLI's status line on stderr, for a person at a terminal: while EC2's modify rate holds
+// the run, what it waits for and how long is left, and how many account-regions are swept.
 // It is redrawn in place at most a few times a second and erased at the end. When stderr is
 // not a terminal it writes nothing of its own, and it never writes to stdout.
 import type { PacingProgress } from '../pipeline/apply.ts';
@@ -27,19 +27,20 @@ export const roughly = (ms: number): string => {
   return `~${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 };
 
-/** What the line says now; empty when there is nothing to say. */
+/**
+ * What the line says now; empty when there is nothing to say. What matters most comes first,
+ * where a narrow terminal does not cut it: the wait left, then where, then the sweep's count.
+ */
 export const statusText = (shards: { done: number; total: number } | undefined, waits: PacingProgress[]): string => {
   const parts: string[] = [];
-  if (shards) parts.push(`swept ${count(shards.done)} of ${count(shards.total)} account-regions`);
   // Account-regions wait side by side: the run waits as long as the longest.
   const [longest, ...others] = [...waits].sort((a, b) => b.msLeft - a.msLeft);
   if (longest) {
     const { shard, sent, total, msLeft } = longest;
     const more = others.length === 0 ? '' : ` (and ${others.length} other account-region${others.length === 1 ? '' : 's'})`;
-    parts.push(
-      `waiting for EC2's modify rate: ${count(sent)} of ${count(total)} changes in ${shard.accountId} ${shard.region}, ${roughly(msLeft)} left${more}`,
-    );
+    parts.push(`waiting for EC2's modify rate, ${roughly(msLeft)} left: ${count(sent)} of ${count(total)} changes in ${shard.accountId} ${shard.region}${more}`);
   }
+  if (shards) parts.push(`swept ${count(shards.done)} of ${count(shards.total)} account-regions`);
   return parts.join('; ');
 };
 
@@ -109,7 +110,9 @@ export class ProgressLine {
     const text = statusText(this.#shards, [...this.#waits.values()]);
     if (!text) return this.#erase();
     // One write: the erase and the new text reach the terminal together, without a flicker.
-    const width = (this.stream.columns ?? 80) - 1;
+    // A terminal that does not tell its width (0, say) is taken to be 80 wide.
+    const columns = this.stream.columns !== undefined && this.stream.columns > 0 ? this.stream.columns : 80;
+    const width = columns - 1;
     this.stream.write(`${ERASE}${text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text}`);
     this.#shown = true;
   }

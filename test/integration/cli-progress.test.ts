@@ -62,7 +62,7 @@ describe('progress on stderr while EC2\'s modify rate holds a run', () => {
     const report = JSON.parse(stdout) as { summary: { changed: number } };
     expect(report.summary.changed).toBe(INSTANCES);
     expect(draws(stderr)).toContainEqual(
-      expect.stringMatching(new RegExp(`waiting for EC2's modify rate: \\d+ of ${INSTANCES} changes in ${MANAGEMENT_ACCOUNT} ${REGION}, ~\\d+ s left`)),
+      expect.stringMatching(new RegExp(`waiting for EC2's modify rate, ~\\d+ s left: \\d+ of ${INSTANCES} changes in ${MANAGEMENT_ACCOUNT} ${REGION}`)),
     );
     // What the terminal shows at the end: every log line whole, and no status line left.
     const shown = screen([stderr]);

@@ -34,7 +34,7 @@ describe('the status line on a terminal', () => {
     vi.advanceTimersByTime(MIN_REDRAW_MS);
 
     expect(shown()).toEqual([
-      "swept 3 of 12 account-regions; waiting for EC2's modify rate: 123 of 4,000 changes in 111111111111 us-east-1, ~13 min left",
+      "waiting for EC2's modify rate, ~13 min left: 123 of 4,000 changes in 111111111111 us-east-1; swept 3 of 12 account-regions",
     ]);
   });
 
@@ -46,7 +46,7 @@ describe('the status line on a terminal', () => {
     expect(writes).toHaveLength(1);
     vi.advanceTimersByTime(MIN_REDRAW_MS);
     expect(writes).toHaveLength(2);
-    expect(shown()).toEqual([expect.stringMatching(/^waiting for EC2's modify rate: 119 of 4,000 changes/)]);
+    expect(shown()).toEqual([expect.stringMatching(/^waiting for EC2's modify rate, ~13 min left: 119 of 4,000 changes/)]);
   });
 
   it('steps aside for log lines: each stays whole on its own line, and the status comes back after them', () => {
@@ -71,7 +71,7 @@ describe('the status line on a terminal', () => {
       wait({ shard: { accountId: '333333333333', region: 'us-east-1' }, msLeft: 1_000 }),
     ]);
 
-    expect(text).toBe("waiting for EC2's modify rate: 123 of 4,000 changes in 111111111111 us-east-1, ~13 min left (and 2 other account-regions)");
+    expect(text).toBe("waiting for EC2's modify rate, ~13 min left: 123 of 4,000 changes in 111111111111 us-east-1 (and 2 other account-regions)");
   });
 
   it('drops an account-region once all its changes had their turn, and says nothing when nothing waits', () => {
@@ -92,8 +92,18 @@ describe('the status line on a terminal', () => {
     vi.advanceTimersByTime(MIN_REDRAW_MS);
 
     expect(shown()).toHaveLength(1);
-    expect(shown()[0]).toMatch(/^waiting for EC2's modify rate: 200 of.{0,8}…$/);
+    expect(shown()[0]).toMatch(/^waiting for EC2's modify rate, ~13 min…$/);
     expect(shown()[0]?.length).toBeLessThan(40);
+  });
+
+  it('takes a terminal that does not tell its width to be 80 wide', () => {
+    const { line, shown } = terminal({ columns: 0 });
+
+    line.swept(3, 12);
+    line.pacing(wait());
+    vi.advanceTimersByTime(MIN_REDRAW_MS);
+
+    expect(shown()).toEqual(["waiting for EC2's modify rate, ~13 min left: 123 of 4,000 changes in 111111111…"]);
   });
 
   it('is erased at the end, and nothing draws it again', () => {
