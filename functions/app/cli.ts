@@ -16,6 +16,7 @@ import { renderReport } from '../report/render-text.ts';
 import { hasFailures } from '../report/aggregate.ts';
 import { runSweep } from '../sweep/run.ts';
 import { parseEventBus, runDoctorCommand } from './doctor/command.ts';
+import { DEFAULT_OUT_DIR, runGuardrailsCommand } from './guardrails/command.ts';
 import { ProgressLine } from './progress-line.ts';
 import { USAGE } from './usage.ts';
 
@@ -57,6 +58,7 @@ const parseCommand = (argv: string[]) => {
         'log-file': { type: 'string' },
         'no-findings': { type: 'boolean', default: false },
         'event-bus': { type: 'string' },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -70,7 +72,7 @@ const parseCommand = (argv: string[]) => {
     if (extra.length > 0) throw new InputError(`unexpected argument '${extra[0]}'`);
     return { help: false as const, command: 'notify-test' as const, logFile: values['log-file'] };
   }
-  if (command !== 'plan' && command !== 'apply' && command !== 'event' && command !== 'doctor') {
+  if (command !== 'plan' && command !== 'apply' && command !== 'event' && command !== 'doctor' && command !== 'guardrails') {
     throw new InputError(command ? `unknown command '${command}'` : 'a command is required');
   }
   const eventFile = command === 'event' ? extra.shift() : undefined;
@@ -85,7 +87,11 @@ const parseCommand = (argv: string[]) => {
   if (command === 'doctor' && (values['log-file'] !== undefined || values['no-findings'])) {
     throw new InputError('doctor writes nothing: --log-file and --no-findings do not apply to it');
   }
-  const run: 'plan' | 'apply' | 'event' | 'doctor' = command;
+  if (command !== 'guardrails' && values.out !== undefined) throw new InputError('--out is an option of guardrails only');
+  if (command === 'guardrails' && (values['log-file'] !== undefined || values['no-findings'])) {
+    throw new InputError('guardrails writes no finding and logs only warnings: --log-file and --no-findings do not apply to it');
+  }
+  const run: 'plan' | 'apply' | 'event' | 'doctor' | 'guardrails' = command;
   return {
     help: false as const,
     command: run,
@@ -96,6 +102,7 @@ const parseCommand = (argv: string[]) => {
     logFile: values['log-file'],
     findings: !values['no-findings'],
     eventBus: command === 'doctor' ? parseEventBus(values['event-bus']) : undefined,
+    outDir: values.out === '' ? undefined : (values.out ?? DEFAULT_OUT_DIR),
   };
 };
 
@@ -132,6 +139,10 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
     const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
     if (options.command === 'doctor') return await runDoctorCommand(options, policy, env, io);
+    if (options.command === 'guardrails') {
+      if (options.outDir === undefined) throw new InputError('--out needs a directory');
+      return await runGuardrailsCommand({ ...options, outDir: options.outDir }, policy, env, io);
+    }
     // Everything this run writes to stderr goes through the status line, which steps aside for it.
     const progress = new ProgressLine({ write: io.stderr, isTty: io.isTty, columns: io.columns });
     const stderr = progress.write;
