@@ -35,7 +35,7 @@ module.exports = {
       name: 'core-never-imports-the-edges',
       severity: 'error',
       comment: 'The capabilities reach the world through ports; adapters, app and handlers are wired in from outside.',
-      from: { path: '^functions/(domain|pipeline|findings|notify|report|sweep|events|doctor)/' },
+      from: { path: '^functions/(domain|pipeline|findings|notify|report|sweep|events|doctor|guardrails)/' },
       to: { path: '^functions/(adapters|app|handlers)/' },
     },
     {
@@ -57,6 +57,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^functions/findings/' },
       to: { path: '^functions/(pipeline|sweep|events|report|notify)/' },
+    },
+    {
+      name: 'guardrails-are-pure',
+      severity: 'error',
+      comment: 'Readiness and the guardrail documents are pure functions of plain data: the sweep, the report and the command feed them.',
+      from: { path: '^functions/guardrails/' },
+      to: { path: '^functions/(?!(domain|guardrails)/)' },
     },
     {
       name: 'sweep-and-events-apart',

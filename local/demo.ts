@@ -17,10 +17,20 @@ const REGIONS = ['us-east-1', 'eu-west-1'];
 const say = (text = '') => process.stdout.write(`${text}\n`);
 const heading = (text: string) => say(`\n━━ ${text} ${'━'.repeat(Math.max(0, 74 - text.length))}`);
 
-/** Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances. */
+/**
+ * Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances; and a
+ * sandbox account whose 4 instances already require IMDSv2 (or have IMDS off). The members sit in
+ * two OUs, Workloads and Sandbox, for the readiness table of `guardrails`.
+ */
 const seed = async (aws: LocalAws) => {
-  const members = await aws.createOrganization(['payments', 'analytics']);
-  for (const accountId of [MANAGEMENT_ACCOUNT, ...members]) {
+  const [payments = '', analytics = '', sandbox = ''] = await aws.createOrganization(['payments', 'analytics', 'sandbox']);
+  await aws.createOu('Workloads', [payments, analytics]);
+  await aws.createOu('Sandbox', [sandbox]);
+  for (const region of REGIONS) {
+    await aws.runInstances(sandbox, region, { httpTokens: 'required', tags: { Name: 'sandbox-v2' } });
+    await aws.runInstances(sandbox, region, { httpEndpoint: 'disabled', tags: { Name: 'sandbox-no-imds' } });
+  }
+  for (const accountId of [MANAGEMENT_ACCOUNT, payments, analytics]) {
     for (const region of REGIONS) {
       const one = async (spec: Parameters<LocalAws['runInstances']>[2]) => (await aws.runInstances(accountId, region, spec))[0] ?? '';
       const web = await one({ tags: { Name: 'web', workload: 'web' } });
@@ -83,7 +93,8 @@ const main = async () => {
     const aws = new LocalAws();
     await seed(aws);
     say(`3 accounts × ${REGIONS.length} regions × 11 instances: web, ECS and EKS hosts, a legacy app and a docker host`);
-    say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off.');
+    say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off;');
+    say('and a sandbox account (OU Sandbox) whose 4 instances already require IMDSv2. payments and analytics sit in OU Workloads.');
 
     const policy = 'local/demo-policy.yaml';
     heading(`imds-remediator plan --policy ${policy}`);
@@ -110,6 +121,11 @@ const main = async () => {
     heading('imds-remediator plan again: the organization has converged');
     const again = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
 
+    const guardrailsDir = join(dirname(logFile), 'guardrails');
+    heading(`imds-remediator guardrails --policy ${policy} --out ${guardrailsDir}`);
+    say('which OUs are ready for prevention (an SCP, the EC2 declarative policy); it attaches nothing (exit 1: not all are)');
+    const prevention = await runCli(['guardrails', '--policy', policy, '--out', guardrailsDir], io);
+
     // The event-driven auto-fix, replayed from saved CloudTrail events: a plain launch, and a
     // launch into an Auto Scaling group whose other members still use IMDSv1.
     const group = await aws.createAutoScalingGroup(MANAGEMENT_ACCOUNT, 'us-east-1', 'billing-workers', 2);
@@ -127,8 +143,9 @@ const main = async () => {
     heading('Structured logs');
     say(`${logLines.length} JSON lines in ${logFile}; one change, as logged:`);
     say(change ?? '(none)');
-    say(`\nexit codes: plan ${planned}, apply ${applied}, plan again ${again}, event ${replayed}; demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return planned === 0 && applied === 0 && again === 0 && replayed === 0 ? 0 : 1;
+    say(`\nexit codes: plan ${planned}, apply ${applied}, plan again ${again}, guardrails ${prevention}, event ${replayed}; demo took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // guardrails exits 1 by design here: the Workloads OU keeps its IMDSv1 users.
+    return planned === 0 && applied === 0 && again === 0 && prevention === 1 && replayed === 0 ? 0 : 1;
   } finally {
     await slack.close();
     await moto.stop();

@@ -1,7 +1,7 @@
 // The Step Functions payloads between the sweep's three functions, validated at each edge.
 import { z } from 'zod';
 import { formatIssues, InputError } from '../domain/errors.ts';
-import { accountIdSchema as accountId, instanceIdSchema, regionSchema as region } from '../domain/ids.ts';
+import { accountIdSchema as accountId, instanceIdSchema, ouIdSchema, regionSchema as region } from '../domain/ids.ts';
 
 const shard = z.object({ accountId, region });
 const count = z.number().int().min(0);
@@ -19,6 +19,8 @@ export const digestSchema = z.object({
   // Defaults: a digest of a shard function deployed before these fields existed still reads.
   toChange: z.number().int().min(0).default(0),
   nonCompliant: z.number().int().min(0).default(0),
+  // No default: a digest without it leaves its account's readiness unknown, never ready.
+  notReady: z.number().int().min(0).optional(),
   blocked: z.array(z.object({ instanceId: z.string(), noTokenCalls: z.number().int().min(0) })).default([]),
   findings: z
     .object({
@@ -55,11 +57,25 @@ export const shardEventSchema = z
     }
   });
 
+/** Where sweep-plan wrote the organization: below shards/, which only it may write. */
+export const ORGANIZATION_KEY = /^shards\/[\w\-/]{1,200}\.organization\.json$/;
+
 const planSummary = z.object({
   accounts: z.number().int().min(0),
   shards: z.number().int().min(0),
   errors: z.array(scopeError),
   errorCount: z.number().int().min(0),
+  organizationKey: z.string().regex(ORGANIZATION_KEY, 'must be a key below shards/ ending in .organization.json').optional(),
+});
+
+const name = z.string().max(256);
+/** What sweep-plan writes at `organizationKey` (guardrails/readiness.ts SweepOrganization). */
+export const sweepOrganizationSchema = z.object({
+  tree: z.object({
+    units: z.array(z.object({ id: ouIdSchema, name, parentId: ouIdSchema.nullable() })),
+    accounts: z.array(z.object({ id: accountId, name, parentId: ouIdSchema })),
+  }),
+  plannedShards: z.record(accountId, z.number().int().min(0)),
 });
 
 /** What the Distributed Map returns when its ResultWriter has written the results to S3. */

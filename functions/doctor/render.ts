@@ -1,11 +1,5 @@
 import { CHECKS, type CheckResult, type DoctorReport } from './report.ts';
-
-const pad = (cells: string[], widths: number[]) => cells.map((c, n) => c.padEnd(widths[n] ?? 0)).join('  ').trimEnd();
-
-const table = (rows: string[][]): string[] => {
-  const widths = rows[0]?.map((_, n) => Math.max(...rows.map((r) => (r[n] ?? '').length))) ?? [];
-  return rows.map((r) => pad(r, widths));
-};
+import { textTable as table } from '../domain/text-table.ts';
 
 const STATUS_LABEL: Record<CheckResult['status'], string> = { ok: 'ok', missing: 'MISSING', error: 'UNREADABLE' };
 

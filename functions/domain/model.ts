@@ -6,6 +6,20 @@ export interface Account {
   name: string;
 }
 
+/** A root or an organizational unit: where an SCP or a declarative policy can be attached. */
+export interface OrganizationUnit {
+  id: string;
+  name: string;
+  /** Null for a root. */
+  parentId: string | null;
+}
+
+/** The organization's tree as one walk of it reads it: its roots and OUs, and its ACTIVE accounts. */
+export interface OrganizationTree {
+  units: OrganizationUnit[];
+  accounts: Array<{ id: string; name: string; parentId: string }>;
+}
+
 /** One unit of sweep work: an account in a region. */
 export interface Shard {
   accountId: string;

@@ -97,6 +97,22 @@ const policySchema = z
         enabled: z.boolean().default(true),
       })
       .prefault({}),
+    // What `imds-remediator guardrails` writes into the SCP it proposes (it never attaches it).
+    guardrails: z
+      .strictObject({
+        // The role that may still re-open IMDSv1 once the SCP is attached: a role name (in any
+        // account of the organization) or a role ARN pattern (* and ? allowed, as aws:PrincipalArn takes).
+        breakGlassRole: z
+          .union(
+            [
+              z.string().regex(/^[\w+=,.@-]{1,64}$/),
+              z.string().max(512).regex(/^arn:aws[\w-]*:iam::(\d{12}|\*):role\/[\w+=,.@\-/*?]{1,400}$/),
+            ],
+            { error: 'must be an IAM role name, or a role ARN pattern like arn:aws:iam::*:role/path/Name' },
+          )
+          .default('ImdsV1BreakGlass'),
+      })
+      .prefault({}),
   })
   .superRefine((p, ctx) => {
     if (p.minObservedDays > p.lookbackDays) {

@@ -28,6 +28,9 @@ export const handler = async (event: unknown): Promise<SweepPlanOutput> => {
   const plan = await planSweep(world, policy, log);
   const shardsKey = `${SHARDS_PREFIX}${new Date().toISOString().slice(0, 10)}/${randomUUID()}.json`;
   await store.putJson(shardsKey, plan.shards);
+  // The readiness per OU needs the tree and each account's planned account-regions: beside the items, by key.
+  const organizationKey = plan.organization ? shardsKey.replace(/\.json$/, '.organization.json') : undefined;
+  if (organizationKey) await store.putJson(organizationKey, plan.organization);
   logger.info('sweep planned', {
     apply,
     accounts: plan.accounts,
@@ -35,5 +38,5 @@ export const handler = async (event: unknown): Promise<SweepPlanOutput> => {
     errors: plan.errors.length,
     items: `s3://${store.bucket}/${shardsKey}`,
   });
-  return { apply, plan: summarizePlan(plan), shardsKey };
+  return { apply, plan: { ...summarizePlan(plan), ...(organizationKey ? { organizationKey } : {}) }, shardsKey };
 };

@@ -9,7 +9,10 @@ import { escapeMrkdwn, sweepSummaryMessage, type SlackMessage } from '../notify/
 import { powertoolsLog, sweepStore } from '../app/lambda.ts';
 import { logger } from '../app/lambda-logger.ts';
 import { describeCause, failedMapRun, readMapRun } from '../app/map-run.ts';
-import { parseEvent, reportEventSchema, type MapFailure, type ReportEvent } from '../app/step-payloads.ts';
+import { parseEvent, reportEventSchema, sweepOrganizationSchema, type MapFailure, type ReportEvent } from '../app/step-payloads.ts';
+import type { SweepOrganization } from '../guardrails/readiness.ts';
+import type { JsonStore } from '../sweep/ports.ts';
+import { describeError } from '../domain/errors.ts';
 
 // Read once per container; a Slack failure never fails the sweep's last step.
 const env = readLambdaEnvironment();
@@ -50,6 +53,18 @@ const reportFailedStep = async (event: Extract<ReportEvent, { kind: 'failed' }>)
   return { ...report, notifications: { slack: await deliver(notifier, message, powertoolsLog(logger), 'sweep failure') } };
 };
 
+/** The plan's organization, or undefined (logged): the readiness per OU never fails the report. */
+const readOrganization = async (store: JsonStore, key: string): Promise<SweepOrganization | undefined> => {
+  try {
+    const parsed = sweepOrganizationSchema.safeParse(await store.getJson(key));
+    if (parsed.success) return parsed.data;
+    logger.warn('organization of the plan unreadable: the report leaves out readiness per OU', { key, issues: parsed.error.issues.length });
+  } catch (error) {
+    logger.warn('organization of the plan unreadable: the report leaves out readiness per OU', { key, reason: describeError(error) });
+  }
+  return undefined;
+};
+
 export const handler = async (event: unknown): Promise<SweepReport> => {
   const parsed = parseEvent(reportEventSchema, event, 'sweep report');
   if (parsed.kind === 'failed' && parsed.step !== 'Shards') return reportFailedStep(parsed);
@@ -57,11 +72,12 @@ export const handler = async (event: unknown): Promise<SweepReport> => {
   const results = parsed.kind === 'results' ? parsed.results : undefined;
   const failure = parsed.kind === 'failed' ? parsed.failure : undefined;
   const { digests, failed } = results ? await readMapRun(sweepStore(env), results) : failedMapRun(failure ?? { Error: 'unknown error' });
+  const organization = plan.organizationKey === undefined ? undefined : await readOrganization(sweepStore(env), plan.organizationKey);
   // A shard that failed as a whole left no log line of its own saying so: one each, here.
   for (const f of failed) logger.error('shard failed', { accountId: f.shard?.accountId, region: f.shard?.region, reason: f.message });
   // This function does not read the policy: a shard that recorded findings says so in its digest.
   const findingsEnabled = digests.some((d) => d.findings !== undefined);
-  const { report, overview } = aggregate({ mode: apply ? 'apply' : 'plan', plan, digests, failed, findingsEnabled });
+  const { report, overview } = aggregate({ mode: apply ? 'apply' : 'plan', plan, digests, failed, findingsEnabled, organization });
   const level = hasFailures(report) ? 'warn' : 'info';
   logger[level](failure ? 'sweep failed' : 'sweep finished', {
     mode: report.mode,

@@ -96,6 +96,12 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
     const title = `*Blocked: IMDSv1 still in use (${blockedCount})*`;
     blocks.push(section(listSection(title, lines, MAX_SECTION_CHARS, Math.max(blockedCount - lines.length, 0))));
   }
+  if (report.readiness) {
+    const r = report.readiness;
+    const lines = r.units.map((u) => `• ${u.ready ? ':white_check_mark: ' : ''}${escapeMrkdwn(u.path)} (\`${escapeMrkdwn(u.id)}\`): ${u.readyAccounts}/${u.accounts} accounts ready`);
+    const title = `*Ready for prevention (SCP, declarative policy): ${r.readyAccounts} of ${r.accounts} accounts*`;
+    blocks.push(section(listSection(title, lines, MAX_SECTION_CHARS, Math.max(r.unitCount - lines.length, 0))));
+  }
   const errorLines = report.errors.map((e) => escapeMrkdwn(`• ${e.accountId} ${e.region ?? '(all regions)'}: ${e.message}`));
   // The count is the summary's: the report lists only the first of many.
   if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${summary.errors})*`, errorLines)));
@@ -109,7 +115,8 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
 
   const text =
     `IMDSv2 sweep (${mode}): ${summary.instances} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
-    `${summary.toChange} still to change, ${blockedCount} blocked by IMDSv1 use, ${summary.errors} errors`;
+    `${summary.toChange} still to change, ${blockedCount} blocked by IMDSv1 use, ${summary.errors} errors` +
+    (report.readiness ? `, ${report.readiness.readyAccounts} of ${report.readiness.accounts} accounts ready for prevention` : '');
   return { text, blocks: blocks.slice(0, MAX_BLOCKS) };
 };
 

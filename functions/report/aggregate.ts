@@ -5,6 +5,7 @@ import type { InstanceResult, ScopeError, Shard } from '../domain/model.ts';
 import { VERDICTS, type Verdict } from '../domain/verdicts.ts';
 import type { FindingFailure } from '../findings/record.ts';
 import type { NotificationOutcome } from '../notify/outcome.ts';
+import { unitReadiness, type SweepOrganization, type UnitReadiness } from '../guardrails/readiness.ts';
 import {
   byCallsDescending,
   cut,
@@ -23,6 +24,8 @@ import {
 export const REPORT_ERRORS_MAX = 100;
 /** More than a Slack section shows: the summary needs only the heaviest. */
 const OVERVIEW_BLOCKED_MAX = 200;
+/** Roots and OUs listed in a report's readiness (the report crosses the 256 KiB state); `unitCount` counts them all. */
+export const REPORT_UNITS_MAX = 100;
 
 export interface SweepSummary {
   byVerdict: Record<Verdict, number>;
@@ -48,9 +51,21 @@ export interface FindingsSummary {
   failed: FindingFailure[];
 }
 
+/** How far the organization is from prevention: accounts and OUs ready for the guardrails. */
+export interface ReadinessSummary {
+  /** Accounts in the sweep's scope, and how many of them are ready. */
+  accounts: number;
+  readyAccounts: number;
+  /** Roots and OUs with an account below them, by path; at most REPORT_UNITS_MAX. */
+  units: UnitReadiness[];
+  unitCount: number;
+}
+
 export interface SweepReport {
   mode: 'plan' | 'apply';
   summary: SweepSummary;
+  /** Readiness for prevention per root and OU; left out when the organization's tree was not read. */
+  readiness?: ReadinessSummary | undefined;
   /** Every instance's result where the run kept them (the CLI, an event); empty for the deployed sweep. */
   instances: InstanceResult[];
   errors: ScopeError[];
@@ -111,6 +126,8 @@ export const addDigests = (a: ShardDigest, b: ShardDigest): ShardDigest => {
     errors: [...a.errors, ...b.errors].slice(0, DIGEST_ERRORS_MAX),
     toChange: a.toChange + b.toChange,
     nonCompliant: a.nonCompliant + b.nonCompliant,
+    // A piece that did not say makes the whole account-region unknown.
+    notReady: a.notReady === undefined || b.notReady === undefined ? undefined : a.notReady + b.notReady,
     blocked: [...a.blocked, ...b.blocked].sort(byCallsDescending).slice(0, DIGEST_BLOCKED_MAX),
     findings,
   };
@@ -123,10 +140,42 @@ export interface AggregateInput {
   /** Shards that failed, timed out or never ran (the deployed Map). */
   failed?: FailedShard[];
   findingsEnabled: boolean;
+  /** The plan's view of the organization; with it the report gains the readiness per OU. */
+  organization?: SweepOrganization | undefined;
 }
 
+/**
+ * An account is ready when every account-region planned for it reported, without an error, no
+ * instance standing in the way; anything missing or unknown leaves it not ready.
+ */
+const readinessOf = (organization: SweepOrganization, digests: ShardDigest[], failed: FailedShard[]): ReadinessSummary => {
+  const reported = new Map<string, { shards: number; clean: boolean }>();
+  for (const d of digests) {
+    const r = reported.get(d.shard.accountId) ?? { shards: 0, clean: true };
+    r.shards += 1;
+    r.clean &&= d.notReady === 0 && d.errorCount === 0;
+    reported.set(d.shard.accountId, r);
+  }
+  const failedAccounts = new Set(failed.map((f) => f.shard?.accountId));
+  const ready = new Set(
+    Object.entries(organization.plannedShards)
+      .filter(([accountId, planned]) => {
+        const r = reported.get(accountId);
+        return planned > 0 && r !== undefined && r.clean && r.shards >= planned && !failedAccounts.has(accountId);
+      })
+      .map(([accountId]) => accountId),
+  );
+  const units = unitReadiness(organization.tree, (accountId) => ready.has(accountId));
+  return {
+    accounts: Object.keys(organization.plannedShards).length,
+    readyAccounts: ready.size,
+    units: units.slice(0, REPORT_UNITS_MAX),
+    unitCount: units.length,
+  };
+};
+
 /** The report and the overview of a run, from its shards' digests. */
-export const aggregate = ({ mode, plan, digests, failed = [], findingsEnabled }: AggregateInput): { report: SweepReport; overview: SweepOverview } => {
+export const aggregate = ({ mode, plan, digests, failed = [], findingsEnabled, organization }: AggregateInput): { report: SweepReport; overview: SweepOverview } => {
   const byVerdict = Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>;
   for (const d of digests) for (const v of VERDICTS) byVerdict[v] += d.byVerdict[v] ?? 0;
   const failedErrors = failed.map((f) => ({ accountId: f.shard?.accountId ?? 'unknown', region: f.shard?.region ?? null, message: cut(f.message) }));
@@ -160,6 +209,7 @@ export const aggregate = ({ mode, plan, digests, failed = [], findingsEnabled }:
       accounts: plan.accounts,
       shards: plan.shards,
     },
+    ...(organization ? { readiness: readinessOf(organization, digests, failed) } : {}),
     instances: [],
     // Whole account-regions left unswept come first: the bound must never hide them behind instance errors.
     errors: bounded([...plan.errors, ...failedErrors, ...missingErrors, ...digests.flatMap((d) => d.errors)]),

@@ -7,6 +7,7 @@ import { isNonCompliant, isToChange } from '../domain/model.ts';
 import type { Verdict } from '../domain/verdicts.ts';
 import type { FindingFailure } from '../findings/record.ts';
 import type { ShardResult } from '../pipeline/run.ts';
+import { instanceBlocker } from '../guardrails/readiness.ts';
 
 export const DIGEST_ERRORS_MAX = 1;
 /** Plan errors (unreachable accounts) kept in the state; the rest are counted. */
@@ -45,6 +46,11 @@ export interface ShardDigest {
   toChange: number;
   /** Still allowing IMDSv1, or with the wrong hop limit, after this run. */
   nonCompliant: number;
+  /**
+   * Instances that stand in the way of prevention after this run (guardrails/readiness.ts);
+   * undefined in a digest from a shard function deployed before it existed, which reads as unknown.
+   */
+  notReady?: number | undefined;
   /** The shard's DIGEST_BLOCKED_MAX heaviest IMDSv1 users. */
   blocked: Array<{ instanceId: string; noTokenCalls: number }>;
   /** Undefined when findings were not recorded in this shard. */
@@ -58,6 +64,11 @@ export interface PlanSummary {
   /** The first PLAN_ERRORS_MAX errors; `errorCount` counts them all. */
   errors: ScopeError[];
   errorCount: number;
+  /**
+   * The deployed plan's organization (its tree and the account-regions planned per account) in
+   * the sweep bucket, for the report's readiness per OU: a key, so that the state stays small.
+   */
+  organizationKey?: string | undefined;
 }
 
 export const cut = (text: string) => (text.length > DIGEST_MESSAGE_MAX ? `${text.slice(0, DIGEST_MESSAGE_MAX - 1)}…` : text);
@@ -96,6 +107,7 @@ export const digestShard = (result: ShardResult): ShardDigest => {
     errors: cutErrors(all, DIGEST_ERRORS_MAX),
     toChange: result.instances.filter(isToChange).length,
     nonCompliant: result.instances.filter(isNonCompliant).length,
+    notReady: result.instances.filter((i) => instanceBlocker(i) !== undefined).length,
     blocked: heaviestV1Users(result.instances),
     findings: findings && {
       imported: findings.imported,

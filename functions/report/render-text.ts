@@ -2,15 +2,10 @@
 import type { InstanceResult } from '../domain/model.ts';
 import { isPlannedChange, VERDICT_TABLE, VERDICTS, type Verdict } from '../domain/verdicts.ts';
 import type { SweepReport } from './aggregate.ts';
+import { textTable as table } from '../domain/text-table.ts';
 
 const COLUMNS = VERDICTS.map((v): [Verdict, string] => [v, VERDICT_TABLE[v].column]);
 
-const pad = (cells: string[], widths: number[]) => cells.map((c, n) => c.padEnd(widths[n] ?? 0)).join('  ').trimEnd();
-
-const table = (rows: string[][]): string[] => {
-  const widths = rows[0]?.map((_, n) => Math.max(...rows.map((r) => (r[n] ?? '').length))) ?? [];
-  return rows.map((r) => pad(r, widths));
-};
 
 const line = (i: InstanceResult, extra: string) =>
   `  ${i.instanceId}  ${i.accountId}  ${i.region}  ${extra}: ${i.reason}`;

@@ -3,7 +3,8 @@ import type { Log } from '../domain/log.ts';
 import type { World } from './ports.ts';
 import { resolveAccountScope } from './account-scope.ts';
 import { describeError } from '../domain/errors.ts';
-import type { ScopeError, Shard } from '../domain/model.ts';
+import type { OrganizationTree, ScopeError, Shard } from '../domain/model.ts';
+import type { SweepOrganization } from '../guardrails/readiness.ts';
 import type { Policy } from '../domain/policy.ts';
 
 export interface PlannedShard extends Shard {
@@ -14,13 +15,28 @@ export interface SweepPlan {
   shards: PlannedShard[];
   errors: ScopeError[];
   accounts: number;
+  /**
+   * The organization's roots, OUs and accounts, for the readiness per OU; undefined when the walk
+   * failed (logged) or there is no organization. The sweep does not depend on it.
+   */
+  organization?: SweepOrganization | undefined;
 }
+
+/** The tree, or undefined with a warning: readiness per OU is a report's extra, never a reason to stop a sweep. */
+const readTree = async (world: World, log: Log): Promise<OrganizationTree | undefined> => {
+  try {
+    return await world.organization.organizationTree();
+  } catch (error) {
+    log.warn('organization tree not read: the report leaves out readiness per OU', { reason: describeError(error) });
+    return undefined;
+  }
+};
 
 /** Accounts in scope × their enabled regions ∩ the policy's regions. */
 export const planSweep = async (world: World, policy: Policy, log: Log, concurrency = 8): Promise<SweepPlan> => {
   const errors: ScopeError[] = [];
   const org = world.organization;
-  const all = await org.listActiveAccounts();
+  const [all, organization] = await Promise.all([org.listActiveAccounts(), readTree(world, log)]);
   const active = new Set(all.map((a) => a.id));
 
   const scope = await resolveAccountScope(org, policy);
@@ -50,5 +66,8 @@ export const planSweep = async (world: World, policy: Policy, log: Log, concurre
       }),
     ),
   );
-  return { shards: perAccount.flat(), errors, accounts: inScope.length };
+  const shards = perAccount.flat();
+  const plannedShards: Record<string, number> = Object.fromEntries(inScope.map((a) => [a.id, 0]));
+  for (const s of shards) plannedShards[s.accountId] = (plannedShards[s.accountId] ?? 0) + 1;
+  return { shards, errors, accounts: inScope.length, organization: organization && { tree: organization, plannedShards } };
 };

@@ -1,5 +1,5 @@
 // What a sweep (and the event path, which shares its scope rules) needs from the organization.
-import type { Account, Shard } from '../domain/model.ts';
+import type { Account, OrganizationTree, Shard } from '../domain/model.ts';
 import type { Notifier } from '../notify/port.ts';
 import type { Ec2Port, ShardPorts } from '../pipeline/ports.ts';
 
@@ -14,6 +14,10 @@ export interface OrganizationPort {
   listActiveAccounts(): Promise<Account[]>;
   /** Every account below these OUs (or roots), at any depth. */
   listAccountsUnder(parentIds: string[]): Promise<Set<string>>;
+  /** The roots, OUs and ACTIVE accounts of the whole organization, walked from its roots. */
+  organizationTree(): Promise<OrganizationTree>;
+  /** The management account, which SCPs do not restrict; undefined when it cannot be read. */
+  managementAccountId(): Promise<string | undefined>;
 }
 
 /** JSON documents in the sweep's own bucket: the Distributed Map's items and its results. */

@@ -8,7 +8,7 @@ import { deliver, deliverAll } from '../notify/deliver.ts';
 import { probeAlertMessage, rollbackAlertMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
 import { aggregate, type SweepReport } from '../report/aggregate.ts';
 import { digestShard, summarizePlan } from '../report/digest.ts';
-import { planSweep } from './plan.ts';
+import { planSweep, type SweepPlan } from './plan.ts';
 import type { World } from './ports.ts';
 import { sweepShard, type ShardOptions } from './shard.ts';
 
@@ -21,6 +21,8 @@ export interface SweepOptions {
   now?: () => Date;
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Each account-region's modifies at EC2's pace (apply's onPacing), for a long wait's progress. */
+  onPacing?: ShardOptions['onPacing'];
   verify?: ShardOptions['verify'];
   /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
   findings?: boolean;
@@ -29,7 +31,11 @@ export interface SweepOptions {
   modifyConcurrency?: ShardOptions['modifyConcurrency'];
 }
 
-export const runSweep = async (world: World, policy: Policy, options: SweepOptions): Promise<SweepReport> => {
+export const runSweep = async (world: World, policy: Policy, options: SweepOptions): Promise<SweepReport> =>
+  (await runSweepWithPlan(world, policy, options)).report;
+
+/** The sweep, with the plan it ran (its organization tree among it), for the commands that read further. */
+export const runSweepWithPlan = async (world: World, policy: Policy, options: SweepOptions): Promise<{ report: SweepReport; plan: SweepPlan }> => {
   const apply = mayChange(policy, options.apply);
   if (options.apply && !apply) options.log.warn('policy mode is report: apply changes nothing');
   const plan = await planSweep(world, policy, options.log, options.concurrency);
@@ -50,6 +56,7 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
           clock: options.clock,
           deadline: options.deadline,
           modifyConcurrency: options.modifyConcurrency,
+          onPacing: options.onPacing,
         });
         options.onProgress?.(++done, plan.shards.length);
         return shardResult;
@@ -61,6 +68,7 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
     plan: summarizePlan(plan),
     digests: shards.map(digestShard),
     findingsEnabled: recordsFindings,
+    organization: plan.organization,
   });
   const regions = plan.shards.map((s) => s.region);
   const slack = await deliver(world.notifier, sweepSummaryMessage(report, overview, { regions }), options.log, 'sweep summary');
@@ -72,10 +80,13 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
   const alerts = alarming.length > 0 ? await deliverAll(world.notifier, alarming.map(alertOf), options.log, 'rollback alert') : undefined;
   // Locally every result is at hand: the report keeps each instance, every error and every finding failure.
   return {
-    ...report,
-    instances,
-    errors: [...plan.errors, ...shards.flatMap((s) => s.errors)],
-    findings: { ...report.findings, failed: shards.flatMap((s) => s.findings?.failed ?? []) },
-    notifications: alerts ? { slack, alerts } : { slack },
+    plan,
+    report: {
+      ...report,
+      instances,
+      errors: [...plan.errors, ...shards.flatMap((s) => s.errors)],
+      findings: { ...report.findings, failed: shards.flatMap((s) => s.findings?.failed ?? []) },
+      notifications: alerts ? { slack, alerts } : { slack },
+    },
   };
 };

@@ -235,6 +235,13 @@ describe('central template (osls package)', () => {
     expect(actionsOf(roles.get('OnInstanceEventRole') ?? [])).toContain('sqs:SendMessage');
   });
 
+  it('can read the organization but never create, attach or change a policy in it: attaching the guardrails stays with a person', () => {
+    const granted = [...roleStatements(template)].flatMap(([, statements]) => actionsOf(statements.filter((s) => s.Effect === 'Allow')));
+
+    expect(granted.filter((a) => a.startsWith('organizations:'))).not.toEqual([]);
+    expect(granted.filter((a) => /^organizations:(?!List|Describe)/.test(a) || a === 'ec2:ModifyInstanceMetadataDefaults')).toEqual([]);
+  });
+
   it('reaches other accounts only through the member role, and plans through the read-only plan role, inside the organization', () => {
     const roles = roleStatements(template);
     const assumers = [...roles].filter(([, statements]) => actionsOf(statements).includes('sts:AssumeRole')).map(([role]) => role);
@@ -307,7 +314,11 @@ describe('central template (osls package)', () => {
     const under = (prefix: string) => ({ 'Fn::Sub': `\${SweepBucket.Arn}/${prefix}/*` });
 
     expect(s3Rights('SweepPlanRole')).toEqual([{ actions: ['s3:PutObject'], resource: under('shards') }]);
-    expect(s3Rights('SweepReportRole')).toEqual([{ actions: ['s3:GetObject'], resource: under('results') }]);
+    expect(s3Rights('SweepReportRole')).toEqual([
+      { actions: ['s3:GetObject'], resource: under('results') },
+      // The plan's OU tree, for the readiness per OU, and none of the Map's items.
+      { actions: ['s3:GetObject'], resource: { 'Fn::Sub': '${SweepBucket.Arn}/shards/*.organization.json' } },
+    ]);
     expect(s3Rights('SweepStateMachineRole')).toEqual([
       { actions: ['s3:GetObject'], resource: under('shards') },
       { actions: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'], resource: under('results') },

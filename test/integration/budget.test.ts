@@ -88,8 +88,11 @@ describe('API-call budget of one account-region', () => {
     expect(rec.count('BatchImportFindings')).toBeLessThanOrEqual(findingPages);
     for (const c of rec.calls.filter((x) => x.operation === 'BatchImportFindings')) expect((c.input.Findings as unknown[]).length).toBeLessThanOrEqual(100);
     expect(rec.count('GetFindings')).toBeLessThanOrEqual(findingPages);
-    // Everything else is the run's fixed cost: ListAccounts and one GetCallerIdentity.
-    expect(rec.calls.length).toBeLessThanOrEqual(limit.listInstances + limit.getMetricData + 2 * findingPages + 1 + 1 + 1 + 1);
+    // Everything else is the run's fixed cost: ListAccounts, one GetCallerIdentity, and the OU tree
+    // for the readiness per OU (ListRoots, then the root's accounts and OUs: the organization has no OU).
+    const treeWalk = rec.count('ListRoots') + rec.count('ListAccountsForParent') + rec.count('ListOrganizationalUnitsForParent');
+    expect(treeWalk).toBe(3);
+    expect(rec.calls.length).toBeLessThanOrEqual(limit.listInstances + limit.getMetricData + 2 * findingPages + 1 + 1 + 1 + 1 + treeWalk);
   });
 
   it('applies k = 120 changes with k modifies, batched re-reads and tags, paced by the 100 + 5/s bucket', async () => {

@@ -66,5 +66,9 @@ describe('one report for the CLI and the deployed sweep', () => {
     expect(fromCli.findings).toMatchObject({ enabled: true, imported: fromCli.summary.instances });
     expect(cliSlack).toMatch(/^IMDSv2 sweep \(plan \(nothing changed\)\)/);
     expect(deployedSlack).toBe(cliSlack);
+    // The readiness per OU too: the deployed plan hands its OU tree to the report through the bucket.
+    const readiness = (r: SweepReport) => r.readiness && { ...r.readiness, units: r.readiness.units.map((u) => [u.path, u.accounts, u.readyAccounts, u.ready]) };
+    expect(readiness(fromCli)).toMatchObject({ accounts: 3, unitCount: 1 });
+    expect(readiness(deployed)).toEqual(readiness(fromCli));
   });
 });

@@ -95,8 +95,11 @@ describe('Slack notifications', () => {
     // After apply, what is left non-compliant per account: the v1 user and the one without data, in 2 regions.
     expect(all).toMatch(/\*Top accounts by non-compliant instances\*\n• `\d{12}`: 4\n• `\d{12}`: 4\n• `\d{12}`: 4/);
     expect(message.text).toBe(
-      `IMDSv2 sweep (apply): ${seeded.length} instances in 3 accounts, ${s.changed} changed, 0 still to change, 6 blocked by IMDSv1 use, 0 errors`,
+      `IMDSv2 sweep (apply): ${seeded.length} instances in 3 accounts, ${s.changed} changed, 0 still to change, 6 blocked by IMDSv1 use, 0 errors, ` +
+        '0 of 3 accounts ready for prevention',
     );
+    // Every account keeps an IMDSv1 user: none is ready, and the one root says so.
+    expect(all).toMatch(/\*Ready for prevention \(SCP, declarative policy\): 0 of 3 accounts\*\n• Root \(`r-[0-9a-z]+`\): 0\/3 accounts ready/);
     expect(message.blocks.length).toBeLessThanOrEqual(50);
   });
 

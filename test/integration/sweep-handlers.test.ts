@@ -88,7 +88,8 @@ describe('sweep functions chained like the state machine', () => {
     const summary = handlers.slack.received.at(-1)?.body as { text: string; blocks: Array<{ text?: { text: string } }> };
     expect(summary.text).toBe(
       `IMDSv2 sweep (apply): ${8 * shards} instances in ${accounts.length} accounts, ${3 * shards} changed, 0 still to change, ` +
-        `${shards} blocked by IMDSv1 use, 0 errors`,
+        // Every seeded account keeps an IMDSv1 user, an instance without evidence and an exempt one.
+        `${shards} blocked by IMDSv1 use, 0 errors, 0 of ${accounts.length} accounts ready for prevention`,
     );
     // The blocked instances by name, and the accounts still non-compliant, as the CLI's summary has them.
     const sections = summary.blocks.map((b) => b.text?.text ?? '');
@@ -178,6 +179,33 @@ describe('sweep functions chained like the state machine', () => {
     ]);
     const summary = handlers.slack.received.at(-1)?.body as { text: string };
     expect(summary.text).toMatch(/^IMDSv2 sweep \(apply, FAILED\): .*6 errors$/);
+  });
+
+  it('counts no account ready when its shards never reported, and leaves readiness out when the plan’s organization cannot be read', async () => {
+    await prepare();
+    const failure = { Error: 'States.ExceedToleratedFailureThreshold', Cause: 'too many shards failed' };
+    const key = 'shards/2026-11-30/plan.organization.json';
+    const organization = {
+      tree: {
+        units: [{ id: 'r-abcd', name: 'Root', parentId: null }],
+        accounts: [{ id: '111111111111', name: 'a', parentId: 'r-abcd' }, { id: '222222222222', name: 'b', parentId: 'r-abcd' }],
+      },
+      plannedShards: { '111111111111': 1, '222222222222': 1 },
+    };
+    await new S3Client({}).send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: JSON.stringify(organization) }));
+    const plan = { accounts: 2, shards: 2, errors: [], errorCount: 0 };
+
+    const withTree = (await handlers.report(taskPayload('ReportMapFailure', { apply: true, plan: { ...plan, organizationKey: key }, failure }))) as SweepReport;
+    const missing = (await handlers.report(
+      taskPayload('ReportMapFailure', { apply: true, plan: { ...plan, organizationKey: 'shards/2026-11-30/gone.organization.json' }, failure }),
+    )) as SweepReport;
+
+    expect(withTree.readiness).toMatchObject({ accounts: 2, readyAccounts: 0, unitCount: 1, units: [{ id: 'r-abcd', accounts: 2, readyAccounts: 0, ready: false }] });
+    expect(missing.readiness).toBeUndefined();
+    expect(missing.notifications?.slack).toMatchObject({ status: 'sent' });
+    await expect(handlers.report({ apply: true, plan: { ...plan, organizationKey: 'results/x.organization.json' }, failure })).rejects.toThrow(
+      /plan\.organizationKey: must be a key below shards\//,
+    );
   });
 
   it('tells Slack the sweep FAILED and why when the Plan step fails, and reports no plan', async () => {

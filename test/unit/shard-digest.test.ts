@@ -211,3 +211,57 @@ describe('shard digests', () => {
     expect(afterMap.plan.errors).toHaveLength(PLAN_ERRORS_MAX);
   });
 });
+
+describe('readiness in the digests', () => {
+  it('counts the instances that stand in the way of prevention, and a piece that does not say makes its account-region unknown', () => {
+    const [first, second] = shardResults().map(digestShard);
+
+    // Account 1: the blocked one and the one in error (the enforced one now requires IMDSv2); account 2: the exempt one.
+    expect([first?.notReady, second?.notReady]).toEqual([2, 1]);
+    const old = { ...(second as ShardDigest), notReady: undefined };
+    expect(addDigests(second as ShardDigest, second as ShardDigest).notReady).toBe(2);
+    expect(addDigests(second as ShardDigest, old).notReady).toBeUndefined();
+  });
+
+  it('makes an account ready only when every account-region planned for it reported clean', () => {
+    const clean = (accountId: string, region: string): ShardDigest => digestShard({ shard: { accountId, region }, instances: [instance(accountId, region, 1, 'compliant')], errors: [] });
+    const tree = {
+      units: [
+        { id: 'r-abcd', name: 'Root', parentId: null },
+        { id: 'ou-abcd-00000001', name: 'Prod', parentId: 'r-abcd' },
+      ],
+      accounts: [
+        { id: '111111111111', name: 'a', parentId: 'ou-abcd-00000001' },
+        { id: '222222222222', name: 'b', parentId: 'ou-abcd-00000001' },
+        { id: '333333333333', name: 'c', parentId: 'r-abcd' },
+      ],
+    };
+    const plan = { accounts: 3, shards: 5, errors: [], errorCount: 0 };
+    const digests = [
+      clean('111111111111', 'us-east-1'),
+      clean('111111111111', 'eu-west-1'),
+      // b: one of its two regions never reported.
+      clean('222222222222', 'us-east-1'),
+      // c: an old shard function that does not count.
+      { ...clean('333333333333', 'us-east-1'), notReady: undefined },
+    ];
+
+    const { report } = aggregate({
+      mode: 'plan',
+      plan,
+      digests,
+      findingsEnabled: false,
+      organization: { tree, plannedShards: { '111111111111': 2, '222222222222': 2, '333333333333': 1 } },
+    });
+
+    expect(report.readiness).toEqual({
+      accounts: 3,
+      readyAccounts: 1,
+      unitCount: 2,
+      units: [
+        { id: 'r-abcd', name: 'Root', path: 'Root', parentId: null, accounts: 3, readyAccounts: 1, ready: false },
+        { id: 'ou-abcd-00000001', name: 'Prod', path: 'Root/Prod', parentId: 'r-abcd', accounts: 2, readyAccounts: 1, ready: false },
+      ],
+    });
+  });
+});

@@ -148,3 +148,39 @@ describe('text from instance data', () => {
     }
   });
 });
+
+describe('the readiness per OU in the summary', () => {
+  const unit = (n: number, name: string, ready: boolean) => ({
+    id: `ou-abcd-${String(n).padStart(8, '0')}`,
+    name,
+    path: `Root/${name}`,
+    parentId: 'r-abcd',
+    accounts: 4,
+    readyAccounts: ready ? 4 : 1,
+    ready,
+  });
+
+  it('counts the ready accounts of each OU, escapes the names, and says how many OUs it left out', () => {
+    const r = report([instance(1, 'compliant')]);
+    const units = [unit(1, 'Prod <!channel>', true), unit(2, 'Dev', false)];
+    r.report.readiness = { accounts: 8, readyAccounts: 5, units, unitCount: 30 };
+
+    const message = sweepSummaryMessage(r, { regions: ['us-east-1'] });
+
+    const section = sectionTexts(message.blocks).find((t) => t.startsWith('*Ready for prevention'));
+    expect(section).toBe(
+      '*Ready for prevention (SCP, declarative policy): 5 of 8 accounts*\n' +
+        '• :white_check_mark: Root/Prod &lt;!channel&gt; (`ou-abcd-00000001`): 4/4 accounts ready\n' +
+        '• Root/Dev (`ou-abcd-00000002`): 1/4 accounts ready\n' +
+        '…and 28 more',
+    );
+    expect(message.text).toMatch(/, 5 of 8 accounts ready for prevention$/);
+  });
+
+  it('says nothing of readiness when the report has none (the tree was not read)', () => {
+    const message = sweepSummaryMessage(report([instance(1, 'compliant')]), { regions: ['us-east-1'] });
+
+    expect(sectionTexts(message.blocks).some((t) => t.includes('Ready for prevention'))).toBe(false);
+    expect(message.text).not.toContain('ready for prevention');
+  });
+});
