@@ -5,13 +5,16 @@ import { VERDICTS } from '../functions/domain/verdicts.ts';
 export const RESULT_PREFIX = 'BENCH_RESULT ';
 
 export const strategyInput = z.object({
-  mode: z.enum(['production', 'apply', 'baseline', 'shard']),
+  mode: z.enum(['production', 'apply', 'baseline', 'custodian', 'shard']),
   regions: z.array(z.string()).min(1),
   lookbackDays: z.int().min(1),
   concurrency: z.int().min(1),
   now: z.iso.datetime(),
+  /** The Custodian model's post-finding batch_size (c7n/resources/securityhub.py: 1 to 100, default 1). */
+  batchSize: z.int().min(1).max(100).default(1),
 });
-export type StrategyInput = z.infer<typeof strategyInput>;
+/** What the parent sends: batchSize may be left out. */
+export type StrategyInput = z.input<typeof strategyInput>;
 
 /** What a strategy process prints; validated where the parent reads it. */
 export const strategyResult = z.object({

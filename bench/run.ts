@@ -13,6 +13,8 @@ import { ALL_REGIONS, random, seedOrg, seedShard, type OrgParams } from './org.t
 import { counted, exitCode, resultsFile, RunFailed, targetLine } from './check.ts';
 import { RESULT_PREFIX, strategyResult, type StrategyInput, type StrategyResult } from './protocol.ts';
 import { shardMemoryMb } from './shard-memory.ts';
+import { comparisonTable, custodianTargets, figures, ratio, ratiosTo, readCalls, sameVerdicts, underLimits } from './compare.ts';
+import { startRateLimitProxy, type RateLimitProxy } from './rate-limit-proxy.ts';
 import { measureCliStart } from './cli-start.ts';
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
@@ -168,66 +170,69 @@ const bundleImportTimes = async (): Promise<Record<string, { coldImportMs: numbe
   return times;
 };
 
-const table = (rows: string[][]): string => {
-  const widths = rows[0]?.map((_, n) => Math.max(...rows.map((r) => (r[n] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, n) => (n === 0 ? c.padEnd(widths[n] ?? 0) : c.padStart(widths[n] ?? 0))).join('   ')).join('\n');
-};
-
-const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 10) / 10 : null);
-
 type Params = ReturnType<typeof readParams>;
 type Input = (mode: StrategyInput['mode']) => StrategyInput;
 const pick = ({ calls, callsByOperation, wallMs, peakRssMb }: StrategyResult) => ({ calls, callsByOperation, wallMs, peakRssMb });
-const n = (x: number | undefined) => String(x ?? 0);
 const check = (ok: boolean, text: string) => say(targetLine(ok, text));
 
-/** The daily sweep, production then baseline, each on a freshly seeded identical organization. */
-const compareStrategies = async (moto: MotoServer, script: string, params: Params, orgParams: OrgParams, input: Input) => {
+/**
+ * The daily sweep, production then each baseline, each on a freshly seeded identical
+ * organization, each through the rate-limit proxy with every bucket full (bench/compare.ts).
+ */
+const compareStrategies = async (moto: MotoServer, proxy: RateLimitProxy, script: string, params: Params, orgParams: OrgParams, input: Input) => {
+  const env = { ...process.env, ...motoEnvironment(proxy.endpoint) };
+  const limited = (what: string, strategy: StrategyInput) => underLimits(proxy, () => timed(what, () => runStrategy(script, strategy, env)));
   const seeded = await timed('seeding the organization (production)', () => freshOrg(moto, orgParams));
   say(`  ${seeded.instances} instances, ${seeded.datapoints} MetadataNoToken datapoints; mix ${JSON.stringify(seeded.byKind)}`);
-  const production = counted('production sweep', seeded.instances, await timed('production sweep (plan)', () => runStrategy(script, input('production'))));
-  const apply = counted('production apply', seeded.instances, await timed('production apply (same organization)', () => runStrategy(script, input('apply'))));
+  const production = counted('production sweep', seeded.instances, await limited('production sweep (plan)', input('production')));
+  const apply = counted('production apply', seeded.instances, await limited('production apply (same organization)', input('apply')));
 
-  const reseeded = await timed('seeding the same organization again (baseline)', () => freshOrg(moto, orgParams));
-  if (JSON.stringify(reseeded.byKind) !== JSON.stringify(seeded.byKind)) throw new Error('the two seeded organizations differ');
-  const baseline = counted('baseline sweep', reseeded.instances, await timed('baseline sweep', () => runStrategy(script, input('baseline'))));
-  const counts = (r: StrategyResult) => JSON.stringify(Object.entries(r.byVerdict).filter(([, c]) => (c ?? 0) > 0).sort());
-  if (counts(production) !== counts(baseline)) {
-    throw new RunFailed([`the strategies disagree: production ${JSON.stringify(production.byVerdict)}, baseline ${JSON.stringify(baseline.byVerdict)}`]);
-  }
+  const same = async (what: string) => {
+    const reseeded = await timed(`seeding the same organization again (${what})`, () => freshOrg(moto, orgParams));
+    if (JSON.stringify(reseeded.byKind) !== JSON.stringify(seeded.byKind)) throw new Error('the seeded organizations differ');
+  };
+  await same('naive baseline');
+  const baseline = counted('baseline sweep', seeded.instances, await limited('naive baseline sweep', input('baseline')));
+  sameVerdicts(production, baseline, 'naive baseline');
+  // The Custodian model writes only findings, which it never reads: both batch sizes run on one seeding.
+  await same('Custodian model');
+  const custodian = counted('Custodian model (batch_size 100)', seeded.instances, await limited('Custodian model sweep, post-finding batch_size 100', { ...input('custodian'), batchSize: 100 }));
+  const custodianBatch1 = counted('Custodian model (batch_size 1)', seeded.instances, await limited('Custodian model sweep, post-finding batch_size 1', { ...input('custodian'), batchSize: 1 }));
+  sameVerdicts(production, custodian, 'Custodian model (batch_size 100)');
+  sameVerdicts(production, custodianBatch1, 'Custodian model (batch_size 1)');
   const ratios = { calls: ratio(baseline.calls, production.calls), wall: ratio(baseline.wallMs, production.wallMs) };
 
-  const ops = [...new Set([...Object.keys(production.callsByOperation), ...Object.keys(baseline.callsByOperation)])].sort();
   const total = params.accounts * params.regions.length * params.instancesPerRegion;
   say('');
   say(
-    table([
-      [`daily sweep, ${total} instances`, 'production', 'baseline', 'baseline / production'],
-      ['API calls', n(production.calls), n(baseline.calls), `${ratios.calls}×`],
-      ...ops.map((op) => [`  ${op}`, n(production.callsByOperation[op]), n(baseline.callsByOperation[op]), '']),
-      ['wall time (s)', (production.wallMs / 1000).toFixed(1), (baseline.wallMs / 1000).toFixed(1), `${ratios.wall}×`],
-      ['peak RSS (MB)', n(production.peakRssMb), n(baseline.peakRssMb), ''],
-      ['  RSS before the sweep', n(production.startRssMb), n(baseline.startRssMb), ''],
+    comparisonTable(`daily sweep, ${total} instances, AWS rate limits`, [
+      { name: 'production', run: production },
+      { name: 'Custodian b100', run: custodian },
+      { name: 'Custodian b1', run: custodianBatch1 },
+      { name: 'naive baseline', run: baseline },
     ]),
   );
-  say(`verdicts (both): ${JSON.stringify(production.byVerdict)}`);
+  say(`verdicts (all): ${JSON.stringify(production.byVerdict)}`);
   say(`findings: ${FINDINGS_NOTE}`);
   const applyOps = Object.entries(apply.callsByOperation).map(([op, c]) => `${op} ${c}`).join(', ');
-  say(`apply (outside the ratio): ${apply.changed} changed, ${apply.calls} calls (${applyOps}), ${(apply.wallMs / 1000).toFixed(1)} s, peak RSS ${apply.peakRssMb} MB`);
-  check((ratios.calls ?? 0) >= 50, `≥ 50× fewer API calls than the baseline (${ratios.calls}×)`);
-  check(production.wallMs < baseline.wallMs, `less wall time than the baseline (${ratios.wall}×)`);
+  say(`apply (outside the ratio): ${apply.changed} changed, ${apply.calls} calls (${applyOps}), ${apply.throttled} throttled, ${(apply.wallMs / 1000).toFixed(1)} s, peak RSS ${apply.peakRssMb} MB`);
+  for (const line of custodianTargets(production, custodian, params)) say(line);
+  check((ratios.calls ?? 0) >= 50, `≥ 50× fewer API calls than the naive baseline (${ratios.calls}×)`);
+  check(production.wallMs < baseline.wallMs, `less wall time than the naive baseline (${ratios.wall}×)`);
   return {
-    production: pick(production),
-    baseline: pick(baseline),
-    ratios,
+    production: { ...pick(production), readCalls: readCalls(production.callsByOperation), throttled: production.throttled },
+    baseline: { ...pick(baseline), readCalls: readCalls(baseline.callsByOperation), throttled: baseline.throttled },
+    peers: { custodian: { ...figures(custodian), batchSize: 100 }, custodianBatch1: { ...figures(custodianBatch1), batchSize: 1 } },
+    ratios: { ...ratios, vsCustodian: ratiosTo(custodian, production), vsCustodianBatch1: ratiosTo(custodianBatch1, production) },
     verdicts: production.byVerdict,
     findings: FINDINGS_NOTE,
-    apply: { ...pick(apply), changed: apply.changed },
+    apply: { ...pick(apply), changed: apply.changed, throttled: apply.throttled },
     mix: seeded.byKind,
   };
 };
 
-const FINDINGS_NOTE = 'kept current in both strategies: production ≤ 100 a BatchImportFindings call (unchanged PASSED skipped), baseline one call per instance';
+const FINDINGS_NOTE =
+  'kept current by every strategy: production ≤ 100 a BatchImportFindings call (unchanged PASSED skipped), the Custodian model batch_size a call (every instance, every run), the naive baseline one call per instance';
 
 const SHARD_REQUEST_TIMEOUT_MS = '300000';
 
@@ -272,6 +277,8 @@ const main = async () => {
   const workDir = await mkdtemp(join(tmpdir(), 'imds-bench-'));
   const script = await bundleStrategy(workDir);
   const moto = params.motoEndpoint ? runningMoto(params.motoEndpoint) : await startMoto();
+  // The strategies compared reach moto through AWS's rate limits; seeding and resets go straight to moto.
+  const proxy = await startRateLimitProxy(moto.endpoint);
   const stop = () => void moto.stop().finally(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -296,7 +303,7 @@ const main = async () => {
     }
   };
   try {
-    const compared = params.shardOnly ? undefined : await phase(() => compareStrategies(moto, script, params, orgParams, input));
+    const compared = params.shardOnly ? undefined : await phase(() => compareStrategies(moto, proxy, script, params, orgParams, input));
     say('');
     const shard = params.shardInstances > 0 ? ((await phase(() => measureShard(moto, script, params, input))) ?? null) : null;
     const bundles = params.bundles ? await timed('building dist/ and timing cold imports', bundleImportTimes) : {};
@@ -318,6 +325,7 @@ const main = async () => {
     }
     process.exitCode = exitCode(failures);
   } finally {
+    await proxy.close();
     await moto.stop();
     await rm(workDir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import { INVOCATION_MARGIN_MS } from '../functions/sweep/pieces.ts';
 import { runSweep } from '../functions/sweep/run.ts';
 import { MANAGEMENT_ACCOUNT } from '../local/local-aws.ts';
 import { runBaseline } from './baseline.ts';
+import { runCustodian } from './custodian.ts';
 import { countCalls, sortedCounts } from './count-calls.ts';
 import { benchPolicy } from './policy.ts';
 import { RESULT_PREFIX, strategyInput, type StrategyResult } from './protocol.ts';
@@ -66,6 +67,14 @@ const main = async () => {
       const instances = Object.values(byVerdict).reduce((a, b) => a + b, 0);
       // The baseline stops at its first failed call (the process exits non-zero); an `error` verdict is counted here.
       outcome = { byVerdict, changed: 0, errors: byVerdict.error ?? 0, errorMessages: [], instances };
+      break;
+    }
+    case 'custodian': {
+      const options = { homeRegion: env.homeRegion, concurrency: input.concurrency, batchSize: input.batchSize, customizeClient: counter.customizeClient, now };
+      const { byVerdict, errors, errorMessages } = await runCustodian(policy, options);
+      const instances = Object.values(byVerdict).reduce((a, b) => a + b, 0);
+      // Account-regions that failed, plus instances whose verdict is `error`.
+      outcome = { byVerdict, changed: 0, errors: errors + (byVerdict.error ?? 0), errorMessages: errorMessages.slice(0, ERROR_MESSAGES_MAX), instances };
       break;
     }
   }

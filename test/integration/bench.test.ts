@@ -49,3 +49,30 @@ it('a production sweep with errors fails the bench: exit 1, no target met, no fi
   expect(Object.keys(written).sort()).toEqual(['failures', 'params']);
   expect(written.failures).toEqual([expect.stringMatching(/^production sweep: \d+ errors/)]);
 }, 120_000);
+
+it('writes the Custodian model at batch_size 100 and 1 beside production, with read calls, throttled calls and ratios', async () => {
+  const out = join(dir, 'peers.json');
+
+  const { code, stdout } = await runBench([
+    ...['--moto-endpoint', endpoint(), '--out', out],
+    ...['--accounts', '1', '--regions', '1', '--instances', '30', '--shard-instances', '0', '--no-bundles'],
+  ]);
+
+  expect(code, stdout).toBe(0);
+  expect(stdout).toMatch(/^ {2}read calls +\d+ +\d+ +\d+ +\d+$/m);
+  type Figures = { calls: number; readCalls: number; callsByOperation: Record<string, number>; wallMs: number; throttled: number; batchSize?: number };
+  const written = JSON.parse(await readFile(out, 'utf8')) as {
+    production: Figures;
+    peers: { custodian: Figures; custodianBatch1: Figures };
+    ratios: { calls: number; wall: number; vsCustodian: Record<string, number>; vsCustodianBatch1: Record<string, number> };
+  };
+  const { custodian, custodianBatch1 } = written.peers;
+  expect(custodian).toMatchObject({ batchSize: 100, throttled: expect.any(Number), wallMs: expect.any(Number) });
+  expect(custodian.callsByOperation.BatchImportFindings).toBe(1);
+  expect(custodianBatch1.callsByOperation.BatchImportFindings).toBe(30);
+  // Reads are Describe*, Get* and List*: the listing page, DescribeTags if the tags check fired, the GetMetricStatistics.
+  const { DescribeInstances = 0, DescribeTags = 0, GetMetricStatistics = 0 } = custodian.callsByOperation;
+  expect(custodian.readCalls).toBe(DescribeInstances + DescribeTags + GetMetricStatistics);
+  expect(Object.keys(written.ratios.vsCustodian).sort()).toEqual(['calls', 'readCalls', 'wall']);
+  expect(written.ratios.vsCustodian.readCalls).toBe(Math.round((custodian.readCalls / written.production.readCalls) * 10) / 10);
+}, 180_000);
