@@ -17,9 +17,27 @@ const REGIONS = ['us-east-1', 'eu-west-1'];
 const say = (text = '') => process.stdout.write(`${text}\n`);
 const heading = (text: string) => say(`\n━━ ${text} ${'━'.repeat(Math.max(0, 74 - text.length))}`);
 
-/** Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances. */
+/** Two launch templates in the management account's us-east-1: one whose instances are clean, one whose instance uses IMDSv1. */
+const seedTemplates = async (aws: LocalAws) => {
+  const template = async (name: string, workload: string, calls: number[]) => {
+    const id = await aws.createLaunchTemplate(MANAGEMENT_ACCOUNT, 'us-east-1', name, {
+      ImageId: 'ami-12c6146b',
+      InstanceType: 't3.micro',
+      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: name }, { Key: 'workload', Value: workload }] }],
+      MetadataOptions: { HttpTokens: 'optional', HttpPutResponseHopLimit: 1 },
+    });
+    const instances: string[] = [];
+    for (const _ of calls) instances.push(...(await aws.runFromTemplate(MANAGEMENT_ACCOUNT, 'us-east-1', id)));
+    await aws.putNoTokenCalls(MANAGEMENT_ACCOUNT, 'us-east-1', Object.fromEntries(instances.map((i, n) => [i, days(14, calls[n] ?? 0)])));
+  };
+  await template('web-fleet', 'ecs', [0, 0]);
+  await template('billing-legacy', 'web', [60]);
+};
+
+/** Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances, plus 3 from two launch templates. */
 const seed = async (aws: LocalAws) => {
   const members = await aws.createOrganization(['payments', 'analytics']);
+  await seedTemplates(aws);
   for (const accountId of [MANAGEMENT_ACCOUNT, ...members]) {
     for (const region of REGIONS) {
       const one = async (spec: Parameters<LocalAws['runInstances']>[2]) => (await aws.runInstances(accountId, region, spec))[0] ?? '';
@@ -83,7 +101,8 @@ const main = async () => {
     const aws = new LocalAws();
     await seed(aws);
     say(`3 accounts × ${REGIONS.length} regions × 11 instances: web, ECS and EKS hosts, a legacy app and a docker host`);
-    say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off.');
+    say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off;');
+    say('and two launch templates that allow IMDSv1: web-fleet (2 clean instances) and billing-legacy (1 IMDSv1 user).');
 
     const policy = 'local/demo-policy.yaml';
     heading(`imds-remediator plan --policy ${policy}`);
