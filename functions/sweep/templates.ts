@@ -104,22 +104,31 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
   };
 
   let listed;
-  let groups: GroupListing[];
   try {
     listed = await templatesPorts.ec2.listTemplates();
   } catch (error) {
     return fail(`cannot list launch templates: ${describeError(error)}`);
   }
+  let openConfigurations: string[] = [];
   try {
-    groups = await templatesPorts.autoscaling.listGroups();
+    openConfigurations = await templatesPorts.autoscaling.listLaunchConfigurationsAllowingV1();
   } catch (error) {
-    // Without the groups, neither a $Latest in use nor a pinned version is known: nothing is decided.
-    return fail(`cannot list Auto Scaling groups, so launch templates were not decided: ${describeError(error)}`);
+    errors.push({ ...shard, message: `cannot list launch configurations: ${describeError(error)}` });
+  }
+  // The groups matter only to templates and open launch configurations: an empty account-region skips the call.
+  let groups: GroupListing[] = [];
+  if (listed.length > 0 || openConfigurations.length > 0) {
+    try {
+      groups = await templatesPorts.autoscaling.listGroups();
+    } catch (error) {
+      // Without the groups, neither a $Latest in use nor a pinned version is known: nothing is decided.
+      return fail(`cannot list Auto Scaling groups, so launch templates were not decided: ${describeError(error)}`);
+    }
   }
 
   const launchConfigurations: LaunchConfigurationResult[] = [];
-  try {
-    for (const name of await templatesPorts.autoscaling.listLaunchConfigurationsAllowingV1()) {
+  {
+    for (const name of openConfigurations) {
       const users = groups.filter((g) => g.launchConfigurationName === name).map((g) => g.name);
       launchConfigurations.push({
         ...shard,
@@ -128,8 +137,6 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
         reason: `launch configuration ${name} allows IMDSv1 and cannot be changed${users.length > 0 ? `; used by ${users.join(', ')}` : ''}: create a launch template (with HttpTokens=required) from it and move ${users.length > 0 ? 'the group' : 'any group'} to it (aws autoscaling update-auto-scaling-group --launch-template …), or a new launch configuration with --metadata-options HttpTokens=required`,
       });
     }
-  } catch (error) {
-    errors.push({ ...shard, message: `cannot list launch configurations: ${describeError(error)}` });
   }
 
   const byTemplate = new Map<string, InstanceFacts[]>();
