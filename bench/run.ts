@@ -13,6 +13,7 @@ import { ALL_REGIONS, random, seedOrg, seedShard, type OrgParams } from './org.t
 import { counted, exitCode, resultsFile, RunFailed, targetLine } from './check.ts';
 import { RESULT_PREFIX, strategyResult, type StrategyInput, type StrategyResult } from './protocol.ts';
 import { shardMemoryMb } from './shard-memory.ts';
+import { measureCliStart } from './cli-start.ts';
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
@@ -144,16 +145,15 @@ const freshOrg = async (moto: MotoServer, params: OrgParams) => {
   return seedOrg(params);
 };
 
-/** Cold import of each bundle in dist/, in a fresh Node process: median of three. */
+/** Cold import of each Lambda bundle in dist/, in a fresh Node process: median of three (the CLI: cli-start.ts). */
 const bundleImportTimes = async (): Promise<Record<string, { coldImportMs: number | null }>> => {
   const build = await runChild(['--import', 'tsx', 'scripts/build.ts'], process.env);
   if (build.code !== 0) throw new Error(`npm run build failed: ${build.stdout}`);
-  const files = (await readdir('dist', { recursive: true })).filter((f) => f.endsWith('.js')).sort();
+  const files = (await readdir('dist/handlers')).filter((f) => f.endsWith('.js')).map((f) => `handlers/${f}`).sort();
   const times: Record<string, { coldImportMs: number | null }> = {};
   for (const file of files) {
     const url = pathToFileURL(join('dist', file)).href;
-    // The CLI bundle runs on import; `--help` makes it print its usage and return.
-    const code = `process.argv = [process.argv[0], 'bundle', '--help']; const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write('\\nCOLD_MS ' + (performance.now() - t));`;
+    const code = `const t = performance.now(); await import(${JSON.stringify(url)}); process.stdout.write('\\nCOLD_MS ' + (performance.now() - t));`;
     const samples: number[] = [];
     for (let n = 0; n < 3; n++) {
       const { stdout } = await runChild(['--input-type=module', '-e', code], process.env);
@@ -303,9 +303,14 @@ const main = async () => {
     for (const [file, { coldImportMs }] of Object.entries(bundles)) {
       say(`cold import dist/${file}: ${coldImportMs === null ? 'failed (see stderr above)' : `${coldImportMs} ms`}`);
     }
+    const cli = params.bundles ? await timed('timing the CLI start, from its sources (tsx) and from its bundle', () => measureCliStart()) : null;
+    if (cli) {
+      const faster = (ms: { sources: number; bundle: number }) => `${ms.sources} ms from the sources, ${ms.bundle} ms from the bundle (${ratio(ms.sources, ms.bundle)}×)`;
+      say(`imds-remediator --help: ${faster(cli.helpMs)}; plan, to its first AWS call: ${faster(cli.firstCallMs)}; medians of ${cli.runs}`);
+    }
     const { mix, ...rest } = compared ?? { mix: undefined };
     const runParams = { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix };
-    await writeFile(params.out, `${JSON.stringify(resultsFile(runParams, { ...rest, shard, bundles }, failures), null, 2)}\n`);
+    await writeFile(params.out, `${JSON.stringify(resultsFile(runParams, { ...rest, shard, bundles, cli }, failures), null, 2)}\n`);
     if (failures.length > 0) {
       say(`\nthe bench FAILED: ${failures.length} run problem${failures.length === 1 ? '' : 's'}; written: ${params.out} (the failures, no results)`);
     } else {

@@ -1,13 +1,18 @@
-// Bundles the CLI and every Lambda handler with esbuild into dist/ (one self-contained file each).
+// `npm run build`: the CLI's bundle (dist/cli/, scripts/cli-bundle.mjs) and one self-contained
+// bundle per Lambda handler (dist/handlers/), with esbuild.
 import { readdir } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { buildCliBundle } from './cli-bundle.mjs';
+
+const cli = await buildCliBundle();
+process.stdout.write(`dist/cli/  ${(cli.bytes / 1024).toFixed(0)} KiB\n`);
 
 const handlers = (await readdir('functions/handlers').catch(() => [] as string[]))
   .filter((f) => f.endsWith('.ts'))
   .map((f) => `functions/handlers/${f}`);
 
 const result = await build({
-  entryPoints: [{ in: 'functions/app/cli-entry.ts', out: 'imds-remediator' }, ...handlers],
+  entryPoints: handlers,
   outdir: 'dist',
   outbase: 'functions',
   bundle: true,

@@ -1,4 +1,12 @@
-// Entry point of the bundled CLI (dist/imds-remediator.js): `node dist/imds-remediator.js plan …`.
-import { main } from './main.ts';
+// Entry point of the CLI (bin/imds-remediator.js starts it, bundled in dist/cli/ or from the
+// sources). `--help` is answered from the usage alone; any other command loads the CLI, and
+// with it the SDK clients, on demand (a chunk of its own in the bundle).
+import { asksOnlyForHelp, USAGE } from './usage.ts';
 
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (asksOnlyForHelp(argv)) {
+  process.stdout.write(`${USAGE}\n`);
+} else {
+  const { main } = await import('./main.ts');
+  process.exitCode = await main(argv);
+}

@@ -16,36 +16,16 @@ import { renderReport } from '../report/render-text.ts';
 import { hasFailures } from '../report/aggregate.ts';
 import { runSweep } from '../sweep/run.ts';
 import { parseEventBus, runDoctorCommand } from './doctor/command.ts';
-
-export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--json] [--concurrency N] [--log-file <path>] [--no-findings]
-       imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]
-       imds-remediator notify-test [--log-file <path>]
-       imds-remediator doctor --policy <file> [--json] [--concurrency N] [--event-bus <name|arn>]
-
-  plan    evaluate every instance of the organization and show what would change (changes nothing)
-  apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
-  event   handle one saved EventBridge CloudTrail event (RunInstances, ModifyInstanceMetadataOptions)
-          as the event-driven auto-fix does: same output and exit codes as apply
-  notify-test  post one test message to the Slack webhook (SLACK_WEBHOOK_URL or SLACK_WEBHOOK_SECRET_ARN)
-  doctor  check, reading only, that the organization is ready: the caller lists it, the member role
-          is assumable, and in every account-region in scope Security Hub is on, a trail logs management
-          write events and the forwarding rule is enabled; the central bus admits the organization
-
-  --policy <file>     policy document, YAML or JSON; at least 'mode: report' or 'mode: enforce' (see policy.yaml)
-  --json              print one JSON document on stdout instead of the table
-  --concurrency N     account-regions swept at once (default 8)
-  --log-file <path>   structured JSON logs go here instead of stderr
-  --no-findings       do not write Security Hub findings (as policy findings.enabled: false)
-  --event-bus <name|arn>  doctor: the central event bus (default imds-remediator-prod)
-
-exit codes: 0 every account-region swept, 1 some failed (the others were swept) or findings were
-            not imported, 2 bad input. A Slack failure is reported, never an exit code.
-            doctor: 0 everything in place, 1 something missing or unreadable, 2 bad input.`;
+import { ProgressLine } from './progress-line.ts';
+import { USAGE } from './usage.ts';
 
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Whether stderr is a terminal: only then does a run show its progress there. */
   isTty: boolean;
+  /** The terminal's width, when it is one. */
+  columns?: number | undefined;
   env: NodeJS.ProcessEnv;
 }
 
@@ -152,14 +132,17 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
     const policy = await loadPolicy({ file: options.policyPath });
     const env = readEnvironment(io.env);
     if (options.command === 'doctor') return await runDoctorCommand(options, policy, env, io);
-    const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, io.stderr);
-    const log = new JsonLinesLog(logFile ? logFile.write : io.stderr, env.logLevel);
+    // Everything this run writes to stderr goes through the status line, which steps aside for it.
+    const progress = new ProgressLine({ write: io.stderr, isTty: io.isTty, columns: io.columns });
+    const stderr = progress.write;
+    const logFile = options.logFile === undefined ? undefined : openLogFile(options.logFile, stderr);
+    const log = new JsonLinesLog(logFile ? logFile.write : stderr, env.logLevel);
     try {
       const world = composeWorld({ policy, env });
       let report;
       if (options.eventFile !== undefined) {
         const outcome = await remediateEvent(world, policy, await readEvent(options.eventFile), { log, findings: options.findings });
-        if (outcome.status === 'ignored') io.stderr(`event ignored: ${outcome.reason}\n`);
+        if (outcome.status === 'ignored') stderr(`event ignored: ${outcome.reason}\n`);
         report = outcome.report;
       } else {
         report = await runSweep(world, policy, {
@@ -167,13 +150,16 @@ export const runCli = async (argv: string[], io: CliIo): Promise<number> => {
           log,
           concurrency: options.concurrency,
           findings: options.findings,
-          onProgress: io.isTty ? (done, total) => io.stderr(`\rswept ${done}/${total} account-regions`) : undefined,
+          onProgress: progress.swept,
+          onPacing: progress.pacing,
         });
-        if (io.isTty) io.stderr('\n');
       }
+      // The report may go to the same terminal: the line is gone before it starts.
+      progress.end();
       io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report)}\n${renderOutcomes(report)}\n`);
       return hasFailures(report) ? 1 : 0;
     } finally {
+      progress.end();
       logFile?.close();
     }
   } catch (error) {

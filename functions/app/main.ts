@@ -6,5 +6,6 @@ export const main = (argv: string[]): Promise<number> =>
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
     isTty: Boolean(process.stderr.isTTY),
+    columns: process.stderr.columns,
     env: process.env,
   });

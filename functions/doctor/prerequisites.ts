@@ -97,9 +97,10 @@ export const FIX = {
     `aws securityhub enable-security-hub --region ${region}, in account ${accountId} ` +
     '(or enable it for the whole organization from the Security Hub delegated administrator)',
   noTrail: (region: string) =>
-    `create an organization trail that covers ${region}, from the management account: aws cloudtrail create-trail ` +
-    '--name imds-remediator-org-trail --s3-bucket-name <a bucket CloudTrail may write> --is-multi-region-trail --is-organization-trail ' +
-    '&& aws cloudtrail start-logging --name imds-remediator-org-trail',
+    `create an organization trail that covers ${region}, from the management account: deploy infra/org-trail.yml ` +
+    '(aws cloudformation deploy --template-file infra/org-trail.yml --stack-name imds-remediator-org-trail --parameter-overrides OrganizationId=<o-…>), ' +
+    'or aws cloudtrail create-trail --name imds-remediator-org-trail --s3-bucket-name <a bucket CloudTrail may write> --is-multi-region-trail ' +
+    '--is-organization-trail && aws cloudtrail start-logging --name imds-remediator-org-trail',
   trailNotLogging: (trailArn: string, homeRegion: string) =>
     `aws cloudtrail start-logging --name ${trailArn} --region ${homeRegion}, in the account that owns the trail`,
   trailWithoutWrites: (trailArn: string, homeRegion: string) =>

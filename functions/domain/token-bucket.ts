@@ -50,6 +50,14 @@ export class TokenBucket {
     return Math.min(this.capacity, this.#tokens + elapsed * this.refillPerSecond);
   }
 
+  /**
+   * How long `count` more tokens take from now, at this bucket's refill: 0 while the bucket
+   * holds them. What a run still has to wait for its changes, for a person watching it.
+   */
+  msFor(count: number): number {
+    return Math.max(0, Math.ceil(((count - this.available()) * 1000) / this.refillPerSecond));
+  }
+
   /** Resolves when a token is taken; callers are served in the order they asked. */
   take(): Promise<void> {
     const turn = this.#queue.then(() => this.#takeInTurn());

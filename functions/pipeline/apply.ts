@@ -35,6 +35,16 @@ export type ApplyOutcome =
   /** The change failed, or could not be confirmed. */
   | { status: 'failed'; reason: string };
 
+/** How far one account-region's modifies have come at EC2's pace, for a person watching a long wait. */
+export interface PacingProgress {
+  shard: Shard;
+  /** Modifies that have had their turn (a token from the bucket), of `total` this run sends here. */
+  sent: number;
+  total: number;
+  /** The wait left at EC2's refill for the tokens of the rest: 0 once every modify has its turn. */
+  msLeft: number;
+}
+
 export interface ApplyOptions {
   now: Date;
   log: Log;
@@ -60,6 +70,8 @@ export interface ApplyOptions {
    * this call paces itself from a full bucket.
    */
   bucket?: TokenBucket | undefined;
+  /** Told when the modifies start and after each one's turn: the last turn has msLeft 0. */
+  onPacing?: ((progress: PacingProgress) => void) | undefined;
 }
 
 /** The result after the apply step: the decision's result with what happened to it. */
@@ -291,11 +303,16 @@ export const apply = async (ec2: Ec2Port, shard: Shard, targets: Target[], optio
   const limit = pLimit(options.modifyConcurrency ?? 5);
   const { attempts, delayMs } = options.verify ?? { attempts: 10, delayMs: 1000 };
   const sent: Planned[] = [];
+  let turns = 0;
+  const pacing = (done: number) =>
+    options.onPacing?.({ shard, sent: done, total: stamped.length, msLeft: done >= stamped.length ? 0 : bucket.msFor(stamped.length - done) });
+  if (stamped.length > 0) pacing(0);
   await Promise.all(
     stamped.map((target) =>
       limit(async () => {
         try {
           await bucket.take();
+          pacing(++turns);
           // The estimate assumed a full bucket; others may share it. Past the deadline, stop.
           if (options.deadline !== undefined && clock.now() >= options.deadline) {
             return outcomes.deferred(target, 'this run ran out of time before its turn (tagged with the intent, not changed)', deferredTo);

@@ -21,6 +21,8 @@ export interface SweepOptions {
   now?: () => Date;
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Each account-region's modifies at EC2's pace (apply's onPacing), for a long wait's progress. */
+  onPacing?: ShardOptions['onPacing'];
   verify?: ShardOptions['verify'];
   /** Security Hub findings (default: as the policy says); false is `--no-findings`. */
   findings?: boolean;
@@ -50,6 +52,7 @@ export const runSweep = async (world: World, policy: Policy, options: SweepOptio
           clock: options.clock,
           deadline: options.deadline,
           modifyConcurrency: options.modifyConcurrency,
+          onPacing: options.onPacing,
         });
         options.onProgress?.(++done, plan.shards.length);
         return shardResult;

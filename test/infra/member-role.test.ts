@@ -151,9 +151,29 @@ describe('member role (infra/member-role.yml)', () => {
     expect(fix?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:launch-template/*' });
   });
 
+  it('trusts a named operator role only when OperatorAccountId is given, by its ARN, inside the organization', () => {
+    const trust = (values: Record<string, string>) => {
+      const template = resolveConditions(readYamlTemplate('infra/member-role.yml'), values);
+      const document = template.Resources.MemberRole?.Properties.AssumeRolePolicyDocument as { Statement: Json[] };
+      const parameters = { 'AWS::Partition': 'aws', OrganizationId: 'o-abcdefghij', CentralAccountId: '111111111111', ...values };
+      return document.Statement.map((s) => substitute(s, parameters) as unknown as Statement);
+    };
+    // The default: the central functions alone.
+    expect(trust({ OperatorAccountId: '' }).map((s) => s.Sid)).toEqual(['CentralFunctions']);
+
+    const statements = trust({ OperatorAccountId: '222222222222', OperatorRoleName: 'platform/ImdsOperator' });
+    const operator = statements.find((s) => s.Sid === 'Operator');
+    expect(operator?.Principal).toEqual({ AWS: 'arn:aws:iam::222222222222:root' });
+    const assume = (principalArn: string, orgId = 'o-abcdefghij') =>
+      decision(operator ? [operator] : [], { action: 'sts:AssumeRole', context: { 'aws:PrincipalArn': principalArn, 'aws:PrincipalOrgID': orgId } });
+    expect(assume('arn:aws:iam::222222222222:role/platform/ImdsOperator')).toBe('allowed');
+    expect(assume('arn:aws:iam::222222222222:role/platform/SomeoneElse')).toBe('implicitly denied');
+    expect(assume('arn:aws:iam::222222222222:role/platform/ImdsOperator', 'o-otherorgxyz')).toBe('implicitly denied');
+  });
+
   it('is assumable only by the central sweeping roles (not sweep-plan), inside the organization', () => {
-    const { role } = memberRole();
-    const trust = role.Properties.AssumeRolePolicyDocument as { Statement: Array<Record<string, unknown>> };
+    const template = resolveConditions(readYamlTemplate('infra/member-role.yml'));
+    const trust = template.Resources.MemberRole?.Properties.AssumeRolePolicyDocument as { Statement: Array<Record<string, unknown>> };
 
     expect(trust.Statement).toHaveLength(1);
     expect(trust.Statement[0]).toMatchObject({

@@ -97,7 +97,7 @@ const CASES: Case[] = [
       region,
       status: 'missing' as const,
       // The fix is run where the trail lives, whichever region saw it.
-      fix: /^aws cloudtrail start-logging --name arn:aws:cloudtrail:us-east-1:123456789012:trail\/imds-org-trail --region us-east-1/,
+      fix: new RegExp(`^aws cloudtrail start-logging --name arn:aws:cloudtrail:us-east-1:123456789012:trail/${ORG_TRAIL} --region us-east-1`),
     })),
   },
   {

@@ -43,6 +43,8 @@ export interface Statement {
   Effect: 'Allow' | 'Deny';
   Action: string | string[];
   Resource: Json;
+  /** Trust policies name who may act instead of on what. */
+  Principal?: Json;
   Condition?: Record<string, Record<string, Json>>;
 }
 

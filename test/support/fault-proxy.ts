@@ -150,6 +150,21 @@ const answerFor = (fault: Exclude<Fault, 'reset' | 'stall' | 'lost-answer' | Rew
   }
 };
 
+/**
+ * REST services name the operation by method and path, not in a header or the body: the
+ * Security Hub operations this tool calls.
+ */
+const REST_OPERATIONS: Record<string, Record<string, string>> = {
+  securityhub: {
+    'POST /findings': 'GetFindings',
+    'POST /findings/import': 'BatchImportFindings',
+    'PATCH /findings/batchupdate': 'BatchUpdateFindings',
+    'GET /accounts': 'DescribeHub',
+  },
+};
+
+const restOperation = (service: string, method = '', url = '') => REST_OPERATIONS[service]?.[`${method} ${url.split('?')[0] ?? ''}`] ?? '';
+
 const readBody = (stream: IncomingMessage) =>
   new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -183,7 +198,8 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
     const protocol = protocolOf(service, req.headers['content-type'] ?? '');
     const params = parseParams(protocol, body.toString('utf8'));
     const target = req.headers['x-amz-target'];
-    const operation = typeof target === 'string' ? (target.split('.').pop() ?? '') : String(params.Action ?? '');
+    const operation =
+      typeof target === 'string' ? (target.split('.').pop() ?? '') : String(params.Action ?? '') || restOperation(service, req.method, req.url);
     const accountId = accountOfKey.get(key) ?? (key.startsWith('ASIA') ? 'unknown' : DEFAULT_ACCOUNT);
     const attempt = Number(/attempt=(\d+)/.exec(String(req.headers['amz-sdk-request'] ?? ''))?.[1] ?? 1);
     return { service, operation, region, accountId, params, attempt };

@@ -1,7 +1,7 @@
 // An organization with everything the event path and the findings need, seeded through the SDK
 // from the project's own templates: the member forwarding rule as infra/member-events.yml declares
 // it, and the central bus with the policy infra/central/events.yml gives it.
-import { CloudTrailClient, CreateTrailCommand, StartLoggingCommand } from '@aws-sdk/client-cloudtrail';
+import { CloudTrailClient, CreateTrailCommand, PutEventSelectorsCommand, StartLoggingCommand, type EventSelector } from '@aws-sdk/client-cloudtrail';
 import { CreateEventBusCommand, EventBridgeClient, PutPermissionCommand, PutRuleCommand, type RuleState } from '@aws-sdk/client-eventbridge';
 import { DescribeOrganizationCommand } from '@aws-sdk/client-organizations';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -11,8 +11,6 @@ import { readYamlTemplate } from './cfn.ts';
 import { REGIONS } from './scenario.ts';
 
 export const HOME_REGION = 'us-east-1';
-/** The management account's trail: multi-region, so eu-west-1 sees it only as a shadow. */
-export const ORG_TRAIL = 'imds-org-trail';
 /** A member's trail in one region: it covers that region only. */
 export const regionalTrail = (region: string) => `imds-trail-${region}`;
 
@@ -21,6 +19,24 @@ const templateResource = (path: string, id: string) => {
   if (!resource) throw new Error(`${path} has no ${id}`);
   return resource.Properties;
 };
+
+/** The organization trail as infra/org-trail.yml declares it, with the template's default name. */
+const orgTrailFromTemplate = () => {
+  const template = readYamlTemplate('infra/org-trail.yml');
+  const trail = template.Resources.OrganizationTrail?.Properties;
+  const name = (template.Parameters?.TrailName as { Default?: string } | undefined)?.Default;
+  if (!trail || !name) throw new Error('infra/org-trail.yml has no OrganizationTrail or no default TrailName');
+  return {
+    name,
+    isMultiRegion: trail.IsMultiRegionTrail === true,
+    isOrganization: trail.IsOrganizationTrail === true,
+    isLogging: trail.IsLogging === true,
+    eventSelectors: trail.EventSelectors as EventSelector[],
+  };
+};
+
+/** The management account's trail, deployed from infra/org-trail.yml: multi-region, so eu-west-1 sees it only as a shadow. */
+export const ORG_TRAIL = orgTrailFromTemplate().name;
 
 /** The central bus's name and policy statement as the central stack deploys them for this stage and organization. */
 export const centralBusFromTemplate = (stage: string, organizationId: string) => {
@@ -55,8 +71,12 @@ export const seedReadyOrganization = async (aws: LocalAws, memberNames = ['alpha
     // moto lists an organization trail only in its own account, so each member gets trails of its own.
     if (accountId === MANAGEMENT_ACCOUNT) {
       const { cloudTrail } = await clientsIn(aws, accountId, HOME_REGION);
-      await cloudTrail.send(new CreateTrailCommand({ Name: ORG_TRAIL, S3BucketName: bucket, IsMultiRegionTrail: true, IsOrganizationTrail: true }));
-      await cloudTrail.send(new StartLoggingCommand({ Name: ORG_TRAIL }));
+      const trail = orgTrailFromTemplate();
+      await cloudTrail.send(
+        new CreateTrailCommand({ Name: trail.name, S3BucketName: bucket, IsMultiRegionTrail: trail.isMultiRegion, IsOrganizationTrail: trail.isOrganization }),
+      );
+      await cloudTrail.send(new PutEventSelectorsCommand({ TrailName: trail.name, EventSelectors: trail.eventSelectors }));
+      if (trail.isLogging) await cloudTrail.send(new StartLoggingCommand({ Name: trail.name }));
     }
     for (const region of REGIONS) {
       const { cloudTrail, events, securityHub } = await clientsIn(aws, accountId, region);

@@ -58,4 +58,18 @@ describe('token bucket for ModifyInstanceMetadataOptions', () => {
     expect(afterAnHour.filter((t) => t === afterAnHour[0])).toHaveLength(100);
     expect(afterAnHour.at(-1)).toBe((afterAnHour[0] ?? 0) + 200);
   });
+
+  it('says how long the next takes will wait in all: nothing within its tokens, the refill beyond them', async () => {
+    const { clock, now } = virtualClock();
+    const bucket = new TokenBucket(MODIFY_METADATA_BUCKET.capacity, MODIFY_METADATA_BUCKET.refillPerSecond, clock);
+
+    expect(bucket.msFor(100)).toBe(0);
+    expect(bucket.msFor(4_000)).toBe(780_000);
+    await takeAll(bucket, 150, now);
+    // 150 takes: the burst, then 50 at 5 a second; the next 10 need 2 s of refill.
+    expect(now()).toBe(10_000);
+    expect(bucket.msFor(10)).toBe(2_000);
+    const grantedAt = await takeAll(bucket, 10, now);
+    expect(grantedAt.at(-1)).toBe(12_000);
+  });
 });
