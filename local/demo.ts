@@ -17,15 +17,33 @@ const REGIONS = ['us-east-1', 'eu-west-1'];
 const say = (text = '') => process.stdout.write(`${text}\n`);
 const heading = (text: string) => say(`\n━━ ${text} ${'━'.repeat(Math.max(0, 74 - text.length))}`);
 
+/** Two launch templates in the management account's us-east-1: one whose instances are clean, one whose instance uses IMDSv1. */
+const seedTemplates = async (aws: LocalAws) => {
+  const template = async (name: string, workload: string, calls: number[]) => {
+    const id = await aws.createLaunchTemplate(MANAGEMENT_ACCOUNT, 'us-east-1', name, {
+      ImageId: 'ami-12c6146b',
+      InstanceType: 't3.micro',
+      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'Name', Value: name }, { Key: 'workload', Value: workload }] }],
+      MetadataOptions: { HttpTokens: 'optional', HttpPutResponseHopLimit: 1 },
+    });
+    const instances: string[] = [];
+    for (const _ of calls) instances.push(...(await aws.runFromTemplate(MANAGEMENT_ACCOUNT, 'us-east-1', id)));
+    await aws.putNoTokenCalls(MANAGEMENT_ACCOUNT, 'us-east-1', Object.fromEntries(instances.map((i, n) => [i, days(14, calls[n] ?? 0)])));
+  };
+  await template('web-fleet', 'ecs', [0, 0]);
+  await template('billing-legacy', 'web', [60]);
+};
+
 /**
- * Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances; and a
- * sandbox account whose 4 instances already require IMDSv2 (or have IMDS off). The members sit in
- * two OUs, Workloads and Sandbox, for the readiness table of `guardrails`.
+ * Every verdict, in every account-region: 3 accounts × 2 regions × 11 = 66 instances, plus 3 from
+ * two launch templates; and a sandbox account whose 4 instances already require IMDSv2 (or have
+ * IMDS off). The members sit in two OUs, Workloads and Sandbox, for the readiness table of `guardrails`.
  */
 const seed = async (aws: LocalAws) => {
   const [payments = '', analytics = '', sandbox = ''] = await aws.createOrganization(['payments', 'analytics', 'sandbox']);
   await aws.createOu('Workloads', [payments, analytics]);
   await aws.createOu('Sandbox', [sandbox]);
+  await seedTemplates(aws);
   for (const region of REGIONS) {
     await aws.runInstances(sandbox, region, { httpTokens: 'required', tags: { Name: 'sandbox-v2' } });
     await aws.runInstances(sandbox, region, { httpEndpoint: 'disabled', tags: { Name: 'sandbox-no-imds' } });
@@ -95,6 +113,7 @@ const main = async () => {
     say(`3 accounts × ${REGIONS.length} regions × 11 instances: web, ECS and EKS hosts, a legacy app and a docker host`);
     say('still using IMDSv1, a new instance, one without metrics, an exempt appliance, hop-limit drift, IMDS off;');
     say('and a sandbox account (OU Sandbox) whose 4 instances already require IMDSv2. payments and analytics sit in OU Workloads.');
+    say('and two launch templates that allow IMDSv1: web-fleet (2 clean instances) and billing-legacy (1 IMDSv1 user).');
 
     const policy = 'local/demo-policy.yaml';
     heading(`imds-remediator plan --policy ${policy}`);

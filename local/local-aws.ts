@@ -6,7 +6,15 @@ import {
   DescribeAutoScalingGroupsCommand,
   SetDesiredCapacityCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { CreateLaunchTemplateCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type Tag } from '@aws-sdk/client-ec2';
+import {
+  CreateLaunchTemplateCommand,
+  CreateLaunchTemplateVersionCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type RequestLaunchTemplateData,
+  type Tag,
+} from '@aws-sdk/client-ec2';
 import {
   CreateAccountCommand,
   CreateOrganizationCommand,
@@ -104,6 +112,50 @@ export class LocalAws {
 
   async terminate(accountId: string, region: string, instanceIds: string[]) {
     await (await this.ec2(accountId, region)).send(new TerminateInstancesCommand({ InstanceIds: instanceIds }));
+  }
+
+  /** A launch template (tagged with `tags`) with this launch data; returns its id. */
+  async createLaunchTemplate(accountId: string, region: string, name: string, data: RequestLaunchTemplateData, tags: Record<string, string> = {}): Promise<string> {
+    const ec2 = await this.ec2(accountId, region);
+    const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+    const out = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: name,
+        LaunchTemplateData: data,
+        TagSpecifications: Tags.length > 0 ? [{ ResourceType: 'launch-template', Tags }] : undefined,
+      }),
+    );
+    const id = out.LaunchTemplate?.LaunchTemplateId;
+    if (!id) throw new Error(`CreateLaunchTemplate ${name} returned no id`);
+    return id;
+  }
+
+  /** Another version of a template (it becomes $Latest, not $Default); returns its number. */
+  async addLaunchTemplateVersion(accountId: string, region: string, launchTemplateId: string, data: RequestLaunchTemplateData): Promise<number> {
+    const ec2 = await this.ec2(accountId, region);
+    const out = await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: launchTemplateId, LaunchTemplateData: data }));
+    return out.LaunchTemplateVersion?.VersionNumber ?? 0;
+  }
+
+  /**
+   * Instances launched from a template, as EC2 tags them (aws:ec2launchtemplate:id and :version).
+   * moto does not give them the template's MetadataOptions: the options are set here, as a launch would.
+   */
+  async runFromTemplate(accountId: string, region: string, launchTemplateId: string, spec: Omit<InstanceSpec, 'tags'> & { version?: string } = {}): Promise<string[]> {
+    const ec2 = await this.ec2(accountId, region);
+    const out = await ec2.send(
+      new RunInstancesCommand({
+        MinCount: spec.count ?? 1,
+        MaxCount: spec.count ?? 1,
+        LaunchTemplate: { LaunchTemplateId: launchTemplateId, Version: spec.version ?? '$Default' },
+        MetadataOptions: {
+          HttpTokens: spec.httpTokens ?? 'optional',
+          HttpEndpoint: spec.httpEndpoint ?? 'enabled',
+          HttpPutResponseHopLimit: spec.hopLimit ?? 1,
+        },
+      }),
+    );
+    return (out.Instances ?? []).map((i) => i.InstanceId ?? '');
   }
 
   /** An Auto Scaling group on a launch template with IMDSv1 open, as the AWS console used to make them. */

@@ -1,4 +1,5 @@
 // The composition root: the only place that builds SDK clients and wires them to ports.
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
@@ -8,8 +9,10 @@ import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { AutoScalingAdapter } from '../adapters/autoscaling.ts';
 import { CloudWatchAdapter } from '../adapters/cloudwatch.ts';
 import { Ec2Adapter } from '../adapters/ec2.ts';
+import { Ec2LaunchTemplatesAdapter } from '../adapters/ec2-launch-templates.ts';
 import { OrganizationsAdapter } from '../adapters/organizations.ts';
 import { webhookFromSecret } from '../adapters/secrets.ts';
 import { SecurityHubAdapter } from '../adapters/securityhub.ts';
@@ -30,6 +33,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 /** Any SDK v3 client: tests add middleware through this (call counting, fault injection). */
 export type AnyClient =
   | EC2Client
+  | AutoScalingClient
   | CloudWatchClient
   | OrganizationsClient
   | STSClient
@@ -118,11 +122,16 @@ export const composeWorld = ({ policy, env, customizeClient, slack, planRoleName
       new Ec2Adapter(make(new EC2Client({ ...base, region: env.homeRegion, credentials: planningCredentialsFor(accountId) }))),
     shard: ({ accountId, region }) => {
       const credentials = credentialsFor(accountId);
+      const ec2 = make(new EC2Client({ ...base, region, credentials }));
       return {
-        ec2: new Ec2Adapter(make(new EC2Client({ ...base, region, credentials }))),
+        ec2: new Ec2Adapter(ec2),
         metrics: new CloudWatchAdapter(make(new CloudWatchClient({ ...base, region, credentials }))),
         // In the instance's own account and region: BatchImportFindings accepts only the caller's account.
         findings: new SecurityHubAdapter(make(new SecurityHubClient({ ...base, region, credentials }))),
+        templates: {
+          ec2: new Ec2LaunchTemplatesAdapter(ec2),
+          autoscaling: new AutoScalingAdapter(make(new AutoScalingClient({ ...base, region, credentials }))),
+        },
       };
     },
     notifier: composeNotifier({ env, customizeClient, slack }),

@@ -32,6 +32,15 @@ export const digestSchema = z.object({
       ),
     })
     .optional(),
+  templates: z
+    .object({
+      byVerdict: z.record(z.string(), count),
+      changed: count,
+      allowingV1: count,
+      pinnedGroups: count,
+      launchConfigurations: count,
+    })
+    .optional(),
 });
 
 /** Where the last invocation of a shard stopped (functions/sweep/shard.ts ShardCursor). */

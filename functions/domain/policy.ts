@@ -113,6 +113,16 @@ const policySchema = z
           .default('ImdsV1BreakGlass'),
       })
       .prefault({}),
+    // Launch templates whose $Default (or a $Latest a group uses) allows IMDSv1 get a new default
+    // version requiring IMDSv2 when every instance launched from them shows no IMDSv1 use.
+    // `unused`: a template no running instance was launched from and no group uses: `fix` it
+    // (nothing running depends on it) or only `report` it.
+    launchTemplates: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        unused: z.enum(['fix', 'report'], { error: 'must be fix or report' }).default('fix'),
+      })
+      .prefault({}),
   })
   .superRefine((p, ctx) => {
     if (p.minObservedDays > p.lookbackDays) {

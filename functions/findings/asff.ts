@@ -7,7 +7,7 @@ import { requiresTokensOnceApplied, VERDICT_TABLE, type ComplianceStatus, type S
 export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
 export const FINDING_TYPE = 'Software and Configuration Checks/AWS Security Best Practices';
 const REMEDIATION_URL = 'https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-existing-instances.html';
-const FIELD = 'imds-remediator';
+export const FIELD = 'imds-remediator';
 /** ProductFields key of the state a PASSED finding stands for; unchanged state → no re-import. */
 export const STATE_FIELD = `${FIELD}/State`;
 /**
@@ -17,18 +17,51 @@ export const STATE_FIELD = `${FIELD}/State`;
  */
 export const ENFORCED_AT_FIELD = `${FIELD}/EnforcedAt`;
 
-const TITLE_MAX = 256;
-const DESCRIPTION_MAX = 1024;
+export const TITLE_MAX = 256;
+export const DESCRIPTION_MAX = 1024;
 const TAGS_MAX = 50;
 const TAG_VALUE_MAX = 256;
 
 export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
 
+export interface InstanceResource {
+  Type: 'AwsEc2Instance';
+  Id: string;
+  Partition: Partition;
+  Region: string;
+  Tags: Record<string, string>;
+  Details: {
+    AwsEc2Instance: {
+      IamInstanceProfileArn?: string;
+      LaunchedAt?: string;
+      MetadataOptions: { HttpEndpoint: string; HttpTokens: string; HttpPutResponseHopLimit: number };
+    };
+  };
+}
+
+/** ASFF's AwsEc2LaunchTemplateDetails, the part we write: the default version's metadata options. */
+export interface LaunchTemplateResource {
+  Type: 'AwsEc2LaunchTemplate';
+  Id: string;
+  Partition: Partition;
+  Region: string;
+  Tags: Record<string, string>;
+  Details: {
+    AwsEc2LaunchTemplate: {
+      Id: string;
+      LaunchTemplateName: string;
+      DefaultVersionNumber: number;
+      LatestVersionNumber: number;
+      LaunchTemplateData: { MetadataOptions: { HttpEndpoint?: string; HttpTokens?: string; HttpPutResponseHopLimit?: number } };
+    };
+  };
+}
+
 /**
  * The ASFF subset we write, field names as BatchImportFindings wants them. Region is left
  * out: Security Hub sets it from the endpoint the finding is imported through.
  */
-export interface AsffFinding {
+export interface AsffFinding<R extends InstanceResource | LaunchTemplateResource = InstanceResource | LaunchTemplateResource> {
   SchemaVersion: '2018-10-08';
   Id: string;
   ProductArn: string;
@@ -48,20 +81,7 @@ export interface AsffFinding {
   Description: string;
   Remediation: { Recommendation: { Text: string; Url: string } };
   ProductFields: Record<string, string>;
-  Resources: Array<{
-    Type: 'AwsEc2Instance';
-    Id: string;
-    Partition: Partition;
-    Region: string;
-    Tags: Record<string, string>;
-    Details: {
-      AwsEc2Instance: {
-        IamInstanceProfileArn?: string;
-        LaunchedAt?: string;
-        MetadataOptions: { HttpEndpoint: string; HttpTokens: string; HttpPutResponseHopLimit: number };
-      };
-    };
-  }>;
+  Resources: R[];
   Compliance: { Status: ComplianceStatus };
   /** Set only when an exempt instance's finding is created: a provider cannot change it afterwards. */
   Workflow?: { Status: 'SUPPRESSED' };
@@ -104,7 +124,7 @@ export const findingId = (shard: Shard, instanceId: string) => `${findingIdPrefi
 export const productArn = (partition: string, shard: Shard) =>
   `arn:${partition}:securityhub:${shard.region}:${shard.accountId}:product/${shard.accountId}/default`;
 
-const asPartition = (p: string): Partition => (p === 'aws-cn' || p === 'aws-us-gov' ? p : 'aws');
+export const asPartition = (p: string): Partition => (p === 'aws-cn' || p === 'aws-us-gov' ? p : 'aws');
 
 /** The options the instance has now: what EC2 showed after a change, else what was read. */
 export const currentOptions = (facts: InstanceFacts, result: InstanceResult): MetadataOptions => {
@@ -214,9 +234,9 @@ const remediationOf = (result: InstanceResult, minObserved: string): string => {
   }
 };
 
-const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
-const clipTags = (tags: Record<string, string>) =>
+export const clipTags = (tags: Record<string, string>) =>
   Object.fromEntries(
     Object.entries(tags)
       .slice(0, TAGS_MAX)
@@ -227,7 +247,7 @@ const clipTags = (tags: Record<string, string>) =>
 export const stateKey = (status: ComplianceStatus, severity: SeverityLabel, options: MetadataOptions) =>
   `${status} ${severity} HttpTokens=${options.httpTokens} HttpEndpoint=${options.httpEndpoint} HopLimit=${options.hopLimit}`;
 
-export const buildFinding = (input: FindingInput): AsffFinding => {
+export const buildFinding = (input: FindingInput): AsffFinding<InstanceResource> => {
   const { facts, result, shard, now } = input;
   const at = now.toISOString();
   const options = currentOptions(facts, result);

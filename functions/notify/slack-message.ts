@@ -105,6 +105,21 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
   const errorLines = report.errors.map((e) => escapeMrkdwn(`• ${e.accountId} ${e.region ?? '(all regions)'}: ${e.message}`));
   // The count is the summary's: the report lists only the first of many.
   if (errorLines.length > 0) blocks.push(section(listSection(`*Errors (${summary.errors})*`, errorLines)));
+  const templates = summary.templates;
+  if (templates && (templates.templates > 0 || templates.launchConfigurations > 0)) {
+    const blockedTemplates = templates.byVerdict['blocked-v1-in-use'];
+    const fixWord = report.mode === 'apply' ? `${templates.changed} given a new default version requiring IMDSv2` : `${templates.byVerdict.fix} would get a new default version requiring IMDSv2`;
+    const extras = [
+      blockedTemplates > 0 ? `${blockedTemplates} blocked by instances using IMDSv1` : '',
+      templates.pinnedGroups > 0 ? `${templates.pinnedGroups} Auto Scaling groups pinned to a version that allows IMDSv1` : '',
+      templates.launchConfigurations > 0 ? `${templates.launchConfigurations} launch configurations allow IMDSv1` : '',
+    ].filter(Boolean);
+    blocks.push(
+      section(
+        `*Launch templates*: ${templates.templates}, ${fixWord}, ${templates.allowingV1} still allow IMDSv1${extras.length > 0 ? `; ${extras.join('; ')}` : ''}`,
+      ),
+    );
+  }
   if (report.findings.enabled) {
     const f = report.findings;
     blocks.push({
@@ -116,7 +131,8 @@ export const sweepSummaryMessage = (report: SweepReport, overview: SweepOverview
   const text =
     `IMDSv2 sweep (${mode}): ${summary.instances} instances in ${summary.accounts} accounts, ${summary.changed} changed, ` +
     `${summary.toChange} still to change, ${blockedCount} blocked by IMDSv1 use, ${summary.errors} errors` +
-    (report.readiness ? `, ${report.readiness.readyAccounts} of ${report.readiness.accounts} accounts ready for prevention` : '');
+    (report.readiness ? `, ${report.readiness.readyAccounts} of ${report.readiness.accounts} accounts ready for prevention` : '') +
+    (templates && templates.templates > 0 ? `; launch templates: ${templates.templates}, ${templates.changed} changed, ${templates.allowingV1} still allow IMDSv1` : '');
   return { text, blocks: blocks.slice(0, MAX_BLOCKS) };
 };
 

@@ -1,6 +1,7 @@
 // What the per-instance pipeline needs from one account-region. Adapters implement these;
 // the composition root arranges the account's credentials before handing them over.
 import type { InstanceFacts, MetadataOptions, MetricSums, RejectedSums } from '../domain/model.ts';
+import type { TemplateChange, TemplateFacts, TemplateVersionFacts } from '../domain/templates.ts';
 import type { FindingsPort } from '../findings/port.ts';
 
 export interface TimeWindow {
@@ -49,11 +50,49 @@ export interface MetricsPort {
   countRejectedCalls(instanceIds: string[], window: TimeWindow): Promise<Map<string, RejectedSums>>;
 }
 
+/** A launch template as listed, before its versions and users are read. */
+export type TemplateListing = Omit<TemplateFacts, 'versions' | 'groups'>;
+
+/** The account-region's EC2 launch templates (the sweep's templates step). */
+export interface LaunchTemplatesPort {
+  /** Every launch template of the account-region. */
+  listTemplates(): Promise<TemplateListing[]>;
+  /** These versions (numbers, `$Default`, `$Latest`) of one template; a version that no longer exists is left out. */
+  readVersions(launchTemplateId: string, versions: string[]): Promise<TemplateVersionFacts[]>;
+  /**
+   * A new version: the source version's whole launch data, read afresh, with HttpTokens=required,
+   * the endpoint enabled and the change's hop limit. `clientToken` makes a retried call create one
+   * version, not two. Returns the new version's number.
+   */
+  createFixedVersion(launchTemplateId: string, change: TemplateChange, description: string, clientToken: string): Promise<number>;
+  setDefaultVersion(launchTemplateId: string, version: number): Promise<void>;
+  tagTemplate(launchTemplateId: string, tags: Record<string, string>): Promise<void>;
+  /** Which of these template ids still exist (asked by id, before a finding is archived). */
+  existingTemplates(launchTemplateIds: string[]): Promise<Set<string>>;
+}
+
+/** An Auto Scaling group and what it launches from. */
+export interface GroupListing {
+  name: string;
+  /** Each launch template it names (its own, or its mixed instances policy's), with the version. */
+  templates: Array<{ launchTemplateId: string | undefined; launchTemplateName: string | undefined; version: string }>;
+  launchConfigurationName: string | undefined;
+}
+
+/** The account-region's Auto Scaling groups and launch configurations. */
+export interface AutoScalingPort {
+  listGroups(): Promise<GroupListing[]>;
+  /** Launch configurations that allow IMDSv1 (HttpTokens optional or not set, endpoint not disabled). */
+  listLaunchConfigurationsAllowingV1(): Promise<string[]>;
+}
+
 /** Access to one account-region, with credentials already arranged. */
 export interface ShardPorts {
   ec2: Ec2Port;
   metrics: MetricsPort;
   findings?: FindingsPort;
+  /** Launch templates and the groups that use them; undefined where templates are not handled (events). */
+  templates?: { ec2: LaunchTemplatesPort; autoscaling: AutoScalingPort } | undefined;
 }
 
 /** Who holds an account-region, and until when (ISO 8601 times). */

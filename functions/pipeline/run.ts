@@ -5,6 +5,7 @@ import { decide, type DecideContext } from '../domain/decide.ts';
 import type { Log } from '../domain/log.ts';
 import type { Evidence, InstanceFacts, InstanceResult, Observation, ScopeError, Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
+import type { LaunchConfigurationResult, TemplateResult } from '../domain/templates.ts';
 import { isChange, isRevert } from '../domain/verdicts.ts';
 import { unconfirmedEnforcements } from '../findings/confirm-enforcement.ts';
 import { recordFindings, type FindingsOutcome } from '../findings/record.ts';
@@ -19,6 +20,9 @@ export interface ShardResult {
   errors: ScopeError[];
   /** Undefined when findings were not recorded. */
   findings?: FindingsOutcome | undefined;
+  /** The account-region's launch templates, in the sweep's last piece (sweep/templates.ts); undefined elsewhere. */
+  templates?: TemplateResult[] | undefined;
+  launchConfigurations?: LaunchConfigurationResult[] | undefined;
 }
 
 export interface PipelineOptions extends Omit<ApplyOptions, 'maxChanges'> {

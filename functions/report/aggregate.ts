@@ -3,6 +3,7 @@
 // report and every Slack summary count the same things the same way.
 import type { InstanceResult, ScopeError, Shard } from '../domain/model.ts';
 import { VERDICTS, type Verdict } from '../domain/verdicts.ts';
+import { TEMPLATE_VERDICTS, type LaunchConfigurationResult, type TemplateResult, type TemplateVerdict } from '../domain/templates.ts';
 import type { FindingFailure } from '../findings/record.ts';
 import type { NotificationOutcome } from '../notify/outcome.ts';
 import { unitReadiness, type SweepOrganization, type UnitReadiness } from '../guardrails/readiness.ts';
@@ -15,6 +16,7 @@ import {
   type BlockedInstance,
   type PlanSummary,
   type ShardDigest,
+  type TemplatesDigest,
 } from './digest.ts';
 
 /**
@@ -40,6 +42,19 @@ export interface SweepSummary {
   findingsFailed: number;
   accounts: number;
   shards: number;
+  /** Launch templates, counted like the instances (every aggregated summary has it). */
+  templates?: TemplatesSummary | undefined;
+}
+
+export interface TemplatesSummary {
+  byVerdict: Record<TemplateVerdict, number>;
+  /** Every template looked at. */
+  templates: number;
+  changed: number;
+  /** Still allowing IMDSv1 through $Default (or a $Latest a group uses) after this run. */
+  allowingV1: number;
+  pinnedGroups: number;
+  launchConfigurations: number;
 }
 
 export interface FindingsSummary {
@@ -68,6 +83,10 @@ export interface SweepReport {
   readiness?: ReadinessSummary | undefined;
   /** Every instance's result where the run kept them (the CLI, an event); empty for the deployed sweep. */
   instances: InstanceResult[];
+  /** Every launch template's result where the run kept them (the CLI); empty for the deployed sweep and events. */
+  templates: TemplateResult[];
+  /** Launch configurations that allow IMDSv1, where the run kept them (the CLI). */
+  launchConfigurations: LaunchConfigurationResult[];
   errors: ScopeError[];
   findings: FindingsSummary;
   /** `slack`: the run summary (for an event, its messages); `alerts`: the rollback watch's alerts. */
@@ -106,6 +125,19 @@ const sum = (digests: ShardDigest[], count: (d: ShardDigest) => number) => diges
  * invocations), from the digests of its pieces. Each instance is in exactly one piece, so the
  * counts add up; the named errors, blocked instances and finding failures keep the digest's bounds.
  */
+const addTemplates = (a: TemplatesDigest | undefined, b: TemplatesDigest | undefined): TemplatesDigest | undefined => {
+  if (!a || !b) return a ?? b;
+  const byVerdict: TemplatesDigest['byVerdict'] = { ...a.byVerdict };
+  for (const v of TEMPLATE_VERDICTS) if (b.byVerdict[v] !== undefined) byVerdict[v] = (byVerdict[v] ?? 0) + (b.byVerdict[v] ?? 0);
+  return {
+    byVerdict,
+    changed: a.changed + b.changed,
+    allowingV1: a.allowingV1 + b.allowingV1,
+    pinnedGroups: a.pinnedGroups + b.pinnedGroups,
+    launchConfigurations: a.launchConfigurations + b.launchConfigurations,
+  };
+};
+
 export const addDigests = (a: ShardDigest, b: ShardDigest): ShardDigest => {
   const byVerdict: ShardDigest['byVerdict'] = { ...a.byVerdict };
   for (const v of VERDICTS) if (b.byVerdict[v] !== undefined) byVerdict[v] = (byVerdict[v] ?? 0) + (b.byVerdict[v] ?? 0);
@@ -130,6 +162,7 @@ export const addDigests = (a: ShardDigest, b: ShardDigest): ShardDigest => {
     notReady: a.notReady === undefined || b.notReady === undefined ? undefined : a.notReady + b.notReady,
     blocked: [...a.blocked, ...b.blocked].sort(byCallsDescending).slice(0, DIGEST_BLOCKED_MAX),
     findings,
+    templates: addTemplates(a.templates, b.templates),
   };
 };
 
@@ -146,14 +179,16 @@ export interface AggregateInput {
 
 /**
  * An account is ready when every account-region planned for it reported, without an error, no
- * instance standing in the way; anything missing or unknown leaves it not ready.
+ * instance standing in the way and no launch template allowing IMDSv1; anything missing or
+ * unknown leaves it not ready.
  */
 const readinessOf = (organization: SweepOrganization, digests: ShardDigest[], failed: FailedShard[]): ReadinessSummary => {
   const reported = new Map<string, { shards: number; clean: boolean }>();
   for (const d of digests) {
     const r = reported.get(d.shard.accountId) ?? { shards: 0, clean: true };
     r.shards += 1;
-    r.clean &&= d.notReady === 0 && d.errorCount === 0;
+    // A launch template left allowing IMDSv1 brings v1 back with the next launch: not ready either.
+    r.clean &&= d.notReady === 0 && d.errorCount === 0 && (d.templates?.allowingV1 ?? 0) === 0;
     reported.set(d.shard.accountId, r);
   }
   const failedAccounts = new Set(failed.map((f) => f.shard?.accountId));
@@ -197,6 +232,17 @@ export const aggregate = ({ mode, plan, digests, failed = [], findingsEnabled, o
     nonCompliantByAccount,
   };
 
+  const templateVerdicts = Object.fromEntries(TEMPLATE_VERDICTS.map((v) => [v, 0])) as Record<TemplateVerdict, number>;
+  for (const d of digests) for (const v of TEMPLATE_VERDICTS) templateVerdicts[v] += d.templates?.byVerdict[v] ?? 0;
+  const templates: TemplatesSummary = {
+    byVerdict: templateVerdicts,
+    templates: Object.values(templateVerdicts).reduce((n, v) => n + v, 0),
+    changed: sum(digests, (d) => d.templates?.changed ?? 0),
+    allowingV1: sum(digests, (d) => d.templates?.allowingV1 ?? 0),
+    pinnedGroups: sum(digests, (d) => d.templates?.pinnedGroups ?? 0),
+    launchConfigurations: sum(digests, (d) => d.templates?.launchConfigurations ?? 0),
+  };
+
   const report: SweepReport = {
     mode,
     summary: {
@@ -204,13 +250,16 @@ export const aggregate = ({ mode, plan, digests, failed = [], findingsEnabled, o
       instances: sum(digests, (d) => Object.values(d.byVerdict).reduce((n, v) => n + (v ?? 0), 0)),
       changed: sum(digests, (d) => d.changed),
       toChange: sum(digests, (d) => d.toChange),
-      errors: plan.errorCount + shardErrors + byVerdict.error + failed.length + missing,
+      errors: plan.errorCount + shardErrors + byVerdict.error + templateVerdicts.error + failed.length + missing,
       findingsFailed,
       accounts: plan.accounts,
       shards: plan.shards,
+      templates,
     },
     ...(organization ? { readiness: readinessOf(organization, digests, failed) } : {}),
     instances: [],
+    templates: [],
+    launchConfigurations: [],
     // Whole account-regions left unswept come first: the bound must never hide them behind instance errors.
     errors: bounded([...plan.errors, ...failedErrors, ...missingErrors, ...digests.flatMap((d) => d.errors)]),
     findings: {

@@ -5,6 +5,7 @@
 import type { InstanceResult, ScopeError, Shard } from '../domain/model.ts';
 import { isNonCompliant, isToChange } from '../domain/model.ts';
 import type { Verdict } from '../domain/verdicts.ts';
+import type { TemplateResult, TemplateVerdict } from '../domain/templates.ts';
 import type { FindingFailure } from '../findings/record.ts';
 import type { ShardResult } from '../pipeline/run.ts';
 import { instanceBlocker } from '../guardrails/readiness.ts';
@@ -34,6 +35,19 @@ export interface FindingsDigest {
   failed: FindingFailure[];
 }
 
+/** What the launch-template step found in one shard: counts only. */
+export interface TemplatesDigest {
+  byVerdict: Partial<Record<TemplateVerdict, number>>;
+  /** Templates given a new default version (or $Latest) this run. */
+  changed: number;
+  /** Templates whose $Default (or a $Latest a group uses) still allows IMDSv1 after this run. */
+  allowingV1: number;
+  /** Auto Scaling groups that pin a version allowing IMDSv1. */
+  pinnedGroups: number;
+  /** Launch configurations that allow IMDSv1 (they cannot change: their groups must move). */
+  launchConfigurations: number;
+}
+
 export interface ShardDigest {
   shard: Shard;
   byVerdict: Partial<Record<Verdict, number>>;
@@ -55,6 +69,8 @@ export interface ShardDigest {
   blocked: Array<{ instanceId: string; noTokenCalls: number }>;
   /** Undefined when findings were not recorded in this shard. */
   findings?: FindingsDigest | undefined;
+  /** Undefined when this part of the shard did not look at launch templates. */
+  templates?: TemplatesDigest | undefined;
 }
 
 /** What the plan step leaves in the state for the report step. */
@@ -91,6 +107,18 @@ const heaviestV1Users = (instances: InstanceResult[]) =>
     .sort(byCallsDescending)
     .slice(0, DIGEST_BLOCKED_MAX);
 
+export const digestTemplates = (templates: TemplateResult[], launchConfigurations: number): TemplatesDigest => {
+  const byVerdict: Partial<Record<TemplateVerdict, number>> = {};
+  for (const t of templates) byVerdict[t.verdict] = (byVerdict[t.verdict] ?? 0) + 1;
+  return {
+    byVerdict,
+    changed: templates.filter((t) => t.changed).length,
+    allowingV1: templates.filter((t) => t.allowsV1).length,
+    pinnedGroups: templates.reduce((n, t) => n + t.pinned.length, 0),
+    launchConfigurations,
+  };
+};
+
 export const digestShard = (result: ShardResult): ShardDigest => {
   const byVerdict: Partial<Record<Verdict, number>> = {};
   for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
@@ -115,5 +143,6 @@ export const digestShard = (result: ShardResult): ShardDigest => {
       failedCount: findings.failed.length,
       failed: findings.failed.slice(0, DIGEST_FINDING_FAILURES_MAX).map((f) => ({ ...f, message: cut(f.message) })),
     },
+    templates: result.templates && digestTemplates(result.templates, result.launchConfigurations?.length ?? 0),
   };
 };

@@ -1,6 +1,7 @@
 // The human view of a run, for the terminal.
 import type { InstanceResult } from '../domain/model.ts';
 import { isPlannedChange, VERDICT_TABLE, VERDICTS, type Verdict } from '../domain/verdicts.ts';
+import { TEMPLATE_LABELS, TEMPLATE_VERDICTS, type TemplateResult } from '../domain/templates.ts';
 import type { SweepReport } from './aggregate.ts';
 import { textTable as table } from '../domain/text-table.ts';
 
@@ -55,6 +56,7 @@ export const renderReport = (report: SweepReport): string => {
     for (const i of gone) out.push(line(i, 'gone'));
     out.push('');
   }
+  out.push(...renderTemplates(report));
   const failed = report.instances.filter((i) => i.verdict === 'error');
   if (report.errors.length > 0 || failed.length > 0) {
     out.push(`Errors (${report.errors.length + failed.length}):`);
@@ -63,4 +65,46 @@ export const renderReport = (report: SweepReport): string => {
     out.push('');
   }
   return out.join('\n');
+};
+
+const templateLine = (t: TemplateResult, extra: string) => `  ${t.launchTemplateId} (${t.launchTemplateName})  ${t.accountId}  ${t.region}  ${extra}: ${t.reason}`;
+
+/** Launch templates: counts, then each change, each blocked one, each group pinned to a version that allows IMDSv1. */
+const renderTemplates = (report: SweepReport): string[] => {
+  const summary = report.summary.templates;
+  if (!summary || (summary.templates === 0 && summary.launchConfigurations === 0)) return [];
+  const out: string[] = [];
+  const counts = TEMPLATE_VERDICTS.filter((v) => summary.byVerdict[v] > 0).map((v) => `${v} ${summary.byVerdict[v]}`);
+  out.push(`Launch templates: ${summary.templates} (${counts.join(', ') || 'none'}); ${summary.allowingV1} still allow IMDSv1 after this run`, '');
+  const fixes = report.templates.filter((t) => t.verdict === 'fix');
+  if (fixes.length > 0) {
+    out.push(report.mode === 'apply' ? `Templates changed (${summary.changed}):` : `Templates that would get a new default version (${fixes.length}):`);
+    for (const t of fixes) {
+      const copies = t.changes
+        .map((c, n) => `${t.createdVersions[n] !== undefined ? `version ${t.createdVersions[n]}` : 'a new version'} = version ${c.sourceVersion} + HttpTokens=required, hop limit ${c.hopLimit}${c.makeDefault ? ', made $Default' : ', as $Latest'}`)
+        .join('; ');
+      out.push(templateLine(t, `${copies}${t.changed ? ' [done]' : ''}`));
+    }
+    out.push('');
+  }
+  const left = report.templates.filter((t) => t.verdict !== 'fix' && t.verdict !== 'compliant' && t.allowsV1);
+  if (left.length > 0) {
+    out.push(`Templates left allowing IMDSv1 (${left.length}):`);
+    for (const t of left) out.push(templateLine(t, TEMPLATE_LABELS[t.verdict]));
+    out.push('');
+  }
+  const pinned = report.templates.flatMap((t) => t.pinned.map((p) => ({ t, p })));
+  if (pinned.length > 0) {
+    out.push(`Auto Scaling groups pinned to a template version that allows IMDSv1 (${pinned.length}); versions never change, so move the group:`);
+    for (const { t, p } of pinned) {
+      out.push(`  ${p.group}  ${t.accountId}  ${t.region}  ${t.launchTemplateId} version ${p.version}: aws autoscaling update-auto-scaling-group --auto-scaling-group-name ${p.group} --launch-template LaunchTemplateId=${t.launchTemplateId},Version='$Default'`);
+    }
+    out.push('');
+  }
+  if (report.launchConfigurations.length > 0) {
+    out.push(`Launch configurations that allow IMDSv1 (${report.launchConfigurations.length}); they cannot be changed:`);
+    for (const c of report.launchConfigurations) out.push(`  ${c.name}  ${c.accountId}  ${c.region}: ${c.reason}`);
+    out.push('');
+  }
+  return out;
 };

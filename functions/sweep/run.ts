@@ -84,6 +84,8 @@ export const runSweepWithPlan = async (world: World, policy: Policy, options: Sw
     report: {
       ...report,
       instances,
+      templates: shards.flatMap((s) => s.templates ?? []),
+      launchConfigurations: shards.flatMap((s) => s.launchConfigurations ?? []),
       errors: [...plan.errors, ...shards.flatMap((s) => s.errors)],
       findings: { ...report.findings, failed: shards.flatMap((s) => s.findings?.failed ?? []) },
       notifications: alerts ? { slack, alerts } : { slack },

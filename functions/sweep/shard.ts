@@ -23,6 +23,7 @@ import {
   type PieceLimits,
 } from './pieces.ts';
 import type { PlannedShard } from './plan.ts';
+import { sweepTemplates } from './templates.ts';
 
 /** Where an invocation of a deployed shard stopped, for the next one. */
 export interface ShardCursor {
@@ -163,7 +164,31 @@ const sweepHeldShard = async (ports: ShardPorts, shard: PlannedShard, policy: Po
     if (findings) findings = addFindings(findings, part.findings);
     reportedUpTo = piece.upTo ?? piece.instances.at(-1)?.instanceId ?? reportedUpTo;
   }
-  return { shard: where, instances: results, errors, findings, next: undefined };
+
+  // The account-region's instances are done: its launch templates, once, with the whole listing,
+  // counting against what is left of the change cap. A deployed shard leaves them its reserve.
+  const templateTimeUp = endBy === undefined ? undefined : () => clock.now() >= endBy - AFTER_CHANGES_RESERVE_MS;
+  const templates = await sweepTemplates(ports, where, listed, {
+    policy,
+    apply: options.apply,
+    now: options.now,
+    log,
+    accountExemption: shard.accountExemption,
+    changesMadeEarlier: (options.changesMadeEarlier ?? 0) + results.filter((r) => r.changed).length,
+    findings: recording ? { partition: recording.partition } : undefined,
+    timeUp: templateTimeUp,
+  });
+  errors.push(...templates.errors);
+  if (findings) findings = addFindings(findings, templates.findings);
+  return {
+    shard: where,
+    instances: results,
+    errors,
+    findings,
+    templates: templates.templates,
+    launchConfigurations: templates.launchConfigurations,
+    next: undefined,
+  };
 };
 
 /** One account-region, or the next part of it. Never throws: failures become errors in the result. */

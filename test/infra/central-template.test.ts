@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
+import { LAUNCH_TEMPLATE_IAM_ACTIONS } from '../../functions/adapters/ec2-launch-templates.ts';
+import { AUTOSCALING_IAM_ACTIONS } from '../../functions/adapters/autoscaling.ts';
 import { ORGANIZATIONS_IAM_ACTIONS } from '../../functions/adapters/organizations.ts';
 import { S3_IAM_ACTIONS } from '../../functions/adapters/s3.ts';
 import { S3_LEASE_IAM_ACTIONS } from '../../functions/adapters/s3-lease.ts';
@@ -22,7 +24,7 @@ import { requiredShardMemoryMb } from '../../bench/shard-memory.ts';
 
 const { aws } = useMoto();
 
-const MEMBER_ACCOUNT_ACTIONS = [...EC2_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS];
+const MEMBER_ACCOUNT_ACTIONS = [...EC2_IAM_ACTIONS, ...LAUNCH_TEMPLATE_IAM_ACTIONS, ...AUTOSCALING_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS];
 
 /** Every action a role of the central stack may hold: the adapters' constants plus the plumbing. */
 const ALLOWED_ACTIONS = new Set<string>([
@@ -258,7 +260,7 @@ describe('central template (osls package)', () => {
       }
       // Anything on every resource is a read (or Security Hub import) of this account, never a change.
       for (const s of statements.filter((x) => x.Resource === '*')) {
-        for (const action of asArray(s.Action)) expect(action, role).toMatch(/^(ec2:Describe|cloudwatch:Get|securityhub:|organizations:List)/);
+        for (const action of asArray(s.Action)) expect(action, role).toMatch(/^(ec2:Describe|autoscaling:Describe|cloudwatch:Get|securityhub:|organizations:List)/);
       }
     }
   });

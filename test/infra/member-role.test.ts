@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CLOUDWATCH_IAM_ACTIONS } from '../../functions/adapters/cloudwatch.ts';
 import { EC2_IAM_ACTIONS } from '../../functions/adapters/ec2.ts';
-import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON } from '../../functions/domain/tags.ts';
+import { LAUNCH_TEMPLATE_IAM_ACTIONS } from '../../functions/adapters/ec2-launch-templates.ts';
+import { AUTOSCALING_IAM_ACTIONS } from '../../functions/adapters/autoscaling.ts';
+import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_TEMPLATE_FIXED_AT } from '../../functions/domain/tags.ts';
 import { actionsOf, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
 import { decision, substitute } from '../support/iam.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -13,7 +15,9 @@ import { SECURITYHUB_STATE_IAM_ACTIONS } from '../../functions/adapters/security
 const DOCTOR_ACTIONS = [...CLOUDTRAIL_IAM_ACTIONS, ...EVENTBRIDGE_IAM_ACTIONS, ...SECURITYHUB_STATE_IAM_ACTIONS];
 
 /** Everything the adapters call inside a member account, through the member role. */
-const MEMBER_ACCOUNT_ACTIONS = [...EC2_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS, ...DOCTOR_ACTIONS];
+const MEMBER_ACCOUNT_ACTIONS = [
+  ...new Set([...EC2_IAM_ACTIONS, ...LAUNCH_TEMPLATE_IAM_ACTIONS, ...AUTOSCALING_IAM_ACTIONS, ...CLOUDWATCH_IAM_ACTIONS, ...SECURITYHUB_IAM_ACTIONS, ...DOCTOR_ACTIONS]),
+];
 
 const memberRole = () => {
   const template = readYamlTemplate('infra/member-role.yml');
@@ -108,20 +112,43 @@ describe('member role (infra/member-role.yml)', () => {
     expect(actionsOf(statements)).toHaveLength(MEMBER_ACCOUNT_ACTIONS.length);
   });
 
-  it('limits CreateTags and ModifyInstanceMetadataOptions to instances, and tags to our own keys', () => {
+  it('limits ModifyInstanceMetadataOptions to instances, CreateTags to instances and launch templates, and tags to our own keys', () => {
     const { statements } = memberRole();
     const byAction = (action: string) => statements.find((s) => [s.Action].flat().includes(action));
 
-    for (const action of ['ec2:CreateTags', 'ec2:ModifyInstanceMetadataOptions']) {
-      expect(byAction(action)?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' });
-    }
+    expect(byAction('ec2:ModifyInstanceMetadataOptions')?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' });
+    expect(byAction('ec2:CreateTags')?.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:launch-template/*' },
+    ]);
     const tagging = byAction('ec2:CreateTags');
     expect(tagging?.Condition).toEqual({
       'ForAllValues:StringLike': { 'aws:TagKeys': 'imds-remediator:*' },
       Null: { 'aws:TagKeys': 'false' },
     });
     // The keys the code writes are the keys the condition allows.
-    for (const key of [TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON]) expect(key).toMatch(/^imds-remediator:/);
+    for (const key of [TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_TEMPLATE_FIXED_AT]) expect(key).toMatch(/^imds-remediator:/);
+  });
+
+  it.each<{ what: string; request: { action: string; context: Record<string, string | string[]> }; expected: string }>([
+    { what: 'a new launch-template version', request: { action: 'ec2:CreateLaunchTemplateVersion', context: {} }, expected: 'allowed' },
+    { what: 'a new default version', request: { action: 'ec2:ModifyLaunchTemplate', context: {} }, expected: 'allowed' },
+    { what: 'our tags on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': [TAG_TEMPLATE_FIXED_AT, TAG_REASON] } }, expected: 'allowed' },
+    { what: 'a foreign tag on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': ['Name'] } }, expected: 'implicitly denied' },
+    { what: 'deleting a launch template', request: { action: 'ec2:DeleteLaunchTemplate', context: {} }, expected: 'implicitly denied' },
+    { what: 'deleting a launch-template version', request: { action: 'ec2:DeleteLaunchTemplateVersions', context: {} }, expected: 'implicitly denied' },
+    { what: 'a new launch template', request: { action: 'ec2:CreateLaunchTemplate', context: {} }, expected: 'implicitly denied' },
+    { what: 'changing an Auto Scaling group', request: { action: 'autoscaling:UpdateAutoScalingGroup', context: {} }, expected: 'implicitly denied' },
+    { what: 'launching an instance', request: { action: 'ec2:RunInstances', context: {} }, expected: 'implicitly denied' },
+  ])('launch templates: $what is $expected', ({ request, expected }) => {
+    expect(decision(deployedStatements('MemberRole'), request)).toBe(expected);
+  });
+
+  it('gives launch-template changes only on launch templates of its own account', () => {
+    const fix = memberRole().statements.find((s) => [s.Action].flat().includes('ec2:CreateLaunchTemplateVersion'));
+
+    expect([fix?.Action].flat().sort()).toEqual(['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate']);
+    expect(fix?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:launch-template/*' });
   });
 
   it('trusts a named operator role only when OperatorAccountId is given, by its ARN, inside the organization', () => {

@@ -3,6 +3,7 @@ import type { MiddlewareStack } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import type { AnyClient } from '../../functions/app/compose.ts';
 import { findingId, GENERATOR_ID, type AsffFinding } from '../../functions/findings/asff.ts';
+import { TEMPLATE_GENERATOR_ID } from '../../functions/findings/template-findings.ts';
 import { readFindings } from '../../local/findings.ts';
 import { MANAGEMENT_ACCOUNT } from '../../local/local-aws.ts';
 import { countCalls, rewriteInput, rewriteOutput } from '../support/middleware.ts';
@@ -121,8 +122,11 @@ describe('Security Hub findings', () => {
       seeded.filter((s) => APPLIED[s.kind] === 'FAILED').map((s) => findingId(s, s.instanceId)).sort(),
     );
     expect(report.findings).toMatchObject({ unchanged: passed.length, imported: seeded.length - passed.length, failed: [] });
-    // Reading what is there costs pages, not instances: one GetFindings per account-region here.
-    expect(counter.of('GetFindings')).toHaveLength(report.summary.shards);
+    // Reading what is there costs pages, not instances: one GetFindings per account-region here,
+    // and one for the launch templates' findings.
+    const generator = (c: { input: Record<string, unknown> }) => (c.input.Filters as { GeneratorId: Array<{ Value: string }> }).GeneratorId[0]?.Value;
+    expect(counter.of('GetFindings').filter((c) => generator(c) === GENERATOR_ID)).toHaveLength(report.summary.shards);
+    expect(counter.of('GetFindings').filter((c) => generator(c) === TEMPLATE_GENERATOR_ID)).toHaveLength(report.summary.shards);
   });
 
   it("asks Security Hub only for the tool's ACTIVE findings of each account-region, and checks every answer itself", async () => {
@@ -143,15 +147,18 @@ describe('Security Hub findings', () => {
     expect(asked.length).toBeGreaterThan(0);
     for (const filters of asked) {
       expect(filters).toMatchObject({
-        GeneratorId: [{ Value: GENERATOR_ID, Comparison: 'EQUALS' }],
+        GeneratorId: [{ Value: expect.stringMatching(new RegExp(`^(${GENERATOR_ID}|${TEMPLATE_GENERATOR_ID})$`)), Comparison: 'EQUALS' }],
         RecordState: [{ Value: 'ACTIVE', Comparison: 'EQUALS' }],
         AwsAccountId: [{ Comparison: 'EQUALS' }],
         Region: [{ Comparison: 'EQUALS' }],
       });
     }
-    // Each account-region asks for its own region's findings: an aggregation region's others stay on the server.
-    const where = asked.map((f) => `${f.AwsAccountId?.[0]?.Value}/${f.Region?.[0]?.Value}`);
-    expect(where.sort()).toEqual(accounts.flatMap((a) => REGIONS.map((r) => `${a}/${r}`)).sort());
+    // Each account-region asks for its own region's findings (the instances', then the launch
+    // templates'): an aggregation region's others stay on the server.
+    for (const generatorId of [GENERATOR_ID, TEMPLATE_GENERATOR_ID]) {
+      const where = asked.filter((f) => f.GeneratorId?.[0]?.Value === generatorId).map((f) => `${f.AwsAccountId?.[0]?.Value}/${f.Region?.[0]?.Value}`);
+      expect(where.sort(), generatorId).toEqual(accounts.flatMap((a) => REGIONS.map((r) => `${a}/${r}`)).sort());
+    }
     // An archived finding is not the instance's current one: its state is imported as a new finding's.
     const resent = imported(counter).find((f) => f.Id === targetId);
     expect(resent).toMatchObject({ Types: [expect.any(String)], Severity: { Label: expect.any(String) }, RecordState: 'ACTIVE' });

@@ -195,6 +195,31 @@ describe('the sweep report and the Slack summary carry the readiness per OU', ()
   });
 });
 
+describe('a launch template that still allows IMDSv1 keeps its account not ready', () => {
+  it('in guardrails, naming the template, and in the report until apply gives it a version requiring IMDSv2', async () => {
+    const org = await seedOrganizationWithOus(aws());
+    // Nothing runs from it: the sweep fixes it (launchTemplates.unused: fix), but only apply does.
+    const templateId = await aws().createLaunchTemplate(org.cleanA, REGION, 'old-web', {
+      ImageId: 'ami-12c6146b',
+      InstanceType: 't3.micro',
+      MetadataOptions: { HttpTokens: 'optional', HttpPutResponseHopLimit: 1 },
+    });
+
+    const { report: gr } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')));
+    const cleanA = gr.accounts.find((a) => a.accountId === org.cleanA);
+    expect(cleanA).toMatchObject({ ready: false, blockers: { 'template-allows-v1': 1 } });
+    expect(cleanA?.worst).toEqual([expect.objectContaining({ id: templateId, name: 'old-web', blocker: 'template-allows-v1' })]);
+    expect(gr.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: false, readyAccounts: 1 });
+    expect(gr.targets).toEqual([{ id: org.cleanB, name: 'clean-b', kind: 'account' }]);
+
+    const planned = await sweep(policyInput(), { findings: false });
+    expect(planned.report.readiness?.readyAccounts).toBe(2);
+    const applied = await sweep(policyInput(), { apply: true, findings: false });
+    expect(applied.report.templates).toEqual([expect.objectContaining({ launchTemplateId: templateId, allowsV1: false })]);
+    expect(applied.report.readiness?.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: true, readyAccounts: 2 });
+  });
+});
+
 /** The installed command in a child process. */
 const cli = (args: string[], user: { uid?: number; gid?: number } = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

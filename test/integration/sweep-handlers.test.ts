@@ -81,6 +81,15 @@ describe('sweep functions chained like the state machine', () => {
       findingsFailed: 0,
       accounts: accounts.length,
       shards,
+      // The deployed report counts launch templates too (none are seeded here).
+      templates: {
+        byVerdict: { compliant: 0, fix: 0, 'blocked-v1-in-use': 0, 'insufficient-evidence': 0, exempt: 0, error: 0 },
+        templates: 0,
+        changed: 0,
+        allowingV1: 0,
+        pinnedGroups: 0,
+        launchConfigurations: 0,
+      },
     });
     // The deployed report carries Security Hub's outcome, as the CLI's does.
     expect(report.findings).toEqual({ enabled: true, imported: 8 * shards, unchanged: 0, failed: [] });

@@ -49,6 +49,8 @@ const report = (instances: InstanceResult[], errors: SweepReport['errors'] = [])
         shards: 14,
       },
       instances,
+      templates: [],
+      launchConfigurations: [],
       errors: [...errors, ...instanceErrors],
       findings: { enabled: false, imported: 0, unchanged: 0, failed: [] },
     },

@@ -78,7 +78,8 @@ export const runGuardrailsCommand = async (
     plannedShards: planned,
     sweptShards: Math.max(planned - unswept(accountId), 0),
   }));
-  const templates: TemplateFact[] = []; // launch templates: wired when the templates branch lands
+  // A template the sweep left allowing IMDSv1 keeps its account not ready.
+  const templates: TemplateFact[] = report.templates;
   const accounts = accountReadiness({ tree: organization.tree, swept, instances: report.instances, templates });
   const readyAccounts = new Set(accounts.filter((a) => a.ready).map((a) => a.accountId));
   const units = unitReadiness(organization.tree, (id) => readyAccounts.has(id));

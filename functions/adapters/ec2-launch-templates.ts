@@ -1,0 +1,150 @@
+// EC2 launch templates: list them, read their versions, and write a fixed copy as a new version.
+import {
+  CreateLaunchTemplateVersionCommand,
+  CreateTagsCommand,
+  DescribeLaunchTemplatesCommand,
+  ModifyLaunchTemplateCommand,
+  paginateDescribeLaunchTemplates,
+  paginateDescribeLaunchTemplateVersions,
+  type EC2Client,
+  type LaunchTemplateVersion,
+  type RequestLaunchTemplateData,
+  type ResponseLaunchTemplateData,
+} from '@aws-sdk/client-ec2';
+import type { TemplateChange, TemplateVersionFacts } from '../domain/templates.ts';
+import type { LaunchTemplatesPort, TemplateListing } from '../pipeline/ports.ts';
+import { boundedPages } from './pages.ts';
+
+/** What the member role must allow for this adapter (infra mirrors this list; CreateTags on launch templates). */
+export const LAUNCH_TEMPLATE_IAM_ACTIONS = [
+  'ec2:DescribeLaunchTemplates',
+  'ec2:DescribeLaunchTemplateVersions',
+  'ec2:CreateLaunchTemplateVersion',
+  'ec2:ModifyLaunchTemplate',
+  'ec2:CreateTags',
+] as const;
+
+/** 1,000 pages of 200 templates: far beyond the account-region quota of 5,000 templates. */
+const MAX_TEMPLATE_PAGES = 1_000;
+/** One template's few versions answer in a page or two. */
+const MAX_VERSION_PAGES = 20;
+
+const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> =>
+  Object.fromEntries((tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? '']] : [])));
+
+const toVersion = (v: LaunchTemplateVersion & { VersionNumber: number }): TemplateVersionFacts => {
+  const m = v.LaunchTemplateData?.MetadataOptions;
+  const tokens = m?.HttpTokens;
+  const endpoint = m?.HttpEndpoint;
+  return {
+    versionNumber: v.VersionNumber,
+    metadata: {
+      httpTokens: tokens === 'required' || tokens === 'optional' ? tokens : undefined,
+      httpEndpoint: endpoint === 'enabled' || endpoint === 'disabled' ? endpoint : undefined,
+      hopLimit: m?.HttpPutResponseHopLimit,
+    },
+    instanceTags: tagsOf(v.LaunchTemplateData?.TagSpecifications?.filter((s) => s.ResourceType === 'instance').flatMap((s) => s.Tags ?? [])),
+  };
+};
+
+const codesOf = (error: unknown): string[] => (error instanceof Error ? [error.name, String((error as { Code?: unknown }).Code ?? '')] : []);
+
+/**
+ * The launch data of a version, as a request to create another: the same data, without what
+ * only EC2 writes (the options' State, the Operator of a managed template) and without
+ * launch-template tag specifications, which moto echoes into the data and AWS refuses there.
+ */
+export const copyLaunchData = (data: ResponseLaunchTemplateData, hopLimit: number): RequestLaunchTemplateData => {
+  const { MetadataOptions, Operator: _operator, TagSpecifications, ...rest } = data;
+  const { State: _state, ...options } = MetadataOptions ?? {};
+  const tagSpecifications = TagSpecifications?.filter((s) => s.ResourceType !== 'launch-template');
+  return {
+    ...(rest as RequestLaunchTemplateData),
+    ...(tagSpecifications && tagSpecifications.length > 0 ? { TagSpecifications: tagSpecifications as RequestLaunchTemplateData['TagSpecifications'] } : {}),
+    MetadataOptions: { ...options, HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: hopLimit },
+  };
+};
+
+export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async listTemplates(): Promise<TemplateListing[]> {
+    const found: TemplateListing[] = [];
+    const pages = paginateDescribeLaunchTemplates({ client: this.ec2, pageSize: 200 }, {});
+    for await (const page of boundedPages('DescribeLaunchTemplates', pages, MAX_TEMPLATE_PAGES)) {
+      for (const t of page.LaunchTemplates ?? []) {
+        if (!t.LaunchTemplateId || t.DefaultVersionNumber === undefined || t.LatestVersionNumber === undefined) continue;
+        found.push({
+          launchTemplateId: t.LaunchTemplateId,
+          launchTemplateName: t.LaunchTemplateName ?? t.LaunchTemplateId,
+          tags: tagsOf(t.Tags),
+          defaultVersion: t.DefaultVersionNumber,
+          latestVersion: t.LatestVersionNumber,
+          managedBy: t.Operator?.Managed ? (t.Operator.Principal ?? 'a service') : undefined,
+        });
+      }
+    }
+    return found;
+  }
+
+  async #versions(launchTemplateId: string, versions: string[]): Promise<Array<LaunchTemplateVersion & { VersionNumber: number }>> {
+    const byNumber = new Map<number, LaunchTemplateVersion & { VersionNumber: number }>();
+    const pages = paginateDescribeLaunchTemplateVersions({ client: this.ec2 }, { LaunchTemplateId: launchTemplateId, Versions: [...new Set(versions)] });
+    for await (const page of boundedPages('DescribeLaunchTemplateVersions', pages, MAX_VERSION_PAGES)) {
+      // $Default and $Latest may be one version: EC2 (and moto) then answer it twice.
+      for (const v of page.LaunchTemplateVersions ?? []) if (v.VersionNumber !== undefined) byNumber.set(v.VersionNumber, { ...v, VersionNumber: v.VersionNumber });
+    }
+    return [...byNumber.values()];
+  }
+
+  async readVersions(launchTemplateId: string, versions: string[]): Promise<TemplateVersionFacts[]> {
+    try {
+      return (await this.#versions(launchTemplateId, versions)).map(toVersion);
+    } catch (error) {
+      // A version a group pins may have been deleted: EC2 then refuses the whole call. Ask for the aliases alone.
+      const named = versions.filter((v) => v.startsWith('$'));
+      if (named.length === versions.length || !codesOf(error).some((c) => c.includes('VersionNotFound'))) throw error;
+      return (await this.#versions(launchTemplateId, named)).map(toVersion);
+    }
+  }
+
+  async createFixedVersion(launchTemplateId: string, change: TemplateChange, description: string, clientToken: string): Promise<number> {
+    // Read afresh: the copy is of the version as it is now, every field of it (moto ignores SourceVersion, and
+    // a copy made here is one this code can see).
+    const [source] = await this.#versions(launchTemplateId, [String(change.sourceVersion)]);
+    if (!source?.LaunchTemplateData) throw new Error(`version ${change.sourceVersion} of ${launchTemplateId} has no launch data to copy`);
+    const out = await this.ec2.send(
+      new CreateLaunchTemplateVersionCommand({
+        LaunchTemplateId: launchTemplateId,
+        VersionDescription: description,
+        ClientToken: clientToken,
+        LaunchTemplateData: copyLaunchData(source.LaunchTemplateData, change.hopLimit),
+      }),
+    );
+    const created = out.LaunchTemplateVersion?.VersionNumber;
+    if (created === undefined) throw new Error(`CreateLaunchTemplateVersion for ${launchTemplateId} answered no version number`);
+    return created;
+  }
+
+  async setDefaultVersion(launchTemplateId: string, version: number): Promise<void> {
+    await this.ec2.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: launchTemplateId, DefaultVersion: String(version) }));
+  }
+
+  async tagTemplate(launchTemplateId: string, tags: Record<string, string>): Promise<void> {
+    await this.ec2.send(new CreateTagsCommand({ Resources: [launchTemplateId], Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }));
+  }
+
+  async existingTemplates(launchTemplateIds: string[]): Promise<Set<string>> {
+    const alive = new Set<string>();
+    // One id a call: EC2 refuses a whole call when one of its ids does not exist.
+    for (const id of launchTemplateIds) {
+      try {
+        const out = await this.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [id] }));
+        if ((out.LaunchTemplates ?? []).some((t) => t.LaunchTemplateId === id)) alive.add(id);
+      } catch (error) {
+        if (!codesOf(error).some((c) => c.includes('NotFound'))) throw error;
+      }
+    }
+    return alive;
+  }
+}

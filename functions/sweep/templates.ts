@@ -1,0 +1,239 @@
+// The sweep's launch-template step, once per account-region after its instances: list the
+// templates and the groups that use them, read the evidence of the instances launched from each
+// template that allows IMDSv1, decide, make the new default versions the evidence allows (within
+// the run's change budget), and record a finding per template.
+import pLimit from 'p-limit';
+import { describeError } from '../domain/errors.ts';
+import type { Log } from '../domain/log.ts';
+import { NO_EVIDENCE, type InstanceFacts, type ScopeError, type Shard } from '../domain/model.ts';
+import type { Policy } from '../domain/policy.ts';
+import { TAG_LAUNCH_TEMPLATE, TAG_REASON, TAG_TEMPLATE_FIXED_AT } from '../domain/tags.ts';
+import {
+  decideTemplate,
+  type LaunchConfigurationResult,
+  type TemplateDecision,
+  type TemplateFacts,
+  type TemplateResult,
+  type TemplateUser,
+} from '../domain/templates.ts';
+import { recordTemplateFindings } from '../findings/template-findings.ts';
+import type { FindingsOutcome } from '../findings/record.ts';
+import { observe } from '../pipeline/observe.ts';
+import type { GroupListing, ShardPorts } from '../pipeline/ports.ts';
+
+const TAG_VALUE_MAX = 256;
+const DESCRIPTION_MAX = 255;
+/** DescribeLaunchTemplateVersions calls in flight at once in one account-region. */
+const READ_CONCURRENCY = 4;
+
+export interface TemplatesOptions {
+  policy: Policy;
+  /** Make the changes (the one switch, computed by mayChange()); false is a plan. */
+  apply: boolean;
+  now: Date;
+  log: Log;
+  accountExemption?: string | undefined;
+  /** Changes this run already made in this account-region: templates count against the same cap, after the instances. */
+  changesMadeEarlier: number;
+  /** Record a finding per template (needs ports.findings); undefined: do not. */
+  findings?: { partition: string } | undefined;
+  /** Once true, no further template is changed: the rest is deferred to the next run. */
+  timeUp?: (() => boolean) | undefined;
+}
+
+export interface TemplatesOutcome {
+  templates: TemplateResult[];
+  launchConfigurations: LaunchConfigurationResult[];
+  errors: ScopeError[];
+  findings?: FindingsOutcome | undefined;
+}
+
+const NONE: TemplatesOutcome = { templates: [], launchConfigurations: [], errors: [] };
+
+/** Which groups launch from this template (named by id or by name), and the versions they name. */
+const usersOf = (template: { launchTemplateId: string; launchTemplateName: string }, groups: GroupListing[]): TemplateUser[] =>
+  groups.flatMap((g) =>
+    g.templates
+      .filter((t) => t.launchTemplateId === template.launchTemplateId || (t.launchTemplateId === undefined && t.launchTemplateName === template.launchTemplateName))
+      .map((t) => ({ group: g.name, version: t.version })),
+  );
+
+const resultOf = (shard: Shard, facts: TemplateFacts, d: TemplateDecision): TemplateResult => ({
+  ...shard,
+  launchTemplateId: facts.launchTemplateId,
+  launchTemplateName: facts.launchTemplateName,
+  verdict: d.verdict,
+  allowsV1: d.allowsV1,
+  reason: d.reason,
+  defaultVersion: facts.defaultVersion,
+  createdVersions: [],
+  changes: d.changes,
+  changed: false,
+  instances: d.instances,
+  v1Users: d.v1Users,
+  pinned: d.pinned,
+});
+
+/** Tag first (the intent), then the copies in order, then the new default. */
+const fixTemplate = async (ports: NonNullable<ShardPorts['templates']>, result: TemplateResult, now: Date): Promise<TemplateResult> => {
+  const at = now.toISOString();
+  await ports.ec2.tagTemplate(result.launchTemplateId, { [TAG_TEMPLATE_FIXED_AT]: at, [TAG_REASON]: result.reason.slice(0, TAG_VALUE_MAX) });
+  const created: number[] = [];
+  for (const change of result.changes) {
+    const description = `imds-remediator ${at}: copy of version ${change.sourceVersion} with IMDSv2 required, hop limit ${change.hopLimit}`.slice(0, DESCRIPTION_MAX);
+    // The same request (a retry after a lost answer) makes one version: EC2 keys it by the token.
+    const token = `imds-${result.launchTemplateId}-${change.sourceVersion}-${result.defaultVersion}-${change.hopLimit}`.slice(0, 64);
+    created.push(await ports.ec2.createFixedVersion(result.launchTemplateId, change, description, token));
+  }
+  const made = result.changes.findIndex((c) => c.makeDefault);
+  const newDefault = made >= 0 ? created[made] : undefined;
+  if (newDefault !== undefined) await ports.ec2.setDefaultVersion(result.launchTemplateId, newDefault);
+  const what = newDefault !== undefined ? `version ${newDefault} made the default` : `version ${created.join(', ')} made $Latest`;
+  return { ...result, changed: true, allowsV1: false, createdVersions: created, reason: `${result.reason}; ${what}` };
+};
+
+/** One account-region's launch templates. Never throws: failures become errors in the outcome. */
+export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances: InstanceFacts[], options: TemplatesOptions): Promise<TemplatesOutcome> => {
+  const templatesPorts = ports.templates;
+  const { policy, log } = options;
+  if (!templatesPorts || !policy.launchTemplates.enabled) return NONE;
+  const errors: ScopeError[] = [];
+  const fail = (message: string): TemplatesOutcome => {
+    log.error('launch templates not swept', { ...shard, reason: message });
+    return { ...NONE, errors: [{ ...shard, message }] };
+  };
+
+  let listed;
+  try {
+    listed = await templatesPorts.ec2.listTemplates();
+  } catch (error) {
+    return fail(`cannot list launch templates: ${describeError(error)}`);
+  }
+  let openConfigurations: string[] = [];
+  try {
+    openConfigurations = await templatesPorts.autoscaling.listLaunchConfigurationsAllowingV1();
+  } catch (error) {
+    errors.push({ ...shard, message: `cannot list launch configurations: ${describeError(error)}` });
+  }
+  // The groups matter only to templates and open launch configurations: an empty account-region skips the call.
+  let groups: GroupListing[] = [];
+  if (listed.length > 0 || openConfigurations.length > 0) {
+    try {
+      groups = await templatesPorts.autoscaling.listGroups();
+    } catch (error) {
+      // Without the groups, neither a $Latest in use nor a pinned version is known: nothing is decided.
+      return fail(`cannot list Auto Scaling groups, so launch templates were not decided: ${describeError(error)}`);
+    }
+  }
+
+  const launchConfigurations: LaunchConfigurationResult[] = [];
+  {
+    for (const name of openConfigurations) {
+      const users = groups.filter((g) => g.launchConfigurationName === name).map((g) => g.name);
+      launchConfigurations.push({
+        ...shard,
+        name,
+        groups: users,
+        reason: `launch configuration ${name} allows IMDSv1 and cannot be changed${users.length > 0 ? `; used by ${users.join(', ')}` : ''}: create a launch template (with HttpTokens=required) from it and move ${users.length > 0 ? 'the group' : 'any group'} to it (aws autoscaling update-auto-scaling-group --launch-template …), or a new launch configuration with --metadata-options HttpTokens=required`,
+      });
+    }
+  }
+
+  const byTemplate = new Map<string, InstanceFacts[]>();
+  for (const f of instances) {
+    const id = f.tags[TAG_LAUNCH_TEMPLATE];
+    if (id) byTemplate.set(id, [...(byTemplate.get(id) ?? []), f]);
+  }
+  const context = { accountExemption: options.accountExemption };
+
+  // Each template's versions ($Default, $Latest, and every number a group pins); a decision without evidence first.
+  const limit = pLimit(READ_CONCURRENCY);
+  const read = await Promise.all(
+    listed.map((t) =>
+      limit(async () => {
+        const users = usersOf(t, groups);
+        const pinned = users.map((u) => u.version).filter((v) => /^\d+$/.test(v));
+        const launched = byTemplate.get(t.launchTemplateId) ?? [];
+        try {
+          const versions = await templatesPorts.ec2.readVersions(t.launchTemplateId, ['$Default', '$Latest', ...pinned]);
+          const facts: TemplateFacts = { ...t, groups: users, versions: new Map(versions.map((v) => [v.versionNumber, v])) };
+          return { facts, launched, first: decideTemplate(facts, launched.map((f) => ({ facts: f, evidence: NO_EVIDENCE })), policy, context) };
+        } catch (error) {
+          const facts: TemplateFacts = { ...t, groups: users, versions: new Map() };
+          const first: TemplateDecision = {
+            verdict: 'error',
+            reason: `cannot read its versions: ${describeError(error)}`,
+            changes: [],
+            allowsV1: true,
+            pinned: [],
+            instances: launched.length,
+            v1Users: [],
+          };
+          return { facts, launched, first };
+        }
+      }),
+    ),
+  );
+
+  // Evidence only for the instances of templates a change is wanted for: a compliant organization reads none.
+  // Without evidence a template that wants a change is `fix` or undecided; compliant, exempt and error stand.
+  const wantsEvidence = (d: TemplateDecision) => d.verdict !== 'compliant' && d.verdict !== 'exempt' && d.verdict !== 'error';
+  const needEvidence = read.filter((r) => wantsEvidence(r.first));
+  const evidenceOf = needEvidence.flatMap((r) => r.launched);
+  const observed = await observe(ports.metrics, shard, evidenceOf, { policy, now: options.now, log, readRejectedOfAll: true });
+  errors.push(...observed.errors.map((e) => ({ ...e, message: `launch templates: ${e.message}` })));
+  const evidenceById = new Map(observed.observations.map((o) => [o.facts.instanceId, o.evidence]));
+
+  const decided = read.map((r) => {
+    const decision =
+      wantsEvidence(r.first)
+        ? decideTemplate(r.facts, r.launched.map((f) => ({ facts: f, evidence: evidenceById.get(f.instanceId) ?? NO_EVIDENCE })), policy, context)
+        : r.first;
+    const result = resultOf(shard, r.facts, decision);
+    log.info('template decision', { ...shard, launchTemplateId: result.launchTemplateId, verdict: result.verdict, reason: result.reason, mode: options.apply ? 'apply' : 'plan' });
+    return { facts: r.facts, result };
+  });
+
+  // Templates count against the run's change cap, after the instances: a running instance comes first.
+  const cap = policy.maxChangesPerAccountRegion;
+  let budget = cap === undefined ? Infinity : Math.max(0, cap - options.changesMadeEarlier);
+  const settled = [];
+  for (const d of [...decided].sort((a, b) => a.result.launchTemplateId.localeCompare(b.result.launchTemplateId))) {
+    if (!options.apply || d.result.verdict !== 'fix') {
+      settled.push(d);
+      continue;
+    }
+    if (budget <= 0 || options.timeUp?.()) {
+      const why = budget <= 0 ? `the policy allows ${cap} changes per account-region per run (maxChangesPerAccountRegion)` : "this run's time is up";
+      log.info('template change deferred', { ...shard, launchTemplateId: d.result.launchTemplateId, reason: why });
+      settled.push({ ...d, result: { ...d.result, reason: `${d.result.reason}; deferred to the next run: ${why}` } });
+      continue;
+    }
+    budget -= 1;
+    try {
+      const fixed = await fixTemplate(templatesPorts, d.result, options.now);
+      log.info('template changed', { ...shard, launchTemplateId: fixed.launchTemplateId, createdVersions: fixed.createdVersions, reason: fixed.reason });
+      settled.push({ ...d, result: fixed });
+    } catch (error) {
+      const reason = `new default version failed: ${describeError(error)}`;
+      log.error('template change failed', { ...shard, launchTemplateId: d.result.launchTemplateId, reason });
+      settled.push({ ...d, result: { ...d.result, verdict: 'error' as const, reason } });
+    }
+  }
+  const templates = settled.map((s) => s.result);
+
+  const findingsPort = ports.findings;
+  const findings =
+    findingsPort && options.findings
+      ? await recordTemplateFindings(findingsPort, shard, settled, {
+          partition: options.findings.partition,
+          now: options.now,
+          log,
+          confirmDeleted: async (ids) => {
+            const alive = await templatesPorts.ec2.existingTemplates(ids);
+            return ids.filter((id) => !alive.has(id));
+          },
+        })
+      : undefined;
+  return { templates, launchConfigurations, errors, findings };
+};
