@@ -149,6 +149,8 @@ const runExecution = async (
 // ---- the projection to the largest shard docs/SCALE.md plans for ----
 
 export const PROJECTED_INSTANCES = 50_000;
+/** docs/SCALE.md's worst rollout day: 40 % of instances allow IMDSv1 and are all clean. */
+const WORST_CHANGED_FRACTION = 0.4;
 
 /** Per call, besides its rate: docs/SCALE.md's assumed AWS latencies (moto's own are Python's, not AWS's). */
 const ASSUMED_LATENCY_S = { DescribeInstances: 1, GetMetricData: 1, GetFindings: 0.3, BatchImportFindings: 0.3 } as const;
@@ -199,7 +201,8 @@ const round = (x: number, places = 1) => Math.round(x * 10 ** places) / 10 ** pl
  */
 export const projectLargestShard = (
   steady: Pick<LargestShardRun, 'instances' | 'callsByOperation'>,
-  changedFraction: number,
+  /** Of the instances, the fraction the measured rollout day changed; undefined: none was run. */
+  changedFraction: number | undefined,
   timeoutMs: number,
   target = PROJECTED_INSTANCES,
 ): Projection => {
@@ -233,8 +236,14 @@ export const projectLargestShard = (
   return {
     instances: target,
     steadyState: { phases, seconds, invocations: seconds <= workingSeconds ? 1 : Math.ceil(seconds / workingSeconds) },
-    rollout: projectRollout(Math.round(target * changedFraction), `${target} × ${round(changedFraction * 100)} % changed (measured)`, setup, workingSeconds, timeoutMs),
-    worstRollout: projectRollout(Math.round(target * 0.4), `${target} × 40 % (every optional instance clean, docs/SCALE.md's worst case)`, setup, workingSeconds, timeoutMs),
+    rollout: projectRollout(
+      Math.round(target * (changedFraction ?? WORST_CHANGED_FRACTION)),
+      `${target} × ${round((changedFraction ?? WORST_CHANGED_FRACTION) * 100)} % changed (${changedFraction === undefined ? 'assumed: no rollout day was run' : 'as measured'})`,
+      setup,
+      workingSeconds,
+      timeoutMs,
+    ),
+    worstRollout: projectRollout(Math.round(target * WORST_CHANGED_FRACTION), `${target} × 40 % (every optional instance clean, docs/SCALE.md's worst case)`, setup, workingSeconds, timeoutMs),
     workingSeconds,
   };
 };
@@ -336,7 +345,7 @@ export const measureLargestShard = async (
   const steady = runs[1] ?? runs[0];
   const rollout = runs.find((r) => r.mode === 'apply');
   if (!steady) throw new Error('no execution ran');
-  const changedFraction = rollout ? rollout.changed / rollout.instances : 0.4;
+  const changedFraction = rollout ? rollout.changed / rollout.instances : undefined;
   const projection = projectLargestShard(steady, changedFraction, timeoutMs);
   say(`projected to ${projection.instances} instances (steady state, from the run of ${steady.instances}; latencies assumed, rates AWS's):`);
   for (const p of projection.steadyState.phases) say(`  ${p.call}: ${p.arithmetic}`);
