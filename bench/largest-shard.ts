@@ -87,9 +87,10 @@ const execute = (env: NodeJS.ProcessEnv, input: object) =>
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith(LARGEST_SHARD_PREFIX));
-      if (code !== 0 || !line) return reject(new RunFailed([`largest shard: the execution's process exited with code ${code} (its stderr is above)`]));
+      const exit = signal ? `was ended by ${signal}` : `exited with code ${code}`;
+      if (code !== 0 || !line) return reject(new RunFailed([`largest shard: the execution's process ${exit} (its stderr is above)`]));
       resolve(JSON.parse(line.slice(LARGEST_SHARD_PREFIX.length)) as ExecutionResult);
     });
   });
