@@ -162,10 +162,6 @@ const bucketOf = (name: string) => {
   return limit;
 };
 
-/** Sequential calls: each takes the longer of its rate's spacing (after the burst) and its latency. */
-const sequentialSeconds = (calls: number, latencyS: number, bucket: { capacity: number; refillPerSecond: number }) =>
-  Math.max(calls * latencyS, Math.max(0, calls - bucket.capacity) / bucket.refillPerSecond);
-
 export interface ProjectedPhase {
   call: string;
   calls: number;
@@ -217,9 +213,10 @@ export const projectLargestShard = (
   const getFindings = bucketOf('securityhub:GetFindings');
   const getMetricData = bucketOf('cloudwatch:GetMetricData');
   const importBucket = bucketOf('securityhub:BatchImportFindings');
+  // Sequential calls: each takes the longer of its bucket's spacing (after the burst) and its latency.
   const phase = (call: string, calls: number, latency: number, bucket: typeof ec2, why: string): ProjectedPhase => {
-    const seconds = sequentialSeconds(calls, latency, bucket);
     const rate = Math.max(0, calls - bucket.capacity) / bucket.refillPerSecond;
+    const seconds = Math.max(calls * latency, rate);
     return { call, calls, seconds: round(seconds), arithmetic: `${why}: max(${calls} × ${latency} s, (${calls} − ${bucket.capacity}) / ${bucket.refillPerSecond} s⁻¹ = ${round(rate)} s) = ${round(seconds)} s` };
   };
   const listing = phase('DescribeInstances', pages, ASSUMED_LATENCY_S.DescribeInstances, ec2, `⌈${target} / 1,000⌉ pages`);
