@@ -16,7 +16,7 @@ import { S3_LEASE_IAM_ACTIONS } from '../../functions/adapters/s3-lease.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
 import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
-import { decision, substitute } from '../support/iam.ts';
+import { decision, substitute, type Request } from '../support/iam.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -398,7 +398,7 @@ describe('central template (osls package)', () => {
         (st) => substitute(st as unknown as Json, { 'AWS::Partition': 'aws', 'AWS::AccountId': '111111111111' }) as unknown as Statement,
       );
     const templateArn = 'arn:aws:ec2:eu-west-1:111111111111:launch-template/lt-0123456789abcdef0';
-    const writes = [
+    const writes: Request[] = [
       { action: 'ec2:CreateLaunchTemplateVersion', context: {}, resource: templateArn },
       { action: 'ec2:ModifyLaunchTemplate', context: {}, resource: templateArn },
       { action: 'ec2:CreateTags', context: { 'aws:TagKeys': ['imds-remediator:reason'] }, resource: templateArn },

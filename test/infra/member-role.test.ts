@@ -5,7 +5,7 @@ import { LAUNCH_TEMPLATE_IAM_ACTIONS } from '../../functions/adapters/ec2-launch
 import { AUTOSCALING_IAM_ACTIONS } from '../../functions/adapters/autoscaling.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_TEMPLATE_FIXED_AT } from '../../functions/domain/tags.ts';
 import { actionsOf, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
-import { decision, substitute } from '../support/iam.ts';
+import { decision, substitute, type Request } from '../support/iam.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
 import { CLOUDTRAIL_IAM_ACTIONS } from '../../functions/adapters/cloudtrail.ts';
 import { EVENTBRIDGE_IAM_ACTIONS } from '../../functions/adapters/eventbridge.ts';
@@ -139,7 +139,7 @@ describe('member role (infra/member-role.yml)', () => {
 
   // Writing a launch template can run any code under the instance profile of a group on
   // $Default/$Latest (docs/SECURITY.md): the stack grants it only with FixLaunchTemplates=true.
-  it.each<{ what: string; request: { action: string; context: Record<string, string | string[]> }; whenFalse: string; whenTrue: string }>([
+  it.each<{ what: string; request: Request; whenFalse: string; whenTrue: string }>([
     { what: 'a new launch-template version', request: { action: 'ec2:CreateLaunchTemplateVersion', context: {}, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'allowed' },
     { what: 'a new default version', request: { action: 'ec2:ModifyLaunchTemplate', context: {}, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'allowed' },
     { what: 'our tags on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': [TAG_TEMPLATE_FIXED_AT, TAG_REASON] }, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'allowed' },
