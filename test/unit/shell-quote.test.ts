@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { printable, shellQuote } from '../../functions/domain/shell.ts';
 import { pinnedGroupAdvice, pinnedGroupCommand } from '../../functions/domain/template-advice.ts';
-import type { TemplateResult } from '../../functions/domain/templates.ts';
+import type { TemplateFacts, TemplateResult } from '../../functions/domain/templates.ts';
+import { buildTemplateFinding } from '../../functions/findings/template-findings.ts';
 import { aggregate } from '../../functions/report/aggregate.ts';
 import { digestShard, summarizePlan } from '../../functions/report/digest.ts';
 import { renderReport } from '../../functions/report/render-text.ts';
@@ -55,12 +56,27 @@ describe('the advice for a group pinned to a version that allows IMDSv1', () => 
     expect(pinnedGroupAdvice('lt-0123abcd', 'g', 3)).not.toContain('$Default');
   });
 
-  it('reaches the text report as one line, with the hostile name quoted and no control character', () => {
-    const template: TemplateResult = {
-      accountId: '111111111111', region: 'eu-west-1', launchTemplateId: 'lt-0123abcd', launchTemplateName: `web\u001b[2K${HOSTILE}`,
-      verdict: 'compliant', allowsV1: false, reason: 'requires IMDSv2', defaultVersion: 4, createdVersions: [], changes: [], changed: false,
-      instances: 0, v1Users: [], pinned: [{ group: HOSTILE, version: 3 }],
+  const template: TemplateResult = {
+    accountId: '111111111111', region: 'eu-west-1', launchTemplateId: 'lt-0123abcd', launchTemplateName: `web\u001b[2K${HOSTILE}`,
+    verdict: 'compliant', allowsV1: false, reason: 'requires IMDSv2', defaultVersion: 4, createdVersions: [], changes: [], changed: false,
+    instances: 0, v1Users: [], pinned: [{ group: HOSTILE, version: 3 }],
+  };
+
+  it('reaches the finding as the same quoted command', () => {
+    const facts: TemplateFacts = {
+      launchTemplateId: 'lt-0123abcd', launchTemplateName: 'web', tags: {}, defaultVersion: 4, latestVersion: 4, managedBy: undefined,
+      versions: new Map([[4, { versionNumber: 4, metadata: { httpTokens: 'required', httpEndpoint: 'enabled', hopLimit: 2 }, instanceTags: {} }]]),
+      groups: [{ group: HOSTILE, version: '3' }],
     };
+    const finding = buildTemplateFinding({ partition: 'aws', shard: { accountId: '111111111111', region: 'eu-west-1' }, facts, result: template, now: new Date(0) });
+
+    const text = finding.Remediation.Recommendation.Text;
+    expect(text).toContain(pinnedGroupCommand('lt-0123abcd', HOSTILE, 3));
+    expect(text).not.toContain('\n');
+    expect(text).not.toContain(' x $(curl');
+  });
+
+  it('reaches the text report as one line, with the hostile name quoted and no control character', () => {
     const shard = { shard: { accountId: '111111111111', region: 'eu-west-1' }, instances: [], errors: [], templates: [template], launchConfigurations: [] };
     const plan = summarizePlan({ shards: [shard.shard], errors: [], accounts: 1 });
     const report = { ...aggregate({ mode: 'plan', plan, digests: [digestShard(shard)], findingsEnabled: false }).report, templates: [template] };
