@@ -11,6 +11,7 @@ import {
   type RequestLaunchTemplateData,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
+import { TemplateFixNotAllowedError } from '../domain/errors.ts';
 import type { TemplateChange, TemplateVersionFacts } from '../domain/templates.ts';
 import type { LaunchTemplatesPort, TemplateListing } from '../pipeline/ports.ts';
 import { boundedPages } from './pages.ts';
@@ -48,6 +49,10 @@ const toVersion = (v: LaunchTemplateVersion & { VersionNumber: number }): Templa
 };
 
 const codesOf = (error: unknown): string[] => (error instanceof Error ? [error.name, String((error as { Code?: unknown }).Code ?? '')] : []);
+
+/** A template write (tags, version, default) IAM refused means the role lacks FixLaunchTemplates=true (opt-in): say so. */
+const deniedWrite = (operation: string, launchTemplateId: string, error: unknown): unknown =>
+  codesOf(error).some((c) => c === 'UnauthorizedOperation' || c.startsWith('AccessDenied')) ? new TemplateFixNotAllowedError(operation, launchTemplateId, { cause: error }) : error;
 
 /**
  * The launch data of a version, as a request to create another: the same data, without what
@@ -113,25 +118,31 @@ export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
     // a copy made here is one this code can see).
     const [source] = await this.#versions(launchTemplateId, [String(change.sourceVersion)]);
     if (!source?.LaunchTemplateData) throw new Error(`version ${change.sourceVersion} of ${launchTemplateId} has no launch data to copy`);
-    const out = await this.ec2.send(
-      new CreateLaunchTemplateVersionCommand({
-        LaunchTemplateId: launchTemplateId,
-        VersionDescription: description,
-        ClientToken: clientToken,
-        LaunchTemplateData: copyLaunchData(source.LaunchTemplateData, change.hopLimit),
-      }),
-    );
+    const out = await this.ec2
+      .send(
+        new CreateLaunchTemplateVersionCommand({
+          LaunchTemplateId: launchTemplateId,
+          VersionDescription: description,
+          ClientToken: clientToken,
+          LaunchTemplateData: copyLaunchData(source.LaunchTemplateData, change.hopLimit),
+        }),
+      )
+      .catch((error: unknown) => Promise.reject(deniedWrite('CreateLaunchTemplateVersion', launchTemplateId, error)));
     const created = out.LaunchTemplateVersion?.VersionNumber;
     if (created === undefined) throw new Error(`CreateLaunchTemplateVersion for ${launchTemplateId} answered no version number`);
     return created;
   }
 
   async setDefaultVersion(launchTemplateId: string, version: number): Promise<void> {
-    await this.ec2.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: launchTemplateId, DefaultVersion: String(version) }));
+    await this.ec2
+      .send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: launchTemplateId, DefaultVersion: String(version) }))
+      .catch((error: unknown) => Promise.reject(deniedWrite('ModifyLaunchTemplate', launchTemplateId, error)));
   }
 
   async tagTemplate(launchTemplateId: string, tags: Record<string, string>): Promise<void> {
-    await this.ec2.send(new CreateTagsCommand({ Resources: [launchTemplateId], Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }));
+    await this.ec2
+      .send(new CreateTagsCommand({ Resources: [launchTemplateId], Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }))
+      .catch((error: unknown) => Promise.reject(deniedWrite('CreateTags', launchTemplateId, error)));
   }
 
   async existingTemplates(launchTemplateIds: string[]): Promise<Set<string>> {

@@ -1,6 +1,7 @@
 // What "in place" means for each prerequisite, as pure functions of what AWS answered, and the
 // fix a person runs when it is not. The event path needs every one of them; nothing here calls AWS.
 import type { EventSelectors, FieldSelector } from './ports.ts';
+import { shellQuote } from '../domain/shell.ts';
 
 /** The forwarding rule's fixed name in infra/member-events.yml (a test keeps them equal). */
 export const MEMBER_EVENT_RULE_NAME = 'imds-remediator-forward-instance-events';
@@ -102,9 +103,9 @@ export const FIX = {
     'or aws cloudtrail create-trail --name imds-remediator-org-trail --s3-bucket-name <a bucket CloudTrail may write> --is-multi-region-trail ' +
     '--is-organization-trail && aws cloudtrail start-logging --name imds-remediator-org-trail',
   trailNotLogging: (trailArn: string, homeRegion: string) =>
-    `aws cloudtrail start-logging --name ${trailArn} --region ${homeRegion}, in the account that owns the trail`,
+    `aws cloudtrail start-logging --name ${shellQuote(trailArn)} --region ${homeRegion}, in the account that owns the trail`,
   trailWithoutWrites: (trailArn: string, homeRegion: string) =>
-    `log management write events on ${trailArn}: aws cloudtrail put-event-selectors --trail-name ${trailArn} --region ${homeRegion} ` +
+    `log management write events on ${trailArn}: aws cloudtrail put-event-selectors --trail-name ${shellQuote(trailArn)} --region ${homeRegion} ` +
     `--event-selectors '[{"ReadWriteType":"All","IncludeManagementEvents":true}]' (keep the data-event selectors it already has)`,
   noRule: (accountId: string, region: string) =>
     `deploy infra/member-events.yml to account ${accountId} in ${region}: add them to the imds-remediator-member-events StackSet ` +

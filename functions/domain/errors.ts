@@ -160,3 +160,20 @@ export class EvidenceReadError<T> extends Error {
 export class LeaseBusyError extends Error {
   override name = 'LeaseBusyError';
 }
+
+/**
+ * IAM refused a launch-template write: the role was deployed without FixLaunchTemplates=true,
+ * which grants it (off by default, a privilege escalation: docs/SECURITY.md). The template is
+ * left as it was; the message says what to set.
+ */
+export class TemplateFixNotAllowedError extends Error {
+  override name = 'TemplateFixNotAllowedError';
+  constructor(operation: string, launchTemplateId: string, options?: ErrorOptions) {
+    super(
+      `${operation} on ${launchTemplateId} was denied: launch templates are fixed only where the role allows it; ` +
+        `deploy the member role (infra/member-role.yml) with FixLaunchTemplates=true, or the central stack with ` +
+        `--param="fixLaunchTemplates=true" for the central account, after reading docs/SECURITY.md`,
+      options,
+    );
+  }
+}

@@ -2,6 +2,7 @@
 import { TAG_HOP_LIMIT_RAISED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REVERTED_AT } from '../domain/tags.ts';
 import type { InstanceFacts, InstanceResult, MetadataOptions, Shard } from '../domain/model.ts';
 import { DAY_MS } from '../domain/time.ts';
+import { shellQuote } from '../domain/shell.ts';
 import { requiresTokensOnceApplied, VERDICT_TABLE, type ComplianceStatus, type SeverityLabel } from '../domain/verdicts.ts';
 
 export const GENERATOR_ID = 'imds-remediator/imdsv2-required';
@@ -201,7 +202,7 @@ const titleOf = (result: InstanceResult, options: MetadataOptions, facts: Instan
 };
 
 const remediationOf = (result: InstanceResult, minObserved: string): string => {
-  const command = `aws ec2 modify-instance-metadata-options --instance-id ${result.instanceId} --http-tokens required --http-endpoint enabled --http-put-response-hop-limit ${result.hopLimit}`;
+  const command = `aws ec2 modify-instance-metadata-options --instance-id ${shellQuote(result.instanceId)} --http-tokens required --http-endpoint enabled --http-put-response-hop-limit ${result.hopLimit}`;
   if (result.verdict === 'v1-rejected') {
     return 'A workload on this instance still calls IMDS without a token and is being refused (MetadataNoTokenRejected). Update its AWS SDK or agent to one that uses IMDSv2 (on a container host, check the hop limit), or set rollback: revert in the policy to have imds-remediator re-open IMDSv1 until it is fixed.';
   }

@@ -5,6 +5,8 @@ import { describeError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { Shard } from '../domain/model.ts';
 import type { TemplateFacts, TemplateMetadata, TemplateResult, TemplateVerdict } from '../domain/templates.ts';
+import { shellQuote } from '../domain/shell.ts';
+import { pinnedGroupAdvice } from '../domain/template-advice.ts';
 import type { ComplianceStatus, SeverityLabel } from '../domain/verdicts.ts';
 import {
   asPartition,
@@ -79,7 +81,7 @@ const titleOf = (r: TemplateResult): string => {
 
 const pinnedAdvice = (r: TemplateResult): string =>
   r.pinned
-    .map((p) => `Auto Scaling group ${p.group} pins version ${p.version}, which allows IMDSv1: point it at $Default (aws autoscaling update-auto-scaling-group --auto-scaling-group-name ${p.group} --launch-template LaunchTemplateId=${r.launchTemplateId},Version='$Default') once $Default requires IMDSv2.`)
+    .map((p) => `Auto Scaling group ${shellQuote(p.group)} pins version ${p.version}, which allows IMDSv1: ${pinnedGroupAdvice(r.launchTemplateId, p.group, p.version)}.`)
     .join(' ');
 
 const remediationOf = (r: TemplateResult): string => {

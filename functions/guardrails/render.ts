@@ -1,6 +1,7 @@
 // The human view of `imds-remediator guardrails`: the readiness table, what stands in the way,
 // the files written and the commands that would attach them (printed, never run).
 import type { ScopeError } from '../domain/model.ts';
+import { printable, shellQuote } from '../domain/shell.ts';
 import { textTable } from '../domain/text-table.ts';
 import { BLOCKERS, type AccountReadiness, type Blocker, type UnitReadiness } from './readiness.ts';
 
@@ -26,10 +27,7 @@ export interface GuardrailsReport {
   commands: string[];
 }
 
-// OU and account names are set in the organization; a control character must not reach a terminal.
-const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-
-const quote = (text: string) => (/^[\w./:@=+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+// OU and account names are set in the organization: printable and shellQuote (domain/shell.ts) keep them harmless.
 
 export const SCP_POLICY_NAME = 'imds-remediator-require-imdsv2';
 export const DECLARATIVE_POLICY_NAME = 'imds-remediator-imdsv2-defaults';
@@ -40,15 +38,15 @@ export const attachCommands = (files: GuardrailsReport['files'], targets: Attach
   return [
     '# Once per organization, if these policy types are not enabled yet (aws organizations list-roots shows them):',
     ...rootIds.flatMap((root) => [
-      `aws organizations enable-policy-type --root-id ${quote(root)} --policy-type SERVICE_CONTROL_POLICY`,
-      `aws organizations enable-policy-type --root-id ${quote(root)} --policy-type DECLARATIVE_POLICY_EC2`,
+      `aws organizations enable-policy-type --root-id ${shellQuote(root)} --policy-type SERVICE_CONTROL_POLICY`,
+      `aws organizations enable-policy-type --root-id ${shellQuote(root)} --policy-type DECLARATIVE_POLICY_EC2`,
     ]),
-    `SCP_ID=$(aws organizations create-policy --type SERVICE_CONTROL_POLICY --name ${SCP_POLICY_NAME} --description 'Deny IMDSv1 at launch and its re-opening (imds-remediator guardrails)' --content ${quote(`file://${files.scp}`)} --query Policy.PolicySummary.Id --output text)`,
-    `DP_ID=$(aws organizations create-policy --type DECLARATIVE_POLICY_EC2 --name ${DECLARATIVE_POLICY_NAME} --description 'IMDSv2 required and enforced by default (imds-remediator guardrails)' --content ${quote(`file://${files.declarativePolicy}`)} --query Policy.PolicySummary.Id --output text)`,
+    `SCP_ID=$(aws organizations create-policy --type SERVICE_CONTROL_POLICY --name ${SCP_POLICY_NAME} --description 'Deny IMDSv1 at launch and its re-opening (imds-remediator guardrails)' --content ${shellQuote(`file://${files.scp}`)} --query Policy.PolicySummary.Id --output text)`,
+    `DP_ID=$(aws organizations create-policy --type DECLARATIVE_POLICY_EC2 --name ${DECLARATIVE_POLICY_NAME} --description 'IMDSv2 required and enforced by default (imds-remediator guardrails)' --content ${shellQuote(`file://${files.declarativePolicy}`)} --query Policy.PolicySummary.Id --output text)`,
     ...targets.flatMap((t) => [
       `# ${t.kind} ${printable(t.name)}`,
-      `aws organizations attach-policy --policy-id "$SCP_ID" --target-id ${quote(t.id)}`,
-      `aws organizations attach-policy --policy-id "$DP_ID" --target-id ${quote(t.id)}`,
+      `aws organizations attach-policy --policy-id "$SCP_ID" --target-id ${shellQuote(t.id)}`,
+      `aws organizations attach-policy --policy-id "$DP_ID" --target-id ${shellQuote(t.id)}`,
     ]),
   ];
 };

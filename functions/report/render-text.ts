@@ -4,6 +4,8 @@ import { isPlannedChange, VERDICT_TABLE, VERDICTS, type Verdict } from '../domai
 import { TEMPLATE_LABELS, TEMPLATE_VERDICTS, type TemplateResult } from '../domain/templates.ts';
 import type { SweepReport } from './aggregate.ts';
 import { textTable as table } from '../domain/text-table.ts';
+import { printable } from '../domain/shell.ts';
+import { pinnedGroupAdvice } from '../domain/template-advice.ts';
 
 const COLUMNS = VERDICTS.map((v): [Verdict, string] => [v, VERDICT_TABLE[v].column]);
 
@@ -64,7 +66,8 @@ export const renderReport = (report: SweepReport): string => {
     for (const i of failed) out.push(line(i, 'error'));
     out.push('');
   }
-  return out.join('\n');
+  // Names and reasons carry text from member accounts: no control character reaches the terminal.
+  return out.map(printable).join('\n');
 };
 
 const templateLine = (t: TemplateResult, extra: string) => `  ${t.launchTemplateId} (${t.launchTemplateName})  ${t.accountId}  ${t.region}  ${extra}: ${t.reason}`;
@@ -95,9 +98,9 @@ const renderTemplates = (report: SweepReport): string[] => {
   }
   const pinned = report.templates.flatMap((t) => t.pinned.map((p) => ({ t, p })));
   if (pinned.length > 0) {
-    out.push(`Auto Scaling groups pinned to a template version that allows IMDSv1 (${pinned.length}); versions never change, so move the group:`);
+    out.push(`Auto Scaling groups pinned to a template version that allows IMDSv1 (${pinned.length}); versions never change, so give the group a new one:`);
     for (const { t, p } of pinned) {
-      out.push(`  ${p.group}  ${t.accountId}  ${t.region}  ${t.launchTemplateId} version ${p.version}: aws autoscaling update-auto-scaling-group --auto-scaling-group-name ${p.group} --launch-template LaunchTemplateId=${t.launchTemplateId},Version='$Default'`);
+      out.push(`  ${p.group}  ${t.accountId}  ${t.region}  ${t.launchTemplateId} version ${p.version}: ${pinnedGroupAdvice(t.launchTemplateId, p.group, p.version)}`);
     }
     out.push('');
   }

@@ -16,7 +16,7 @@ import { S3_LEASE_IAM_ACTIONS } from '../../functions/adapters/s3-lease.ts';
 import { SSM_IAM_ACTIONS } from '../../functions/adapters/ssm.ts';
 import { motoEnvironment } from '../../local/moto-server.ts';
 import { actionsOf, asArray, packageAndReadTemplate, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
-import { decision, substitute } from '../support/iam.ts';
+import { decision, substitute, type Request } from '../support/iam.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
 import { seedOrganization } from '../support/scenario.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
@@ -385,11 +385,32 @@ describe('central template (osls package)', () => {
       expect(enforce?.Condition, role).toEqual(memberEnforce?.Condition);
     }
     // The same parameter names, with the same defaults.
-    for (const name of ['MinHopLimit', 'MaxHopLimit', 'AllowRevert']) {
+    for (const name of ['MinHopLimit', 'MaxHopLimit', 'AllowRevert', 'FixLaunchTemplates']) {
       expect((template.Parameters?.[name] as { Default: unknown }).Default, name).toEqual((member.Parameters?.[name] as { Default: unknown }).Default);
     }
     expect(resource('SweepDashplanLambdaFunction').Properties.Environment).toMatchObject({ Variables: { MEMBER_PLAN_ROLE_NAME: 'ImdsRemediatorPlanRole' } });
     expect((member.Parameters?.PlanRoleName as { Default: string }).Default).toBe('ImdsRemediatorPlanRole');
+  });
+
+  it('lets sweep-shard write launch templates of the central account only with FixLaunchTemplates=true, as the member role', () => {
+    const shard = (FixLaunchTemplates: string) =>
+      (roleStatements(resolveConditions(template, { FixLaunchTemplates })).get('SweepShardRole') ?? []).map(
+        (st) => substitute(st as unknown as Json, { 'AWS::Partition': 'aws', 'AWS::AccountId': '111111111111' }) as unknown as Statement,
+      );
+    const templateArn = 'arn:aws:ec2:eu-west-1:111111111111:launch-template/lt-0123456789abcdef0';
+    const writes: Request[] = [
+      { action: 'ec2:CreateLaunchTemplateVersion', context: {}, resource: templateArn },
+      { action: 'ec2:ModifyLaunchTemplate', context: {}, resource: templateArn },
+      { action: 'ec2:CreateTags', context: { 'aws:TagKeys': ['imds-remediator:reason'] }, resource: templateArn },
+    ];
+    const read = { action: 'ec2:DescribeLaunchTemplateVersions', context: {} };
+
+    expect((template.Parameters?.FixLaunchTemplates as { Default: unknown }).Default).toBe('false');
+    for (const request of writes) {
+      expect(decision(shard('false'), request), request.action).toBe('implicitly denied');
+      expect(decision(shard('true'), request), request.action).toBe('allowed');
+    }
+    expect(decision(shard('false'), read)).toBe('allowed');
   });
 
   it('tells every function where the sweep bucket is, and the two that hold leases how long to wait for one', () => {

@@ -5,7 +5,7 @@ import { LAUNCH_TEMPLATE_IAM_ACTIONS } from '../../functions/adapters/ec2-launch
 import { AUTOSCALING_IAM_ACTIONS } from '../../functions/adapters/autoscaling.ts';
 import { TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_TEMPLATE_FIXED_AT } from '../../functions/domain/tags.ts';
 import { actionsOf, readYamlTemplate, resolveConditions, roleStatements, type Json, type Statement, type Template } from '../support/cfn.ts';
-import { decision, substitute } from '../support/iam.ts';
+import { decision, substitute, type Request } from '../support/iam.ts';
 import { SECURITYHUB_IAM_ACTIONS } from '../../functions/adapters/securityhub.ts';
 import { CLOUDTRAIL_IAM_ACTIONS } from '../../functions/adapters/cloudtrail.ts';
 import { EVENTBRIDGE_IAM_ACTIONS } from '../../functions/adapters/eventbridge.ts';
@@ -32,11 +32,15 @@ const deployedStatements = (role: string, values: Record<string, string> = {}): 
   const defaults = Object.fromEntries(
     Object.entries(template.Parameters ?? {}).map(([name, p]) => [name, String((p as { Default?: Json }).Default ?? '')]),
   );
-  const parameters = { ...defaults, ...values };
+  const parameters = { 'AWS::Partition': 'aws', 'AWS::AccountId': ACCOUNT, ...defaults, ...values };
   return (roleStatements(resolveConditions(template, parameters)).get(role) ?? []).map(
     (statement) => substitute(statement as unknown as Json, parameters) as unknown as Statement,
   );
 };
+
+const ACCOUNT = '123456789012';
+const TEMPLATE_ARN = `arn:aws:ec2:eu-west-1:${ACCOUNT}:launch-template/lt-0123456789abcdef0`;
+const INSTANCE_ARN = `arn:aws:ec2:eu-west-1:${ACCOUNT}:instance/i-0123456789abcdef0`;
 
 /** A ModifyInstanceMetadataOptions request with these options (the ec2:Attribute/<name> keys). */
 const modify = (options: Record<string, string>) => ({
@@ -109,46 +113,65 @@ describe('member role (infra/member-role.yml)', () => {
 
     expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
     expect(new Set(actionsOf(statements))).toEqual(new Set(MEMBER_ACCOUNT_ACTIONS));
-    expect(actionsOf(statements)).toHaveLength(MEMBER_ACCOUNT_ACTIONS.length);
+    // Each action in one statement, but CreateTags: on launch templates only with FixLaunchTemplates=true.
+    expect(actionsOf(statements).filter((a) => a !== 'ec2:CreateTags')).toHaveLength(MEMBER_ACCOUNT_ACTIONS.length - 1);
   });
 
   it('limits ModifyInstanceMetadataOptions to instances, CreateTags to instances and launch templates, and tags to our own keys', () => {
     const { statements } = memberRole();
     const byAction = (action: string) => statements.find((s) => [s.Action].flat().includes(action));
+    const tagging = statements.filter((s) => [s.Action].flat().includes('ec2:CreateTags'));
 
     expect(byAction('ec2:ModifyInstanceMetadataOptions')?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' });
-    expect(byAction('ec2:CreateTags')?.Resource).toEqual([
+    expect(tagging.map((s) => s.Resource)).toEqual([
       { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:instance/*' },
       { 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:launch-template/*' },
     ]);
-    const tagging = byAction('ec2:CreateTags');
-    expect(tagging?.Condition).toEqual({
-      'ForAllValues:StringLike': { 'aws:TagKeys': 'imds-remediator:*' },
-      Null: { 'aws:TagKeys': 'false' },
-    });
+    for (const s of tagging) {
+      expect(s.Condition).toEqual({
+        'ForAllValues:StringLike': { 'aws:TagKeys': 'imds-remediator:*' },
+        Null: { 'aws:TagKeys': 'false' },
+      });
+    }
     // The keys the code writes are the keys the condition allows.
     for (const key of [TAG_ENFORCED_AT, TAG_HOP_LIMIT_SET_AT, TAG_REASON, TAG_TEMPLATE_FIXED_AT]) expect(key).toMatch(/^imds-remediator:/);
   });
 
-  it.each<{ what: string; request: { action: string; context: Record<string, string | string[]> }; expected: string }>([
-    { what: 'a new launch-template version', request: { action: 'ec2:CreateLaunchTemplateVersion', context: {} }, expected: 'allowed' },
-    { what: 'a new default version', request: { action: 'ec2:ModifyLaunchTemplate', context: {} }, expected: 'allowed' },
-    { what: 'our tags on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': [TAG_TEMPLATE_FIXED_AT, TAG_REASON] } }, expected: 'allowed' },
-    { what: 'a foreign tag on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': ['Name'] } }, expected: 'implicitly denied' },
-    { what: 'deleting a launch template', request: { action: 'ec2:DeleteLaunchTemplate', context: {} }, expected: 'implicitly denied' },
-    { what: 'deleting a launch-template version', request: { action: 'ec2:DeleteLaunchTemplateVersions', context: {} }, expected: 'implicitly denied' },
-    { what: 'a new launch template', request: { action: 'ec2:CreateLaunchTemplate', context: {} }, expected: 'implicitly denied' },
-    { what: 'changing an Auto Scaling group', request: { action: 'autoscaling:UpdateAutoScalingGroup', context: {} }, expected: 'implicitly denied' },
-    { what: 'launching an instance', request: { action: 'ec2:RunInstances', context: {} }, expected: 'implicitly denied' },
-  ])('launch templates: $what is $expected', ({ request, expected }) => {
-    expect(decision(deployedStatements('MemberRole'), request)).toBe(expected);
+  // Writing a launch template can run any code under the instance profile of a group on
+  // $Default/$Latest (docs/SECURITY.md): the stack grants it only with FixLaunchTemplates=true.
+  it.each<{ what: string; request: Request; whenFalse: string; whenTrue: string }>([
+    { what: 'a new launch-template version', request: { action: 'ec2:CreateLaunchTemplateVersion', context: {}, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'allowed' },
+    { what: 'a new default version', request: { action: 'ec2:ModifyLaunchTemplate', context: {}, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'allowed' },
+    { what: 'our tags on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': [TAG_TEMPLATE_FIXED_AT, TAG_REASON] }, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'allowed' },
+    { what: 'reading launch templates', request: { action: 'ec2:DescribeLaunchTemplates', context: {} }, whenFalse: 'allowed', whenTrue: 'allowed' },
+    { what: 'reading launch-template versions', request: { action: 'ec2:DescribeLaunchTemplateVersions', context: {} }, whenFalse: 'allowed', whenTrue: 'allowed' },
+    { what: 'a foreign tag on a launch template', request: { action: 'ec2:CreateTags', context: { 'aws:TagKeys': ['Name'] }, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'implicitly denied' },
+    { what: 'deleting a launch template', request: { action: 'ec2:DeleteLaunchTemplate', context: {}, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'implicitly denied' },
+    { what: 'deleting a launch-template version', request: { action: 'ec2:DeleteLaunchTemplateVersions', context: {}, resource: TEMPLATE_ARN }, whenFalse: 'implicitly denied', whenTrue: 'implicitly denied' },
+    { what: 'a new launch template', request: { action: 'ec2:CreateLaunchTemplate', context: {} }, whenFalse: 'implicitly denied', whenTrue: 'implicitly denied' },
+    { what: 'changing an Auto Scaling group', request: { action: 'autoscaling:UpdateAutoScalingGroup', context: {} }, whenFalse: 'implicitly denied', whenTrue: 'implicitly denied' },
+    { what: 'launching an instance', request: { action: 'ec2:RunInstances', context: {} }, whenFalse: 'implicitly denied', whenTrue: 'implicitly denied' },
+  ])('launch templates: $what is $whenFalse by default, $whenTrue with FixLaunchTemplates=true', ({ request, whenFalse, whenTrue }) => {
+    expect(decision(deployedStatements('MemberRole'), request)).toBe(whenFalse);
+    expect(decision(deployedStatements('MemberRole', { FixLaunchTemplates: 'false' }), request)).toBe(whenFalse);
+    expect(decision(deployedStatements('MemberRole', { FixLaunchTemplates: 'true' }), request)).toBe(whenTrue);
+  });
+
+  it('keeps tagging instances whether or not launch templates may be fixed', () => {
+    const tag = (resource: string) => ({ action: 'ec2:CreateTags', context: { 'aws:TagKeys': [TAG_ENFORCED_AT, TAG_REASON] }, resource });
+    for (const FixLaunchTemplates of ['false', 'true']) {
+      const statements = deployedStatements('MemberRole', { FixLaunchTemplates });
+      expect(decision(statements, tag(INSTANCE_ARN))).toBe('allowed');
+      expect(decision(statements, tag(TEMPLATE_ARN))).toBe(FixLaunchTemplates === 'true' ? 'allowed' : 'implicitly denied');
+    }
+    expect(readYamlTemplate('infra/member-role.yml').Parameters).toMatchObject({ FixLaunchTemplates: { Default: 'false', AllowedValues: ['false', 'true'] } });
   });
 
   it('gives launch-template changes only on launch templates of its own account', () => {
-    const fix = memberRole().statements.find((s) => [s.Action].flat().includes('ec2:CreateLaunchTemplateVersion'));
+    const fix = deployedStatements('MemberRole', { FixLaunchTemplates: 'true' }).find((s) => [s.Action].flat().includes('ec2:CreateLaunchTemplateVersion'));
 
     expect([fix?.Action].flat().sort()).toEqual(['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate']);
-    expect(fix?.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:launch-template/*' });
+    expect(fix?.Resource).toBe(`arn:aws:ec2:*:${ACCOUNT}:launch-template/*`);
   });
 
   it('trusts a named operator role only when OperatorAccountId is given, by its ARN, inside the organization', () => {

@@ -192,7 +192,9 @@ describe('launch templates', () => {
     expect(report.launchConfigurations).toEqual([expect.objectContaining({ name: 'legacy-lc', groups: ['legacy'] })]);
     expect(report.summary.templates).toMatchObject({ pinnedGroups: 1, launchConfigurations: 1 });
     const text = renderReport(report);
-    expect(text).toContain(`update-auto-scaling-group --auto-scaling-group-name old-workers --launch-template LaunchTemplateId=${templateId},Version='$Default'`);
+    expect(text).toContain(`--launch-template-id ${templateId} --source-version 1 --launch-template-data '{"MetadataOptions":{"HttpTokens":"required","HttpEndpoint":"enabled"}}'`);
+    expect(text).toContain(`update-auto-scaling-group --auto-scaling-group-name old-workers --launch-template LaunchTemplateId=${templateId},Version="$V"`);
+    expect(text).not.toContain("Version='$Default'");
     expect(text).toMatch(/Launch configurations that allow IMDSv1 \(1\); they cannot be changed:\n {2}legacy-lc/);
     expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 2, latestVersion: 2 });
   });
@@ -229,6 +231,46 @@ describe('launch templates', () => {
 
     expect(report.templates[0]).toMatchObject({ verdict: 'insufficient-evidence', changed: false });
     expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 1 });
+  });
+
+  it('names FixLaunchTemplates when IAM refuses the template write, and leaves the template as it was', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const { templateId } = await seedTemplate(local, 'web', [0]);
+    // What IAM answers a role deployed with FixLaunchTemplates=false (test/infra/member-role.test.ts).
+    const denied = () => awsError('UnauthorizedOperation', 'You are not authorized to perform this operation. Encoded authorization failure message: abc');
+    const writes = ['CreateLaunchTemplateVersion', 'ModifyLaunchTemplate'];
+    const denyTemplateWrites = intercept('denyTemplateWrites', (call) => {
+      const onTemplate = ((call.input.Resources as string[] | undefined) ?? []).some((r) => r.startsWith('lt-'));
+      if (writes.includes(call.operation) || (call.operation === 'CreateTags' && onTemplate)) throw denied();
+    });
+
+    const { report } = await sweep(policy(), { apply: true, customizeClient: denyTemplateWrites });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'error', changed: false, allowsV1: true });
+    expect(report.templates[0]?.reason).toMatch(/^new default version failed: TemplateFixNotAllowedError: CreateTags on lt-\w+ was denied: .*FixLaunchTemplates=true/);
+    expect(report.templates[0]?.reason).not.toContain('Encoded authorization failure');
+    expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 1, tags: {} });
+    expect(report.instances[0]).toMatchObject({ changed: true }); // instances are fixed as before
+  });
+
+  it('copies user data without ever writing it to a log line, the report or a finding', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const secret = 'DB_PASSWORD=hunter2-very-secret';
+    const userData = Buffer.from(`#!/bin/sh\nexport ${secret}\n`).toString('base64');
+    const { templateId } = await seedTemplate(local, 'web', [0], { ...RICH_DATA, UserData: userData });
+
+    const { report, lines } = await sweep(policy(), { apply: true });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'fix', changed: true });
+    const [copy] = await versionsOf(local, templateId, ['$Default']);
+    expect(copy?.LaunchTemplateData?.UserData).toBe(userData);
+    const findings = await readFindings(local, ACCOUNT, REGION, TEMPLATE_GENERATOR_ID);
+    for (const [what, text] of Object.entries({ lines: JSON.stringify(lines), report: JSON.stringify(report), text: renderReport(report), findings: JSON.stringify(findings) })) {
+      expect(text, what).not.toContain(userData);
+      expect(text, what).not.toContain('hunter2');
+    }
   });
 
   it('leaves a template untouched, as an error, when the evidence of its instances cannot be read', async () => {

@@ -9,6 +9,8 @@ import { asArray, type Json, type Statement } from './cfn.ts';
 export interface Request {
   action: string;
   context: Record<string, string | string[]>;
+  /** The resource's ARN: statements then count only where their Resource matches it. */
+  resource?: string;
 }
 
 const wildcard = (pattern: string, value: string) =>
@@ -62,8 +64,17 @@ export const conditionHolds = (statement: Statement, request: Request): boolean 
     Object.entries(keys).every(([key, value]) => keyMatches(operator, stringsOf(value), request.context[key])),
   );
 
+const resourceMatches = (statement: Statement, resource: string | undefined) =>
+  resource === undefined ||
+  asArray(statement.Resource as Json | Json[]).some((pattern) => {
+    if (typeof pattern !== 'string') throw new Error(`unresolved resource ${JSON.stringify(pattern)}: resolve Fn::Sub first`);
+    return wildcard(pattern, resource);
+  });
+
 const appliesTo = (statement: Statement, request: Request) =>
-  asArray(statement.Action).some((action) => wildcard(action.toLowerCase(), request.action.toLowerCase())) && conditionHolds(statement, request);
+  asArray(statement.Action).some((action) => wildcard(action.toLowerCase(), request.action.toLowerCase())) &&
+  resourceMatches(statement, request.resource) &&
+  conditionHolds(statement, request);
 
 /** IAM's verdict for these statements alone: an explicit deny wins, else an allow, else an implicit deny. */
 export const decision = (statements: Statement[], request: Request): 'allowed' | 'denied' | 'implicitly denied' => {
