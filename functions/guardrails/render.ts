@@ -24,10 +24,17 @@ export interface GuardrailsReport {
   targets: AttachTarget[];
   /** The commands a person runs to attach them; the tool never runs them. */
   commands: string[];
+  /** What the person should know before attaching (the management account unknown). */
+  warnings?: string[] | undefined;
 }
 
-// OU and account names are set in the organization; a control character must not reach a terminal.
-const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+// OU and account names are set in the organization (member accounts name themselves): a control
+// character, a line or paragraph separator or a bidi override must not reach a terminal.
+export const printable = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, '?');
+
+/** What the SCP's launch statement denies besides IMDSv1: said beside the files and the commands. */
+export const SCP_LAUNCH_NOTE =
+  'the SCP denies every launch that does not explicitly ask for IMDSv2 (HttpTokens=required): Terraform aws_instance without metadata_options, aws ec2 run-instances without --metadata-options, launch templates without MetadataOptions (the ones imds-remediator writes set it)';
 
 const quote = (text: string) => (/^[\w./:@=+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
 
@@ -43,13 +50,13 @@ export const attachCommands = (files: GuardrailsReport['files'], targets: Attach
       `aws organizations enable-policy-type --root-id ${quote(root)} --policy-type SERVICE_CONTROL_POLICY`,
       `aws organizations enable-policy-type --root-id ${quote(root)} --policy-type DECLARATIVE_POLICY_EC2`,
     ]),
+    // The declarative policy first: it makes IMDSv2 the default of launches that do not say, so the
+    // SCP attached after it denies fewer of them.
+    `DP_ID=$(aws organizations create-policy --type DECLARATIVE_POLICY_EC2 --name ${DECLARATIVE_POLICY_NAME} --description 'IMDSv2 required by default (imds-remediator guardrails)' --content ${quote(`file://${files.declarativePolicy}`)} --query Policy.PolicySummary.Id --output text)`,
+    ...targets.flatMap((t) => [`# ${t.kind} ${printable(t.name)}`, `aws organizations attach-policy --policy-id "$DP_ID" --target-id ${quote(t.id)}`]),
+    `# Then the SCP. Note: ${SCP_LAUNCH_NOTE}.`,
     `SCP_ID=$(aws organizations create-policy --type SERVICE_CONTROL_POLICY --name ${SCP_POLICY_NAME} --description 'Deny IMDSv1 at launch and its re-opening (imds-remediator guardrails)' --content ${quote(`file://${files.scp}`)} --query Policy.PolicySummary.Id --output text)`,
-    `DP_ID=$(aws organizations create-policy --type DECLARATIVE_POLICY_EC2 --name ${DECLARATIVE_POLICY_NAME} --description 'IMDSv2 required and enforced by default (imds-remediator guardrails)' --content ${quote(`file://${files.declarativePolicy}`)} --query Policy.PolicySummary.Id --output text)`,
-    ...targets.flatMap((t) => [
-      `# ${t.kind} ${printable(t.name)}`,
-      `aws organizations attach-policy --policy-id "$SCP_ID" --target-id ${quote(t.id)}`,
-      `aws organizations attach-policy --policy-id "$DP_ID" --target-id ${quote(t.id)}`,
-    ]),
+    ...targets.flatMap((t) => [`# ${t.kind} ${printable(t.name)}`, `aws organizations attach-policy --policy-id "$SCP_ID" --target-id ${quote(t.id)}`]),
   ];
 };
 
@@ -88,7 +95,9 @@ export const renderGuardrails = (report: GuardrailsReport): string => {
     'Guardrails written (attaching them is your decision; imds-remediator never attaches a policy):',
     `  ${report.files.scp}  (SCP, ${report.files.scpChars} of 5120 characters)`,
     `  ${report.files.declarativePolicy}  (EC2 declarative policy)`,
+    `Note: ${SCP_LAUNCH_NOTE}.`,
     '',
+    ...(report.warnings ?? []).map((w) => `Warning: ${w}.`),
   );
   if (report.commands.length === 0) {
     out.push('No root, OU or account is ready yet: nothing to attach.');
