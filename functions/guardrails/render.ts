@@ -60,10 +60,23 @@ export const attachCommands = (files: GuardrailsReport['files'], targets: Attach
   ];
 };
 
+/** The unswept regions a line names; the count says how many there are. */
+const REGIONS_NAMED = 8;
+
+const regionsText = (regions: string[] | undefined) => {
+  if (regions === undefined) return ' (unknown: the plan did not say)';
+  const more = regions.length > REGIONS_NAMED ? `, …${regions.length - REGIONS_NAMED} more` : '';
+  return ` (${regions.slice(0, REGIONS_NAMED).map(printable).join(', ')}${more})`;
+};
+
+const blockerDetail = (a: AccountReadiness, b: Blocker) => {
+  if (b === 'v1-in-use') return ` (${a.v1Calls} IMDSv1 calls)`;
+  if (b === 'regions-not-swept') return regionsText(a.unsweptRegions);
+  return '';
+};
+
 const blockerText = (a: AccountReadiness) =>
-  (Object.keys(BLOCKERS) as Blocker[])
-    .flatMap((b) => (a.blockers[b] ? [`${a.blockers[b]} ${BLOCKERS[b]}${b === 'v1-in-use' ? ` (${a.v1Calls} IMDSv1 calls)` : ''}`] : []))
-    .join('; ');
+  (Object.keys(BLOCKERS) as Blocker[]).flatMap((b) => (a.blockers[b] ? [`${a.blockers[b]} ${BLOCKERS[b]}${blockerDetail(a, b)}`] : [])).join('; ');
 
 export const renderGuardrails = (report: GuardrailsReport): string => {
   const { summary } = report;

@@ -329,6 +329,23 @@ describe('the printed view', () => {
     expect(renderGuardrails(report).split('\n').some((l) => l.trimStart().startsWith('rm -rf'))).toBe(false);
   });
 
+  it('names the enabled regions the sweep left out of a not-ready account', () => {
+    const swept = [{ accountId: A, plannedShards: 1, sweptShards: 1, unsweptRegions: ['ap-south-1', 'eu-west-1'] }];
+    const accounts = accountReadiness(input({ swept, instances: [instance(A, 'compliant')] })).filter((a) => a.accountId === A);
+    const report: GuardrailsReport = {
+      ready: false,
+      summary: { accounts: 1, readyAccounts: 0, units: 0, readyUnits: 0, sweepErrors: 0 },
+      errors: [],
+      units: [],
+      accounts,
+      files,
+      targets: [],
+      commands: [],
+    };
+
+    expect(renderGuardrails(report)).toContain('2 enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region) (ap-south-1, eu-west-1)');
+  });
+
   it('keeps bidi overrides and line separators of a name out of the terminal', () => {
     const evil = 'Prod\u202Edl\u2066o\u2028x\u2029';
     const [line] = attachCommands(files, [{ id: 'ou-root-prod0001', name: evil, kind: 'ou' }], ['r-root']).filter((c) => c.startsWith('# ou'));
