@@ -4,7 +4,7 @@
 // CreatePolicy; nothing is ever attached by the tool; the sweep's report and its Slack summary
 // carry the same readiness per OU.
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreatePolicyCommand, ListPoliciesCommand, ListRootsCommand, type PolicyType } from '@aws-sdk/client-organizations';
@@ -178,6 +178,36 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
     // Beside the files too, before any command.
     expect(text.indexOf('denies every launch that does not explicitly ask for IMDSv2')).toBeLessThan(text.indexOf('DP_ID=$('));
     expect(text).toContain('Terraform aws_instance without metadata_options');
+  });
+
+  it('replaces a link planted at a file’s path in a shared --out instead of writing through it', async () => {
+    await seedOrganizationWithOus(aws());
+    const dir = await mkdtemp(join(tmpdir(), 'imds-guardrails-'));
+    const out = join(dir, 'shared');
+    await mkdir(out);
+    const victim = join(dir, 'victim');
+    await writeFile(victim, 'untouched');
+    await symlink(victim, join(out, 'scp-require-imdsv2.json'));
+
+    const { report } = await guardrails(out);
+
+    expect(await readFile(victim, 'utf8')).toBe('untouched');
+    expect((await lstat(report.files.scp)).isSymbolicLink()).toBe(false);
+    expect(JSON.parse(await readFile(report.files.scp, 'utf8'))).toHaveProperty('Statement');
+    expect((await readdir(out)).sort()).toEqual(['declarative-policy-ec2-imdsv2.json', 'scp-require-imdsv2.json']);
+  });
+
+  it('warns when it cannot tell the management account, which an attach target may then be', async () => {
+    await seedOrganizationWithOus(aws());
+    const noDescribe = intercept('noDescribeOrganization', ({ operation }) => {
+      if (operation === 'DescribeOrganization') throw awsError('AccessDeniedException', 'not authorized to perform organizations:DescribeOrganization');
+    });
+
+    const { report } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), {}, noDescribe);
+    const { report: known } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')));
+
+    expect(report.warnings).toEqual([expect.stringContaining('the management account could not be identified')]);
+    expect(known.warnings).toBeUndefined();
   });
 
   it('writes the EC2 declarative policy with the documented structure (moto refuses its type: said, not hidden)', async () => {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceResult, OrganizationTree } from '../../functions/domain/model.ts';
 import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';
+import { sweepOrganizationSchema } from '../../functions/app/step-payloads.ts';
 import type { Verdict } from '../../functions/domain/verdicts.ts';
 import { declarativePolicyDocument, SCP_MAX_CHARS, scpDocument } from '../../functions/guardrails/documents.ts';
 import {
@@ -146,6 +147,22 @@ describe('accountReadiness', () => {
     expect(of(A, i)).toMatchObject({ ready: false, blockers: { 'template-allows-v1': 1 } });
     expect(of(A, i)?.worst).toEqual([{ region: 'eu-west-1', id: 'lt-0aaaaaaaaaaaaaaaa', name: 'web', blocker: 'template-allows-v1', noTokenCalls: null }]);
     expect(of(B, i)?.ready).toBe(true);
+  });
+});
+
+describe('the organization file the deployed plan writes for the report', () => {
+  const file = { tree: { units: [{ id: 'r-abcd', name: 'Root', parentId: null }], accounts: [] }, plannedShards: { [A]: 1 } };
+
+  it('carries the enabled regions left unswept per account, and reads an older file without them as unknown', () => {
+    expect(sweepOrganizationSchema.parse({ ...file, unsweptRegions: { [A]: ['eu-west-1'] } }).unsweptRegions).toEqual({ [A]: ['eu-west-1'] });
+    expect(sweepOrganizationSchema.parse(file).unsweptRegions).toBeUndefined();
+  });
+
+  it('refuses unswept regions that are not regions, or more than the bound, naming the field', () => {
+    const refused = (unsweptRegions: unknown) => sweepOrganizationSchema.safeParse({ ...file, unsweptRegions }).error?.issues[0]?.path.join('.');
+
+    expect(refused({ [A]: ['not a region; rm -rf /'] })).toBe(`unsweptRegions.${A}.0`);
+    expect(refused({ [A]: Array.from({ length: 65 }, () => 'us-east-1') })).toBe(`unsweptRegions.${A}`);
   });
 });
 
