@@ -26,6 +26,8 @@ export const underLimits = async (proxy: RateLimitProxy, run: () => Promise<Stra
   proxy.resetBuckets();
   proxy.resetCounts();
   const result = await run();
+  const unknown = proxy.unknownAccountCalls();
+  if (unknown > 0) throw new RunFailed([`${unknown} calls reached the rate-limit proxy with credentials of an unknown account: their buckets were not AWS's`]);
   const throttledByOperation = proxy.throttled();
   const throttled = Object.values(throttledByOperation).reduce((a, b) => a + b, 0);
   return { ...result, throttled, throttledByOperation };

@@ -88,6 +88,12 @@ export const seedShard = async (
   byKind: Record<string, number> = {},
   /** Cap on datapoints per series: the RSS run keeps moto's GetMetricData affordable. */
   maxDays = lookbackDays,
+  /**
+   * Instances a RunInstances call (a reservation) holds. moto pages DescribeInstances by
+   * reservation (MaxResults counts reservations), so reservations of one make its pages
+   * AWS's: at most 1,000 instances each.
+   */
+  perReservation = RUN_INSTANCES_MAX,
 ): Promise<number> => {
   const cap = (series: number[]) => series.slice(0, maxDays);
   const series: Record<string, number[]> = {};
@@ -95,8 +101,8 @@ export const seedShard = async (
     const def = KINDS.find((k) => k.kind === kind);
     if (!def) continue;
     byKind[kind] = (byKind[kind] ?? 0) + count;
-    for (let left = count; left > 0; left -= RUN_INSTANCES_MAX) {
-      const ids = await aws.runInstances(accountId, region, { ...def.spec, count: Math.min(left, RUN_INSTANCES_MAX) });
+    for (let left = count; left > 0; left -= perReservation) {
+      const ids = await aws.runInstances(accountId, region, { ...def.spec, count: Math.min(left, perReservation) });
       for (const id of ids) {
         // Only instances the sweep reads evidence for get datapoints: moto's GetMetricData scans
         // every stored datapoint per query, and the others' series would never be read anyway.

@@ -69,6 +69,12 @@ export interface RateLimitProxy {
   throttled(): Record<string, number>;
   /** Calls passed on to moto by operation since the last resetCounts(). */
   forwarded(): Record<string, number>;
+  /**
+   * Calls since the last resetCounts() signed with temporary credentials whose AssumeRole did
+   * not pass through the proxy: their account is unknown, so they would share one bucket. A
+   * benchmark run with any of them measured the wrong limits.
+   */
+  unknownAccountCalls(): number;
   resetCounts(): void;
   /** Every bucket full again, as after a quiet spell (between two strategies of one run). */
   resetBuckets(): void;
@@ -92,10 +98,12 @@ export const startRateLimitProxy = async (
   const buckets = new Map<string, Bucket>();
   const throttled = new Map<string, number>();
   const forwarded = new Map<string, number>();
+  let unknownAccount = 0;
   const proxy = await startFaultProxy(target);
 
   /** Takes a token from the call's bucket; false when it is empty (the call is throttled). */
   const admit = (call: Call): boolean => {
+    if (call.accountId === 'unknown') unknownAccount += 1;
     const limit = limits.find((l) => matches(l, call));
     if (!limit) return true;
     const key = `${limit.name} ${call.accountId} ${call.region}`;
@@ -138,9 +146,11 @@ export const startRateLimitProxy = async (
     endpoint: proxy.endpoint,
     throttled: () => sorted(throttled),
     forwarded: () => sorted(forwarded),
+    unknownAccountCalls: () => unknownAccount,
     resetCounts: () => {
       throttled.clear();
       forwarded.clear();
+      unknownAccount = 0;
     },
     resetBuckets: () => buckets.clear(),
     close: () => proxy.close(),

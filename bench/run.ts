@@ -16,18 +16,23 @@ import { shardMemoryMb } from './shard-memory.ts';
 import { comparisonTable, custodianTargets, figures, ratio, ratiosTo, readCalls, sameVerdicts, underLimits } from './compare.ts';
 import { startRateLimitProxy, type RateLimitProxy } from './rate-limit-proxy.ts';
 import { measureCliStart } from './cli-start.ts';
+import { measureLargestShard } from './largest-shard.ts';
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
-const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--seed N] [--concurrency N] [--no-bundles] [--shard-only] [--moto-endpoint URL] [--out FILE]
+const USAGE = `usage: npm run bench -- [--accounts N] [--regions N] [--instances N] [--shard-instances N] [--largest-shard-instances N] [--largest-shard-plan] [--seed N] [--concurrency N] [--no-bundles] [--shard-only] [--largest-shard-only] [--moto-endpoint URL] [--out FILE]
   --accounts N          accounts in the organization, the management account included (default 10; env BENCH_ACCOUNTS)
   --regions N           regions swept in each account, 1–${ALL_REGIONS.length} (default 2; env BENCH_REGIONS)
   --instances N         instances per account-region (default 500; env BENCH_INSTANCES)
   --shard-instances N   instances of the one-shard RSS run, 0 to skip (default 5000; env BENCH_SHARD_INSTANCES)
+  --largest-shard-instances N  instances of the one account-region swept by the deployed handlers
+                        through the rate-limit proxy, 0 to skip (default 10000; env BENCH_LARGEST_SHARD_INSTANCES)
+  --largest-shard-plan  sweep the largest shard in plan mode only (no rollout-day apply)
   --seed N              seed of the verdict mix (default 7; env BENCH_SEED)
   --concurrency N       account-regions swept at once, both strategies (default 8)
   --no-bundles          skip building dist/ and timing cold imports
   --shard-only          only the one-shard RSS run (and the bundles)
+  --largest-shard-only  only the largest shard (and the bundles)
   --moto-endpoint URL   use this running moto_server (it is reset) instead of starting one
   --out FILE            where the results go (default bench/results.json)
 
@@ -51,10 +56,13 @@ const readParams = () => {
       regions: { type: 'string' },
       instances: { type: 'string' },
       'shard-instances': { type: 'string' },
+      'largest-shard-instances': { type: 'string' },
+      'largest-shard-plan': { type: 'boolean', default: false },
       seed: { type: 'string' },
       concurrency: { type: 'string' },
       'no-bundles': { type: 'boolean', default: false },
       'shard-only': { type: 'boolean', default: false },
+      'largest-shard-only': { type: 'boolean', default: false },
       'moto-endpoint': { type: 'string' },
       out: { type: 'string', default: 'bench/results.json' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -72,11 +80,14 @@ const readParams = () => {
     regions: ALL_REGIONS.slice(0, regionCount),
     instancesPerRegion: positiveInt('--instances', values.instances ?? env.BENCH_INSTANCES, 500),
     shardInstances: positiveInt('--shard-instances', values['shard-instances'] ?? env.BENCH_SHARD_INSTANCES, 5000, 0),
+    largestShardInstances: positiveInt('--largest-shard-instances', values['largest-shard-instances'] ?? env.BENCH_LARGEST_SHARD_INSTANCES, 10_000, 0),
+    largestShardApply: !values['largest-shard-plan'],
     seed: positiveInt('--seed', values.seed ?? env.BENCH_SEED, 7, 0),
     concurrency: positiveInt('--concurrency', values.concurrency, 8),
     lookbackDays: 14,
     bundles: !values['no-bundles'],
     shardOnly: values['shard-only'],
+    largestShardOnly: values['largest-shard-only'],
     motoEndpoint: values['moto-endpoint'],
     out: values.out,
   };
@@ -260,6 +271,16 @@ const measureShard = async (moto: MotoServer, script: string, params: Params, in
   return { instances: shard.instances, ...pick(shard), startRssMb: shard.startRssMb };
 };
 
+/** The largest shard (bench/largest-shard.ts): every invocation inside sweep-shard's timeout, under AWS's rate limits. */
+const largestShardPhase = async (moto: MotoServer, params: Params) => {
+  say('');
+  const { largestShardInstances: instances, largestShardApply: apply, seed, lookbackDays } = params;
+  const result = await measureLargestShard(moto, { instances, region: params.regions[0] ?? 'us-east-1', seed, lookbackDays, apply }, timed);
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  check(result.maxInvocationMs < result.limitMs, `every invocation of the ${instances}-instance shard inside ${s(result.limitMs)} (longest ${s(result.maxInvocationMs)})`);
+  return result;
+};
+
 const main = async () => {
   const params = readParams();
   const orgParams: OrgParams = {
@@ -270,7 +291,8 @@ const main = async () => {
     lookbackDays: params.lookbackDays,
   };
   const total = params.accounts * params.regions.length * params.instancesPerRegion;
-  if (!params.shardOnly) {
+  const only = params.shardOnly || params.largestShardOnly;
+  if (!only) {
     say(`imds-remediator benchmark: ${params.accounts} accounts × ${params.regions.length} regions × ${params.instancesPerRegion} instances = ${total} instances, seed ${params.seed}`);
   }
 
@@ -303,9 +325,10 @@ const main = async () => {
     }
   };
   try {
-    const compared = params.shardOnly ? undefined : await phase(() => compareStrategies(moto, proxy, script, params, orgParams, input));
+    const compared = only ? undefined : await phase(() => compareStrategies(moto, proxy, script, params, orgParams, input));
     say('');
-    const shard = params.shardInstances > 0 ? ((await phase(() => measureShard(moto, script, params, input))) ?? null) : null;
+    const shard = params.shardInstances > 0 && !params.largestShardOnly ? ((await phase(() => measureShard(moto, script, params, input))) ?? null) : null;
+    const largestShard = params.largestShardInstances > 0 && !params.shardOnly ? ((await phase(() => largestShardPhase(moto, params))) ?? null) : null;
     const bundles = params.bundles ? await timed('building dist/ and timing cold imports', bundleImportTimes) : {};
     for (const [file, { coldImportMs }] of Object.entries(bundles)) {
       say(`cold import dist/${file}: ${coldImportMs === null ? 'failed (see stderr above)' : `${coldImportMs} ms`}`);
@@ -316,8 +339,9 @@ const main = async () => {
       say(`imds-remediator --help: ${faster(cli.helpMs)}; plan, to its first AWS call: ${faster(cli.firstCallMs)}; medians of ${cli.runs}`);
     }
     const { mix, ...rest } = compared ?? { mix: undefined };
-    const runParams = { ...orgParams, instances: total, shardInstances: params.shardInstances, concurrency: params.concurrency, mix };
-    await writeFile(params.out, `${JSON.stringify(resultsFile(runParams, { ...rest, shard, bundles, cli }, failures), null, 2)}\n`);
+    const runParams = { ...orgParams, instances: total, shardInstances: params.shardInstances, largestShardInstances: params.largestShardInstances, concurrency: params.concurrency, mix };
+    await writeFile(params.out, `${JSON.stringify(resultsFile(runParams, { ...rest, shard, largestShard, bundles, cli }, failures), null, 2)}
+`);
     if (failures.length > 0) {
       say(`\nthe bench FAILED: ${failures.length} run problem${failures.length === 1 ? '' : 's'}; written: ${params.out} (the failures, no results)`);
     } else {

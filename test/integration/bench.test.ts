@@ -39,7 +39,7 @@ it('a production sweep with errors fails the bench: exit 1, no target met, no fi
 
   const { code, stdout } = await runBench([
     ...['--moto-endpoint', proxy.endpoint, '--out', out],
-    ...['--accounts', '1', '--regions', '1', '--instances', '20', '--shard-instances', '0', '--no-bundles'],
+    ...['--accounts', '1', '--regions', '1', '--instances', '20', '--shard-instances', '0', '--largest-shard-instances', '0', '--no-bundles'],
   ]);
 
   expect(code, stdout).toBe(1);

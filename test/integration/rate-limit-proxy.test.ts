@@ -3,6 +3,7 @@
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeInstancesCommand, EC2Client, ModifyInstanceMetadataOptionsCommand } from '@aws-sdk/client-ec2';
 import { GetFindingsCommand, SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRateLimitProxy, type RateLimitProxy } from '../../bench/rate-limit-proxy.ts';
 import { endpoint, useMoto } from '../support/moto.ts';
@@ -87,7 +88,7 @@ describe('rate-limit proxy', () => {
     expect(answers[50]).toBe('Throttling 400');
   });
 
-  it('refills at the published rate: the SDK, retrying, gets through and the throttled calls are counted', async () => {
+  it('refills at the published rate, and counts the throttled calls until resetCounts()', async () => {
     let now = 0;
     proxy = await startRateLimitProxy(endpoint(), {
       now: () => now,
@@ -102,5 +103,34 @@ describe('rate-limit proxy', () => {
     proxy.resetCounts();
     expect(await outcomes(1, () => securityhub.send(new GetFindingsCommand({ MaxResults: 1 })))).toEqual(['ok']);
     expect(proxy.throttled()).toEqual({});
+  });
+
+  it('keeps a bucket per account: learned from the AssumeRole answers that pass through it, and unknown ones counted', async () => {
+    proxy = await startRateLimitProxy(endpoint(), {
+      now: frozen,
+      limits: [{ name: 'read', service: 'ec2', operations: ['DescribeInstances'], capacity: 1, refillPerSecond: 20, source: 'test' }],
+    });
+    const assume = async (at: string, accountId: string) => {
+      const out = await new STSClient({ endpoint: at, region: 'us-east-1' }).send(
+        new AssumeRoleCommand({ RoleArn: `arn:aws:iam::${accountId}:role/ImdsRemediatorMemberRole`, RoleSessionName: 'test' }),
+      );
+      const c = out.Credentials;
+      if (!c?.AccessKeyId || !c.SecretAccessKey) throw new Error('AssumeRole returned no credentials');
+      return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
+    };
+    const describe = (credentials: Awaited<ReturnType<typeof assume>>) =>
+      outcomes(2, () => new EC2Client({ endpoint: proxy?.endpoint, region: 'us-east-1', maxAttempts: 1, credentials }).send(new DescribeInstancesCommand({ MaxResults: 5 })));
+
+    const a = await assume(proxy.endpoint, '111111111111');
+    const b = await assume(proxy.endpoint, '222222222222');
+    expect(await describe(a)).toEqual(['ok', 'RequestLimitExceeded 503']);
+    // Account B's bucket is its own: spending A's left it full.
+    expect(await describe(b)).toEqual(['ok', 'RequestLimitExceeded 503']);
+    expect(proxy.unknownAccountCalls()).toBe(0);
+
+    // Credentials from an AssumeRole the proxy never saw: their account is unknown, and said so.
+    const unseen = await assume(endpoint(), '333333333333');
+    await describe(unseen);
+    expect(proxy.unknownAccountCalls()).toBe(2);
   });
 });
