@@ -361,6 +361,9 @@ describe('the printed view', () => {
     };
 
     expect(renderGuardrails(report)).toContain('2 enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region) (ap-south-1, eu-west-1)');
+    expect(renderGuardrails({ ...report, warnings: ['the management account could not be identified'] })).toContain(
+      'Warning: the management account could not be identified.',
+    );
   });
 
   it('keeps bidi overrides and line separators of a name out of the terminal', () => {
