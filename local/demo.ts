@@ -142,7 +142,8 @@ const main = async () => {
 
     const guardrailsDir = join(dirname(logFile), 'guardrails');
     heading(`imds-remediator guardrails --policy ${policy} --out ${guardrailsDir}`);
-    say('which OUs are ready for prevention (an SCP, the EC2 declarative policy); it attaches nothing (exit 1: not all are)');
+    say('which OUs are ready for prevention (an SCP, the EC2 declarative policy); it attaches nothing (exit 1: not all are;');
+    say('moto enables every region, so each account also has regions outside the demo policy\'s two, never swept: not ready)');
     const prevention = await runCli(['guardrails', '--policy', policy, '--out', guardrailsDir], io);
 
     // The event-driven auto-fix, replayed from saved CloudTrail events: a plain launch, and a

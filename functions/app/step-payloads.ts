@@ -1,6 +1,7 @@
 // The Step Functions payloads between the sweep's three functions, validated at each edge.
 import { z } from 'zod';
 import { formatIssues, InputError } from '../domain/errors.ts';
+import { UNSWEPT_REGIONS_MAX } from '../guardrails/readiness.ts';
 import { accountIdSchema as accountId, instanceIdSchema, ouIdSchema, regionSchema as region } from '../domain/ids.ts';
 
 const shard = z.object({ accountId, region });
@@ -85,6 +86,8 @@ export const sweepOrganizationSchema = z.object({
     accounts: z.array(z.object({ id: accountId, name, parentId: ouIdSchema })),
   }),
   plannedShards: z.record(accountId, z.number().int().min(0)),
+  // Optional: a file written before it existed reads, and leaves every account's readiness unknown.
+  unsweptRegions: z.record(accountId, z.array(region).max(UNSWEPT_REGIONS_MAX)).optional(),
 });
 
 /** What the Distributed Map returns when its ResultWriter has written the results to S3. */

@@ -100,17 +100,18 @@ const policySchema = z
     // What `imds-remediator guardrails` writes into the SCP it proposes (it never attaches it).
     guardrails: z
       .strictObject({
-        // The role that may still re-open IMDSv1 once the SCP is attached: a role name (in any
-        // account of the organization) or a role ARN pattern (* and ? allowed, as aws:PrincipalArn takes).
+        // The role that may still re-open IMDSv1 once the SCP is attached: a role ARN pinned to one
+        // account (a path allowed; * and ? only in the role name, after its first character). A
+        // bare name or an account wildcard would let any member account's admin create a role of
+        // that name and re-open IMDSv1. Left out: no break-glass exception at all.
         breakGlassRole: z
-          .union(
-            [
-              z.string().regex(/^[\w+=,.@-]{1,64}$/),
-              z.string().max(512).regex(/^arn:aws[\w-]*:iam::(\d{12}|\*):role\/[\w+=,.@\-/*?]{1,400}$/),
-            ],
-            { error: 'must be an IAM role name, or a role ARN pattern like arn:aws:iam::*:role/path/Name' },
+          .string()
+          .max(512)
+          .regex(
+            /^arn:aws[\w-]*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-][\w+=,.@*?-]{0,63}$/,
+            'must be a role ARN pinned to one 12-digit account, like arn:aws:iam::123456789012:role/path/BreakGlass (* and ? only in the role name, after its first character)',
           )
-          .default('ImdsV1BreakGlass'),
+          .optional(),
       })
       .prefault({}),
     // Launch templates whose $Default (or a $Latest a group uses) allows IMDSv1 get a new default
@@ -186,6 +187,9 @@ export const matchesTag = (tags: Record<string, string>, match: TagMatch): boole
     ([key, value]) => keyMatches(key) && (valueMatchers === undefined || valueMatchers.some((m) => m(value))),
   );
 };
+
+/** The highest hop limit the policy ever wants: the guardrails' ceiling, at launch and on a change. */
+export const hopLimitCeiling = (policy: Policy): number => Math.max(policy.hopLimit.default, ...policy.hopLimit.rules.map((r) => r.hopLimit));
 
 /** The first rule whose tag matches decides; otherwise the default. */
 export const hopLimitFor = (policy: Policy, tags: Record<string, string>): { hopLimit: number; rule: string } => {

@@ -5,7 +5,7 @@ import { isFreshLaunch, type DecideContext, type Siblings } from '../domain/deci
 import { describeError, LeaseBusyError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult, Shard } from '../domain/model.ts';
-import type { Policy } from '../domain/policy.ts';
+import { hopLimitCeiling, type Policy } from '../domain/policy.ts';
 import { mayChange } from '../domain/verdicts.ts';
 import { deliverAll } from '../notify/deliver.ts';
 import { autoFixMessage, blockedMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
@@ -44,11 +44,11 @@ export interface EventOptions {
 /** An event launching more instances than this is told to Slack as one summary, not per instance. */
 const MAX_INSTANCE_MESSAGES = 10;
 
-const reportOf = (mode: SweepReport['mode'], shards: ShardResult[], findingsEnabled: boolean) =>
+const reportOf = (mode: SweepReport['mode'], shards: ShardResult[], findingsEnabled: boolean, policy: Policy) =>
   aggregate({
     mode,
     plan: { accounts: shards.length, shards: shards.length, errors: [], errorCount: 0 },
-    digests: shards.map(digestShard),
+    digests: shards.map((s) => digestShard(s, { hopCeiling: hopLimitCeiling(policy) })),
     findingsEnabled,
   });
 
@@ -92,7 +92,7 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   const event = readEvent(raw, log);
   const ignore = (reason: string): EventOutcome => {
     log.info('event ignored', { accountId: event.accountId, region: event.region, reason });
-    return { status: 'ignored', reason, report: reportOf('plan', [], false).report };
+    return { status: 'ignored', reason, report: reportOf('plan', [], false, policy).report };
   };
   if (event.kind === 'ignored') return ignore(event.reason);
   // Checked whatever the scope says: an empty scope means every account of the organization,
@@ -162,7 +162,7 @@ export const remediateEvent = async (world: World, policy: Policy, raw: unknown,
   const gone = goneResults(shard, event, new Set(facts.map((f) => f.instanceId)), policy);
   for (const r of gone) log.info('decision', { ...shard, instanceId: r.instanceId, verdict: r.verdict, reason: r.reason, trigger: event.kind, eventId: event.eventId });
   const results = [...result.instances, ...gone];
-  const { report, overview } = reportOf(apply ? 'apply' : 'plan', [{ ...result, instances: results }], recordsFindings);
+  const { report, overview } = reportOf(apply ? 'apply' : 'plan', [{ ...result, instances: results }], recordsFindings, policy);
 
   const worthSaying = results.filter((r) => r.changed || r.verdict === 'blocked-v1-in-use');
   const messages =

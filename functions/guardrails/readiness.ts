@@ -15,7 +15,9 @@ export type Blocker =
   | 'unknown-evidence'
   | 'exempt'
   | 'template-allows-v1'
+  | 'hop-above-ceiling'
   | 'unreadable'
+  | 'regions-not-swept'
   | 'not-swept';
 
 export const BLOCKERS: Record<Blocker, string> = {
@@ -26,15 +28,16 @@ export const BLOCKERS: Record<Blocker, string> = {
   'unknown-evidence': 'instances without enough evidence (no or too few MetadataNoToken days, or a failed read): unknown is never zero',
   exempt: 'instances exempt by the policy: an SCP or a declarative policy would apply to them all the same',
   'template-allows-v1': 'launch templates still allow IMDSv1',
+  'hop-above-ceiling': 'instances whose hop limit is above the SCP ceiling (their replacements could not be launched the same way)',
   unreadable: 'account-regions that could not be swept',
+  'regions-not-swept': 'enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region)',
   'not-swept': 'accounts outside the policy scope, never swept',
 };
 
 /**
  * The blocker each verdict is, for an instance the run did not change. An instance that requires
- * tokens (or has IMDS off) is ready whatever its hop limit: the guardrails' hop-limit ceiling
- * applies to launches and later changes, not to what runs. A possible SSRF probe is ready too:
- * IMDSv1 is closed on it and the tool never re-opens it.
+ * tokens (or has IMDS off) is ready unless its hop limit is above the SCP's ceiling (instanceBlocker).
+ * A possible SSRF probe is ready too: IMDSv1 is closed on it and the tool never re-opens it.
  */
 const BLOCKER_OF_VERDICT: Record<Verdict, Blocker | undefined> = {
   compliant: undefined,
@@ -52,10 +55,28 @@ const BLOCKER_OF_VERDICT: Record<Verdict, Blocker | undefined> = {
   error: 'unknown-evidence',
 };
 
-/** Why this instance stands in the way of prevention after the run, or undefined when it does not. */
-export const instanceBlocker = (i: Pick<InstanceResult, 'verdict' | 'changed'>): Blocker | undefined =>
-  // An enforcement this run made leaves the instance requiring tokens.
-  i.verdict === 'enforce' && i.changed ? undefined : BLOCKER_OF_VERDICT[i.verdict];
+/** What the readiness needs of an instance. */
+export type InstanceFact = Pick<InstanceResult, 'verdict' | 'changed' | 'noTokenCalls' | 'hopLimit'>;
+
+/**
+ * Why this instance stands in the way of prevention after the run, or undefined when it does not.
+ * `hopCeiling` is the SCP's hop-limit ceiling (domain/policy.ts hopLimitCeiling): an instance kept
+ * above it runs, but a replacement launched the same way would be denied.
+ */
+export const instanceBlocker = (i: InstanceFact, hopCeiling: number): Blocker | undefined => {
+  if (i.verdict === 'enforce') {
+    // A forced enforcement can go ahead with IMDSv1 calls in the window, or without evidence:
+    // the instance then requires tokens, but a workload on it is failing, or may be.
+    if (i.noTokenCalls === null) return 'unknown-evidence';
+    if (i.noTokenCalls > 0) return 'v1-in-use';
+    // An enforcement this run made leaves the instance requiring tokens.
+    if (!i.changed) return 'imdsv1-allowed';
+  } else {
+    const blocker = BLOCKER_OF_VERDICT[i.verdict];
+    if (blocker || i.verdict === 'gone') return blocker;
+  }
+  return i.hopLimit > hopCeiling ? 'hop-above-ceiling' : undefined;
+};
 
 /** A launch template as the readiness needs it (the templates work reports more). */
 export interface TemplateFact {
@@ -93,6 +114,8 @@ export interface AccountReadiness {
   v1Calls: number;
   /** The heaviest IMDSv1 users first, then the others; at most WORST_MAX. */
   worst: Offender[];
+  /** Enabled regions never swept (`regions-not-swept`); undefined when unknown. */
+  unsweptRegions?: string[] | undefined;
 }
 
 export interface UnitReadiness {
@@ -112,7 +135,16 @@ export interface SweepOrganization {
   tree: OrganizationTree;
   /** Account-regions planned for each account in scope; 0 for one that could not be reached. */
   plannedShards: Record<string, number>;
+  /**
+   * Regions enabled in each account in scope but outside the policy's scope.regions, so never
+   * swept (at most UNSWEPT_REGIONS_MAX each). Left out for an account that could not be reached,
+   * and altogether in an organization file written before it existed: unknown, so not ready.
+   */
+  unsweptRegions?: Record<string, string[]> | undefined;
 }
+
+/** The unswept regions an account names: more than AWS has today, so a bound, never a cut in practice. */
+export const UNSWEPT_REGIONS_MAX = 64;
 
 export interface SweptAccount {
   accountId: string;
@@ -120,6 +152,8 @@ export interface SweptAccount {
   plannedShards: number;
   /** Account-regions that answered without a shard-level error. */
   sweptShards: number;
+  /** Enabled regions the sweep left out (outside scope.regions); undefined when unknown. */
+  unsweptRegions: string[] | undefined;
 }
 
 export interface ReadinessInput {
@@ -128,6 +162,8 @@ export interface ReadinessInput {
   swept: SweptAccount[];
   instances: InstanceResult[];
   templates: TemplateFact[];
+  /** The SCP's hop-limit ceiling (domain/policy.ts hopLimitCeiling). */
+  hopCeiling: number;
 }
 
 const add = (blockers: Partial<Record<Blocker, number>>, blocker: Blocker, n = 1) => {
@@ -150,7 +186,7 @@ const byWorst = (a: Offender, b: Offender) =>
   a.id.localeCompare(b.id);
 
 /** Each account of the tree: ready, or what stands in the way, with its worst offenders. */
-export const accountReadiness = ({ tree, swept, instances, templates }: ReadinessInput): AccountReadiness[] => {
+export const accountReadiness = ({ tree, swept, instances, templates, hopCeiling }: ReadinessInput): AccountReadiness[] => {
   const sweptById = new Map(swept.map((s) => [s.accountId, s]));
   const instancesOf = groupByAccount(instances);
   const templatesOf = groupByAccount(templates);
@@ -161,11 +197,13 @@ export const accountReadiness = ({ tree, swept, instances, templates }: Readines
     if (!sweep) add(blockers, 'not-swept');
     // An account with no region swept has nothing to show for it: unknown, so not ready.
     else if (sweep.plannedShards === 0 || sweep.sweptShards < sweep.plannedShards) add(blockers, 'unreadable', Math.max(sweep.plannedShards - sweep.sweptShards, 1));
+    // A guardrail applies in every region: one the sweep never looked at (or may not have) is unknown.
+    if (sweep && (sweep.unsweptRegions === undefined || sweep.unsweptRegions.length > 0)) add(blockers, 'regions-not-swept', Math.max(sweep.unsweptRegions?.length ?? 0, 1));
     let counted = 0;
     let v1Calls = 0;
     for (const i of instancesOf.get(account.id) ?? []) {
       if (i.verdict !== 'gone') counted += 1;
-      const blocker = instanceBlocker(i);
+      const blocker = instanceBlocker(i, hopCeiling);
       if (!blocker) continue;
       add(blockers, blocker);
       if (blocker === 'v1-in-use') v1Calls += i.noTokenCalls ?? 0;
@@ -185,6 +223,7 @@ export const accountReadiness = ({ tree, swept, instances, templates }: Readines
       blockers,
       v1Calls,
       worst: offenders.sort(byWorst).slice(0, WORST_MAX),
+      ...(sweep ? { unsweptRegions: sweep.unsweptRegions?.slice(0, UNSWEPT_REGIONS_MAX) } : {}),
     };
   });
 };

@@ -25,9 +25,13 @@ export interface GuardrailsReport {
   targets: AttachTarget[];
   /** The commands a person runs to attach them; the tool never runs them. */
   commands: string[];
+  /** What the person should know before attaching (the management account unknown). */
+  warnings?: string[] | undefined;
 }
 
-// OU and account names are set in the organization: printable and shellQuote (domain/shell.ts) keep them harmless.
+/** What the SCP's launch statement denies besides IMDSv1: said beside the files and the commands. */
+export const SCP_LAUNCH_NOTE =
+  'the SCP denies every launch that does not explicitly ask for IMDSv2 (HttpTokens=required): Terraform aws_instance without metadata_options, aws ec2 run-instances without --metadata-options, launch templates without MetadataOptions (the ones imds-remediator writes set it)';
 
 export const SCP_POLICY_NAME = 'imds-remediator-require-imdsv2';
 export const DECLARATIVE_POLICY_NAME = 'imds-remediator-imdsv2-defaults';
@@ -41,20 +45,33 @@ export const attachCommands = (files: GuardrailsReport['files'], targets: Attach
       `aws organizations enable-policy-type --root-id ${shellQuote(root)} --policy-type SERVICE_CONTROL_POLICY`,
       `aws organizations enable-policy-type --root-id ${shellQuote(root)} --policy-type DECLARATIVE_POLICY_EC2`,
     ]),
+    // The declarative policy first: it makes IMDSv2 the default of launches that do not say, so the
+    // SCP attached after it denies fewer of them.
+    `DP_ID=$(aws organizations create-policy --type DECLARATIVE_POLICY_EC2 --name ${DECLARATIVE_POLICY_NAME} --description 'IMDSv2 required by default (imds-remediator guardrails)' --content ${shellQuote(`file://${files.declarativePolicy}`)} --query Policy.PolicySummary.Id --output text)`,
+    ...targets.flatMap((t) => [`# ${t.kind} ${printable(t.name)}`, `aws organizations attach-policy --policy-id "$DP_ID" --target-id ${shellQuote(t.id)}`]),
+    `# Then the SCP. Note: ${SCP_LAUNCH_NOTE}.`,
     `SCP_ID=$(aws organizations create-policy --type SERVICE_CONTROL_POLICY --name ${SCP_POLICY_NAME} --description 'Deny IMDSv1 at launch and its re-opening (imds-remediator guardrails)' --content ${shellQuote(`file://${files.scp}`)} --query Policy.PolicySummary.Id --output text)`,
-    `DP_ID=$(aws organizations create-policy --type DECLARATIVE_POLICY_EC2 --name ${DECLARATIVE_POLICY_NAME} --description 'IMDSv2 required and enforced by default (imds-remediator guardrails)' --content ${shellQuote(`file://${files.declarativePolicy}`)} --query Policy.PolicySummary.Id --output text)`,
-    ...targets.flatMap((t) => [
-      `# ${t.kind} ${printable(t.name)}`,
-      `aws organizations attach-policy --policy-id "$SCP_ID" --target-id ${shellQuote(t.id)}`,
-      `aws organizations attach-policy --policy-id "$DP_ID" --target-id ${shellQuote(t.id)}`,
-    ]),
+    ...targets.flatMap((t) => [`# ${t.kind} ${printable(t.name)}`, `aws organizations attach-policy --policy-id "$SCP_ID" --target-id ${shellQuote(t.id)}`]),
   ];
 };
 
+/** The unswept regions a line names; the count says how many there are. */
+const REGIONS_NAMED = 8;
+
+const regionsText = (regions: string[] | undefined) => {
+  if (regions === undefined) return ' (unknown: the plan did not say)';
+  const more = regions.length > REGIONS_NAMED ? `, …${regions.length - REGIONS_NAMED} more` : '';
+  return ` (${regions.slice(0, REGIONS_NAMED).map(printable).join(', ')}${more})`;
+};
+
+const blockerDetail = (a: AccountReadiness, b: Blocker) => {
+  if (b === 'v1-in-use') return ` (${a.v1Calls} IMDSv1 calls)`;
+  if (b === 'regions-not-swept') return regionsText(a.unsweptRegions);
+  return '';
+};
+
 const blockerText = (a: AccountReadiness) =>
-  (Object.keys(BLOCKERS) as Blocker[])
-    .flatMap((b) => (a.blockers[b] ? [`${a.blockers[b]} ${BLOCKERS[b]}${b === 'v1-in-use' ? ` (${a.v1Calls} IMDSv1 calls)` : ''}`] : []))
-    .join('; ');
+  (Object.keys(BLOCKERS) as Blocker[]).flatMap((b) => (a.blockers[b] ? [`${a.blockers[b]} ${BLOCKERS[b]}${blockerDetail(a, b)}`] : [])).join('; ');
 
 export const renderGuardrails = (report: GuardrailsReport): string => {
   const { summary } = report;
@@ -86,7 +103,9 @@ export const renderGuardrails = (report: GuardrailsReport): string => {
     'Guardrails written (attaching them is your decision; imds-remediator never attaches a policy):',
     `  ${report.files.scp}  (SCP, ${report.files.scpChars} of 5120 characters)`,
     `  ${report.files.declarativePolicy}  (EC2 declarative policy)`,
+    `Note: ${SCP_LAUNCH_NOTE}.`,
     '',
+    ...(report.warnings ?? []).map((w) => `Warning: ${w}.`),
   );
   if (report.commands.length === 0) {
     out.push('No root, OU or account is ready yet: nothing to attach.');

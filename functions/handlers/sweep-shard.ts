@@ -4,6 +4,7 @@
 import type { Context } from 'aws-lambda';
 import { digestShard, type ShardDigest } from '../report/digest.ts';
 import { addDigests } from '../report/aggregate.ts';
+import { hopLimitCeiling } from '../domain/policy.ts';
 import { mayChange } from '../domain/verdicts.ts';
 import { sweepShard, type ShardCursor } from '../sweep/shard.ts';
 import { INVOCATION_MARGIN_MS } from '../sweep/pieces.ts';
@@ -40,7 +41,7 @@ export const handler = async (event: unknown, context?: RemainingTime): Promise<
     // one that cannot get it in time is skipped and says so.
     lease: leaseOptions(env, 'sweep-shard', context?.getRemainingTimeInMillis()),
   });
-  const part = digestShard(result);
+  const part = digestShard(result, { hopCeiling: hopLimitCeiling(policy) });
   const digest = sofar ? addDigests(sofar, part) : part;
   logger.info(result.next ? 'shard continues' : 'shard swept', {
     ...digest.shard,

@@ -179,24 +179,29 @@ export interface AggregateInput {
 
 /**
  * An account is ready when every account-region planned for it reported, without an error, no
- * instance standing in the way and no launch template allowing IMDSv1; anything missing or
- * unknown leaves it not ready.
+ * instance standing in the way and no launch template allowing IMDSv1, and no region enabled in
+ * it was left out of the sweep; anything missing or unknown leaves it not ready. The pieces of one
+ * shard are summed before they get here (addDigests), so the account-regions are counted distinct:
+ * one reported twice does not stand for one never reported.
  */
 const readinessOf = (organization: SweepOrganization, digests: ShardDigest[], failed: FailedShard[]): ReadinessSummary => {
-  const reported = new Map<string, { shards: number; clean: boolean }>();
+  const reported = new Map<string, { regions: Set<string>; clean: boolean }>();
   for (const d of digests) {
-    const r = reported.get(d.shard.accountId) ?? { shards: 0, clean: true };
-    r.shards += 1;
+    const r = reported.get(d.shard.accountId) ?? { regions: new Set<string>(), clean: true };
+    r.regions.add(d.shard.region);
     // A launch template left allowing IMDSv1 brings v1 back with the next launch: not ready either.
     r.clean &&= d.notReady === 0 && d.errorCount === 0 && (d.templates?.allowingV1 ?? 0) === 0;
     reported.set(d.shard.accountId, r);
   }
   const failedAccounts = new Set(failed.map((f) => f.shard?.accountId));
+  const unswept = organization.unsweptRegions;
   const ready = new Set(
     Object.entries(organization.plannedShards)
       .filter(([accountId, planned]) => {
         const r = reported.get(accountId);
-        return planned > 0 && r !== undefined && r.clean && r.shards >= planned && !failedAccounts.has(accountId);
+        // An organization file without unsweptRegions (an older plan) leaves every account unknown.
+        const allRegionsSwept = unswept?.[accountId]?.length === 0;
+        return planned > 0 && r !== undefined && r.clean && r.regions.size >= planned && !failedAccounts.has(accountId) && allRegionsSwept;
       })
       .map(([accountId]) => accountId),
   );

@@ -119,7 +119,8 @@ export const digestTemplates = (templates: TemplateResult[], launchConfiguration
   };
 };
 
-export const digestShard = (result: ShardResult): ShardDigest => {
+/** `hopCeiling`: the SCP's hop-limit ceiling (domain/policy.ts hopLimitCeiling), for `notReady`. */
+export const digestShard = (result: ShardResult, { hopCeiling }: { hopCeiling: number }): ShardDigest => {
   const byVerdict: Partial<Record<Verdict, number>> = {};
   for (const i of result.instances) byVerdict[i.verdict] = (byVerdict[i.verdict] ?? 0) + 1;
   const instanceErrors = result.instances
@@ -135,7 +136,7 @@ export const digestShard = (result: ShardResult): ShardDigest => {
     errors: cutErrors(all, DIGEST_ERRORS_MAX),
     toChange: result.instances.filter(isToChange).length,
     nonCompliant: result.instances.filter(isNonCompliant).length,
-    notReady: result.instances.filter((i) => instanceBlocker(i) !== undefined).length,
+    notReady: result.instances.filter((i) => instanceBlocker(i, hopCeiling) !== undefined).length,
     blocked: heaviestV1Users(result.instances),
     findings: findings && {
       imported: findings.imported,

@@ -4,7 +4,7 @@ import type { World } from './ports.ts';
 import { resolveAccountScope } from './account-scope.ts';
 import { describeError } from '../domain/errors.ts';
 import type { OrganizationTree, ScopeError, Shard } from '../domain/model.ts';
-import type { SweepOrganization } from '../guardrails/readiness.ts';
+import { UNSWEPT_REGIONS_MAX, type SweepOrganization } from '../guardrails/readiness.ts';
 import type { Policy } from '../domain/policy.ts';
 
 export interface PlannedShard extends Shard {
@@ -47,6 +47,8 @@ export const planSweep = async (world: World, policy: Policy, log: Log, concurre
 
   const limit = pLimit(concurrency);
   const wanted = policy.scope.regions;
+  // Enabled regions outside scope.regions, per reachable account: the guardrails apply there too.
+  const unsweptRegions: Record<string, string[]> = {};
   const perAccount = await Promise.all(
     inScope.map((account) =>
       limit(async (): Promise<PlannedShard[]> => {
@@ -55,6 +57,7 @@ export const planSweep = async (world: World, policy: Policy, log: Log, concurre
           const regions = wanted.length > 0 ? wanted.filter((r) => enabled.includes(r)) : enabled;
           const skipped = wanted.filter((r) => !enabled.includes(r));
           if (skipped.length > 0) log.info('regions not enabled in account, skipped', { accountId: account.id, regions: skipped });
+          unsweptRegions[account.id] = enabled.filter((r) => !regions.includes(r)).sort().slice(0, UNSWEPT_REGIONS_MAX);
           const accountExemption = scope.exemption(account.id);
           return regions.sort().map((region) => ({ accountId: account.id, region, accountExemption }));
         } catch (error) {
@@ -69,5 +72,5 @@ export const planSweep = async (world: World, policy: Policy, log: Log, concurre
   const shards = perAccount.flat();
   const plannedShards: Record<string, number> = Object.fromEntries(inScope.map((a) => [a.id, 0]));
   for (const s of shards) plannedShards[s.accountId] = (plannedShards[s.accountId] ?? 0) + 1;
-  return { shards, errors, accounts: inScope.length, organization: organization && { tree: organization, plannedShards } };
+  return { shards, errors, accounts: inScope.length, organization: organization && { tree: organization, plannedShards, unsweptRegions } };
 };

@@ -2,7 +2,7 @@
 import pLimit from 'p-limit';
 import type { Log } from '../domain/log.ts';
 import type { InstanceResult } from '../domain/model.ts';
-import type { Policy } from '../domain/policy.ts';
+import { hopLimitCeiling, type Policy } from '../domain/policy.ts';
 import { mayChange } from '../domain/verdicts.ts';
 import { deliver, deliverAll } from '../notify/deliver.ts';
 import { probeAlertMessage, rollbackAlertMessage, sweepSummaryMessage } from '../notify/slack-message.ts';
@@ -66,7 +66,7 @@ export const runSweepWithPlan = async (world: World, policy: Policy, options: Sw
   const { report, overview } = aggregate({
     mode: apply ? 'apply' : 'plan',
     plan: summarizePlan(plan),
-    digests: shards.map(digestShard),
+    digests: shards.map((s) => digestShard(s, { hopCeiling: hopLimitCeiling(policy) })),
     findingsEnabled: recordsFindings,
     organization: plan.organization,
   });

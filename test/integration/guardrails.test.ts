@@ -4,7 +4,7 @@
 // CreatePolicy; nothing is ever attached by the tool; the sweep's report and its Slack summary
 // carry the same readiness per OU.
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreatePolicyCommand, ListPoliciesCommand, ListRootsCommand, type PolicyType } from '@aws-sdk/client-organizations';
@@ -22,11 +22,13 @@ import { motoEnvironment } from '../../local/moto-server.ts';
 import { startSlackReceiver, type SlackReceiver } from '../../local/slack-receiver.ts';
 import { endpoint, sweep, useMoto } from '../support/moto.ts';
 import { testPolicy } from '../support/scenario.ts';
-import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
+import { allOf, awsError, enabledRegions, intercept, recordCalls } from '../support/sdk-middleware.ts';
 
 const { aws } = useMoto();
 const REGION = 'us-east-1';
 const policyInput = (overrides: PolicyInput = {}) => testPolicy({ scope: { regions: [REGION] }, ...overrides });
+/** Every account has the policy's one region enabled, and no other (moto enables them all). */
+const onlyRegion = enabledRegions([REGION]);
 
 /** A management account and a clean OU of two accounts whose instances all require IMDSv2, and a dirty OU of one. */
 const seedOrganizationWithOus = async (local: LocalAws) => {
@@ -45,11 +47,18 @@ const seedOrganizationWithOus = async (local: LocalAws) => {
   return { cleanA, cleanB, dirty, cleanOu, dirtyOu, rootId, v1User, quiet, unknown };
 };
 
-const guardrails = async (outDir: string, overrides: PolicyInput = {}, customizeClient?: ComposeOptions['customizeClient']) => {
+/** The command as the CLI runs it, in an organization whose accounts have `enabled` regions enabled. */
+const guardrails = async (outDir: string, overrides: PolicyInput = {}, customizeClient?: ComposeOptions['customizeClient'], enabled = [REGION]) => {
   const printed: string[] = [];
   const io = { stdout: (text: string) => void printed.push(text), stderr: () => undefined };
-  const code = await runGuardrailsCommand({ json: true, concurrency: 4, outDir }, parsePolicy(policyInput(overrides)), readEnvironment(process.env), io, customizeClient);
-  return { code, report: JSON.parse(printed.join('')) as GuardrailsReport };
+  const code = await runGuardrailsCommand(
+    { json: true, concurrency: 4, outDir },
+    parsePolicy(policyInput(overrides)),
+    readEnvironment(process.env),
+    io,
+    allOf(enabledRegions(enabled), customizeClient),
+  );
+  return { code, report: JSON.parse(printed.join('')) as GuardrailsReport, text: printed.join('') };
 };
 
 const createPolicy = (local: LocalAws, type: PolicyType, content: string) =>
@@ -109,7 +118,7 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
     await seedOrganizationWithOus(aws());
     const out = join(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), 'nested', 'guardrails');
 
-    const { report } = await guardrails(out, { rollback: 'revert', guardrails: { breakGlassRole: 'arn:aws:iam::*:role/security/ImdsBreakGlass' } });
+    const { report } = await guardrails(out, { rollback: 'revert', guardrails: { breakGlassRole: 'arn:aws:iam::123456789012:role/security/ImdsBreakGlass' } });
 
     // Before the test creates one itself, the organization holds no SCP but AWS's own.
     const before = await aws().org.send(new ListPoliciesCommand({ Filter: 'SERVICE_CONTROL_POLICY' }));
@@ -121,14 +130,84 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
     const statement = (sid: string) => scp.Statement.find((s) => s.Sid === sid);
     expect(statement('RequireImdsV2AtLaunch')?.Condition).toEqual({ StringNotEquals: { 'ec2:MetadataHttpTokens': 'required' } });
     expect(statement('DenyReopeningImdsV1')?.Condition.ArnNotLike).toEqual({
-      'aws:PrincipalArn': ['arn:aws:iam::*:role/security/ImdsBreakGlass', 'arn:aws:iam::*:role/ImdsRemediatorMemberRole'],
+      'aws:PrincipalArn': ['arn:aws:iam::123456789012:role/security/ImdsBreakGlass', 'arn:aws:iam::*:role/ImdsRemediatorMemberRole'],
     });
     // The policy's rules want at most hop limit 2 (containers, EKS).
     expect(statement('ImdsHopLimitCeiling')?.Condition).toEqual({ NumericGreaterThan: { 'ec2:MetadataHttpPutResponseHopLimit': '2' } });
+    expect(statement('ImdsHopLimitCeilingOnChange')?.Condition).toEqual({
+      NumericGreaterThan: { 'ec2:Attribute/HttpPutResponseHopLimit': '2' },
+      Null: { 'ec2:Attribute/HttpPutResponseHopLimit': 'false' },
+    });
 
     const created = await createPolicy(aws(), 'SERVICE_CONTROL_POLICY', scpText);
     expect(created.Policy?.PolicySummary?.Type).toBe('SERVICE_CONTROL_POLICY');
     expect(JSON.parse(created.Policy?.Content ?? '{}')).toEqual(scp);
+  });
+
+  it('keeps every account not ready while a region enabled in it is outside scope.regions, naming it, and attaches nowhere', async () => {
+    const org = await seedOrganizationWithOus(aws());
+    const enabled = [REGION, 'eu-west-1'];
+
+    const { code, report, text } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), {}, undefined, enabled);
+    const swept = await sweep(policyInput(), { findings: false, customizeClient: enabledRegions(enabled) });
+
+    expect(code).toBe(1);
+    expect(report.accounts.find((a) => a.accountId === org.cleanA)).toMatchObject({
+      ready: false,
+      blockers: { 'regions-not-swept': 1 },
+      unsweptRegions: ['eu-west-1'],
+    });
+    expect(report.summary).toMatchObject({ accounts: 4, readyAccounts: 0 });
+    expect(report.targets).toEqual([]);
+    expect(text).not.toContain('attach-policy');
+    // The sweep's own readiness (the one the deployed report step computes) says the same.
+    expect(swept.report.readiness).toMatchObject({ accounts: 4, readyAccounts: 0 });
+  });
+
+  it('prints the declarative policy’s commands before the SCP’s, saying which launches the SCP denies', async () => {
+    await seedOrganizationWithOus(aws());
+    const printed: string[] = [];
+    const io = { stdout: (t: string) => void printed.push(t), stderr: () => undefined };
+    const out = await mkdtemp(join(tmpdir(), 'imds-guardrails-'));
+
+    await runGuardrailsCommand({ json: false, concurrency: 4, outDir: out }, parsePolicy(policyInput()), readEnvironment(process.env), io, onlyRegion);
+
+    const text = printed.join('');
+    expect(text.indexOf('--policy-id "$DP_ID"')).toBeGreaterThan(0);
+    expect(text.indexOf('SCP_ID=$(')).toBeGreaterThan(text.indexOf('--policy-id "$DP_ID"'));
+    // Beside the files too, before any command.
+    expect(text.indexOf('denies every launch that does not explicitly ask for IMDSv2')).toBeLessThan(text.indexOf('DP_ID=$('));
+    expect(text).toContain('Terraform aws_instance without metadata_options');
+  });
+
+  it('replaces a link planted at a file’s path in a shared --out instead of writing through it', async () => {
+    await seedOrganizationWithOus(aws());
+    const dir = await mkdtemp(join(tmpdir(), 'imds-guardrails-'));
+    const out = join(dir, 'shared');
+    await mkdir(out);
+    const victim = join(dir, 'victim');
+    await writeFile(victim, 'untouched');
+    await symlink(victim, join(out, 'scp-require-imdsv2.json'));
+
+    const { report } = await guardrails(out);
+
+    expect(await readFile(victim, 'utf8')).toBe('untouched');
+    expect((await lstat(report.files.scp)).isSymbolicLink()).toBe(false);
+    expect(JSON.parse(await readFile(report.files.scp, 'utf8'))).toHaveProperty('Statement');
+    expect((await readdir(out)).sort()).toEqual(['declarative-policy-ec2-imdsv2.json', 'scp-require-imdsv2.json']);
+  });
+
+  it('warns when it cannot tell the management account, which an attach target may then be', async () => {
+    await seedOrganizationWithOus(aws());
+    const noDescribe = intercept('noDescribeOrganization', ({ operation }) => {
+      if (operation === 'DescribeOrganization') throw awsError('AccessDeniedException', 'not authorized to perform organizations:DescribeOrganization');
+    });
+
+    const { report } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), {}, noDescribe);
+    const { report: known } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')));
+
+    expect(report.warnings).toEqual([expect.stringContaining('the management account could not be identified')]);
+    expect(known.warnings).toBeUndefined();
   });
 
   it('writes the EC2 declarative policy with the documented structure (moto refuses its type: said, not hidden)', async () => {
@@ -142,7 +221,8 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
       ec2_attributes: {
         instance_metadata_defaults: {
           http_tokens: { '@@assign': 'required' },
-          http_put_response_hop_limit: { '@@assign': '2' },
+          // The policy's default; the rules' higher hop limit (2) is the SCP's ceiling only.
+          http_put_response_hop_limit: { '@@assign': '1' },
           http_endpoint: { '@@assign': 'enabled' },
           instance_metadata_tags: { '@@assign': 'no_preference' },
           http_tokens_enforced: { '@@assign': 'enabled' },
@@ -167,7 +247,7 @@ describe('the sweep report and the Slack summary carry the readiness per OU', ()
   it('counts the ready accounts of each OU in the JSON report and in the message Slack receives', async () => {
     const org = await seedOrganizationWithOus(aws());
 
-    const { report } = await sweep(policyInput(), { env: { SLACK_WEBHOOK_URL: receiver.url() }, findings: false });
+    const { report } = await sweep(policyInput(), { env: { SLACK_WEBHOOK_URL: receiver.url() }, findings: false, customizeClient: onlyRegion });
 
     expect(report.readiness).toMatchObject({ accounts: 4, readyAccounts: 3, unitCount: 3 });
     expect(report.readiness?.units.map((u) => [u.path, u.readyAccounts, u.accounts, u.ready])).toEqual([
@@ -186,8 +266,8 @@ describe('the sweep report and the Slack summary carry the readiness per OU', ()
     const org = await seedOrganizationWithOus(aws());
     await aws().terminate(org.dirty, REGION, [org.v1User, org.unknown]);
 
-    const planned = await sweep(policyInput(), { findings: false });
-    const applied = await sweep(policyInput(), { apply: true, findings: false });
+    const planned = await sweep(policyInput(), { findings: false, customizeClient: onlyRegion });
+    const applied = await sweep(policyInput(), { apply: true, findings: false, customizeClient: onlyRegion });
 
     expect(planned.report.readiness?.readyAccounts).toBe(3);
     expect(applied.report.readiness?.readyAccounts).toBe(4);
@@ -212,9 +292,9 @@ describe('a launch template that still allows IMDSv1 keeps its account not ready
     expect(gr.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: false, readyAccounts: 1 });
     expect(gr.targets).toEqual([{ id: org.cleanB, name: 'clean-b', kind: 'account' }]);
 
-    const planned = await sweep(policyInput(), { findings: false });
+    const planned = await sweep(policyInput(), { findings: false, customizeClient: onlyRegion });
     expect(planned.report.readiness?.readyAccounts).toBe(2);
-    const applied = await sweep(policyInput(), { apply: true, findings: false });
+    const applied = await sweep(policyInput(), { apply: true, findings: false, customizeClient: onlyRegion });
     expect(applied.report.templates).toEqual([expect.objectContaining({ launchTemplateId: templateId, allowsV1: false })]);
     expect(applied.report.readiness?.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: true, readyAccounts: 2 });
   });

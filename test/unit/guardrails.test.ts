@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { InstanceResult, OrganizationTree } from '../../functions/domain/model.ts';
 import { parsePolicy, type PolicyInput } from '../../functions/domain/policy.ts';
+import { sweepOrganizationSchema } from '../../functions/app/step-payloads.ts';
 import type { Verdict } from '../../functions/domain/verdicts.ts';
 import { declarativePolicyDocument, SCP_MAX_CHARS, scpDocument } from '../../functions/guardrails/documents.ts';
 import {
@@ -50,8 +51,10 @@ const instance = (accountId: string, verdict: Verdict, extra: Partial<InstanceRe
   ...extra,
 });
 
-const everyAccountSwept = TREE.accounts.map((a) => ({ accountId: a.id, plannedShards: 2, sweptShards: 2 }));
-const input = (over: Partial<ReadinessInput>): ReadinessInput => ({ tree: TREE, swept: everyAccountSwept, instances: [], templates: [], ...over });
+const everyAccountSwept = TREE.accounts.map((a) => ({ accountId: a.id, plannedShards: 2, sweptShards: 2, unsweptRegions: [] }));
+/** The SCP's hop-limit ceiling in these tests. */
+const CEILING = 3;
+const input = (over: Partial<ReadinessInput>): ReadinessInput => ({ tree: TREE, swept: everyAccountSwept, instances: [], templates: [], hopCeiling: CEILING, ...over });
 const of = (accountId: string, i: ReadinessInput) => accountReadiness(i).find((a) => a.accountId === accountId);
 
 describe('an instance stands in the way of prevention unless IMDSv2 is required (or IMDS off) with no unknown', () => {
@@ -71,7 +74,20 @@ describe('an instance stands in the way of prevention unless IMDSv2 is required 
     ['error', false, 'unknown-evidence'],
     ['exempt', false, 'exempt'],
   ])('%s (changed: %s) → %s', (verdict, changed, blocker) => {
-    expect(instanceBlocker({ verdict, changed })).toBe(blocker);
+    expect(instanceBlocker({ verdict, changed, noTokenCalls: 0, hopLimit: 1 }, CEILING)).toBe(blocker);
+  });
+
+  it('keeps a forced enforcement with IMDSv1 calls in the window, or without evidence, in the way', () => {
+    expect(instanceBlocker({ verdict: 'enforce', changed: true, noTokenCalls: 500, hopLimit: 1 }, CEILING)).toBe('v1-in-use');
+    expect(instanceBlocker({ verdict: 'enforce', changed: false, noTokenCalls: 500, hopLimit: 1 }, CEILING)).toBe('v1-in-use');
+    expect(instanceBlocker({ verdict: 'enforce', changed: true, noTokenCalls: null, hopLimit: 1 }, CEILING)).toBe('unknown-evidence');
+  });
+
+  it('keeps an instance whose hop limit is above the SCP ceiling in the way, and not one at it', () => {
+    expect(instanceBlocker({ verdict: 'hop-limit-above-policy', changed: false, noTokenCalls: 0, hopLimit: CEILING + 1 }, CEILING)).toBe('hop-above-ceiling');
+    expect(instanceBlocker({ verdict: 'compliant', changed: false, noTokenCalls: 0, hopLimit: CEILING + 1 }, CEILING)).toBe('hop-above-ceiling');
+    expect(instanceBlocker({ verdict: 'hop-limit-above-policy', changed: false, noTokenCalls: 0, hopLimit: CEILING }, CEILING)).toBeUndefined();
+    expect(instanceBlocker({ verdict: 'gone', changed: false, noTokenCalls: 0, hopLimit: CEILING + 1 }, CEILING)).toBeUndefined();
   });
 });
 
@@ -96,9 +112,9 @@ describe('accountReadiness', () => {
 
   it('is not ready when an account-region could not be swept, or no region was: unknown is never ready', () => {
     const swept = [
-      { accountId: A, plannedShards: 2, sweptShards: 1 },
-      { accountId: B, plannedShards: 0, sweptShards: 0 },
-      { accountId: C, plannedShards: 1, sweptShards: 1 },
+      { accountId: A, plannedShards: 2, sweptShards: 1, unsweptRegions: [] },
+      { accountId: B, plannedShards: 0, sweptShards: 0, unsweptRegions: [] },
+      { accountId: C, plannedShards: 1, sweptShards: 1, unsweptRegions: [] },
     ];
     const i = input({ swept, instances: [instance(A, 'compliant'), instance(C, 'compliant')] });
 
@@ -106,6 +122,19 @@ describe('accountReadiness', () => {
     expect(of(B, i)).toMatchObject({ ready: false, blockers: { unreadable: 1 } });
     expect(of(C, i)?.ready).toBe(true);
     expect(of(MGMT, i)).toMatchObject({ ready: false, blockers: { 'not-swept': 1 } });
+  });
+
+  it('is not ready while an enabled region was left out of the sweep, naming it, or when that is unknown', () => {
+    const swept = [
+      { accountId: A, plannedShards: 1, sweptShards: 1, unsweptRegions: ['ap-south-1', 'eu-west-1'] },
+      { accountId: B, plannedShards: 1, sweptShards: 1, unsweptRegions: undefined },
+      { accountId: C, plannedShards: 1, sweptShards: 1, unsweptRegions: [] },
+    ];
+    const i = input({ swept, instances: [instance(A, 'compliant'), instance(B, 'compliant'), instance(C, 'compliant')] });
+
+    expect(of(A, i)).toMatchObject({ ready: false, blockers: { 'regions-not-swept': 2 }, unsweptRegions: ['ap-south-1', 'eu-west-1'] });
+    expect(of(B, i)).toMatchObject({ ready: false, blockers: { 'regions-not-swept': 1 } });
+    expect(of(C, i)?.ready).toBe(true);
   });
 
   it('is not ready while a launch template allows IMDSv1, and names it; templates that require IMDSv2 do not count', () => {
@@ -118,6 +147,22 @@ describe('accountReadiness', () => {
     expect(of(A, i)).toMatchObject({ ready: false, blockers: { 'template-allows-v1': 1 } });
     expect(of(A, i)?.worst).toEqual([{ region: 'eu-west-1', id: 'lt-0aaaaaaaaaaaaaaaa', name: 'web', blocker: 'template-allows-v1', noTokenCalls: null }]);
     expect(of(B, i)?.ready).toBe(true);
+  });
+});
+
+describe('the organization file the deployed plan writes for the report', () => {
+  const file = { tree: { units: [{ id: 'r-abcd', name: 'Root', parentId: null }], accounts: [] }, plannedShards: { [A]: 1 } };
+
+  it('carries the enabled regions left unswept per account, and reads an older file without them as unknown', () => {
+    expect(sweepOrganizationSchema.parse({ ...file, unsweptRegions: { [A]: ['eu-west-1'] } }).unsweptRegions).toEqual({ [A]: ['eu-west-1'] });
+    expect(sweepOrganizationSchema.parse(file).unsweptRegions).toBeUndefined();
+  });
+
+  it('refuses unswept regions that are not regions, or more than the bound, naming the field', () => {
+    const refused = (unsweptRegions: unknown) => sweepOrganizationSchema.safeParse({ ...file, unsweptRegions }).error?.issues[0]?.path.join('.');
+
+    expect(refused({ [A]: ['not a region; rm -rf /'] })).toBe(`unsweptRegions.${A}.0`);
+    expect(refused({ [A]: Array.from({ length: 65 }, () => 'us-east-1') })).toBe(`unsweptRegions.${A}`);
   });
 });
 
@@ -179,43 +224,81 @@ describe('the guardrail documents', () => {
       ['RequireImdsV2AtLaunch', 'ec2:RunInstances', 'arn:aws:ec2:*:*:instance/*'],
       ['DenyReopeningImdsV1', 'ec2:ModifyInstanceMetadataOptions', 'arn:aws:ec2:*:*:instance/*'],
       ['ImdsHopLimitCeiling', 'ec2:RunInstances', 'arn:aws:ec2:*:*:instance/*'],
+      ['ImdsHopLimitCeilingOnChange', 'ec2:ModifyInstanceMetadataOptions', 'arn:aws:ec2:*:*:instance/*'],
     ]);
+    // No break-glass role by default: nobody but the org admin (detaching it) re-opens IMDSv1.
     expect(scp.Statement[1]?.Condition).toEqual({
       StringNotEquals: { 'ec2:Attribute/HttpTokens': 'required' },
       Null: { 'ec2:Attribute/HttpTokens': 'false' },
-      ArnNotLike: { 'aws:PrincipalArn': ['arn:aws:iam::*:role/ImdsV1BreakGlass'] },
     });
     expect(scp.Statement[2]?.Condition).toEqual({ NumericGreaterThan: { 'ec2:MetadataHttpPutResponseHopLimit': '3' } });
+    expect(scp.Statement[3]?.Condition).toEqual({
+      NumericGreaterThan: { 'ec2:Attribute/HttpPutResponseHopLimit': '3' },
+      Null: { 'ec2:Attribute/HttpPutResponseHopLimit': 'false' },
+    });
+  });
+
+  it('lets the pinned break-glass role, and under rollback: revert the tool’s member role, re-open IMDSv1', () => {
+    const breakGlassRole = 'arn:aws:iam::123456789012:role/security/ImdsBreakGlass*';
+    const scp = JSON.parse(scpDocument(policy({ rollback: 'revert', guardrails: { breakGlassRole } }), 'aws')) as { Statement: Array<{ Condition: Record<string, unknown> }> };
+
+    expect(scp.Statement[1]?.Condition.ArnNotLike).toEqual({ 'aws:PrincipalArn': [breakGlassRole, 'arn:aws:iam::*:role/ImdsRemediatorMemberRole'] });
   });
 
   it('writes the partition of the caller into every ARN', () => {
-    expect(scpDocument(policy(), 'aws-us-gov')).not.toMatch(/arn:aws:/);
-    expect(scpDocument(policy(), 'aws-us-gov')).toContain('arn:aws-us-gov:iam::*:role/ImdsV1BreakGlass');
+    const scp = scpDocument(policy({ rollback: 'revert' }), 'aws-us-gov');
+    expect(scp).not.toMatch(/arn:aws:/);
+    expect(scp).toContain('arn:aws-us-gov:iam::*:role/ImdsRemediatorMemberRole');
   });
 
-  it('stays under the 5,120-character SCP limit with the longest break-glass pattern the policy accepts, and the member role', () => {
-    const longest = `arn:aws:iam::*:role/${'p'.repeat(400)}`;
-    const text = scpDocument(policy({ rollback: 'revert', memberRoleName: 'm'.repeat(64), guardrails: { breakGlassRole: longest } }), 'aws-iso-b');
+  it('stays under the 5,120-character SCP limit with the longest break-glass ARN the policy accepts, and the member role', () => {
+    // 37 characters up to role/, 206 path segments `p/`, a 63-character name: 512 in all.
+    const longest = `arn:aws-iso-b:iam::123456789012:role/${'p/'.repeat(206)}${'r'.repeat(63)}`;
+    const p = policy({ rollback: 'revert', memberRoleName: 'm'.repeat(64), guardrails: { breakGlassRole: longest } });
+    const text = scpDocument(p, 'aws-iso-b');
 
+    expect(p.guardrails.breakGlassRole).toHaveLength(512);
+    expect(text).toContain(longest);
     expect(text.length).toBeLessThanOrEqual(SCP_MAX_CHARS);
   });
 
-  it('refuses a break-glass role that is neither a role name nor a role ARN pattern, naming the field', () => {
-    expect(() => policy({ guardrails: { breakGlassRole: 'arn:aws:iam::*:user/alice' } })).toThrow(/guardrails\.breakGlassRole/);
+  it.each([
+    ['a bare role name, which any member account could create', 'ImdsV1BreakGlass'],
+    ['any account', 'arn:aws:iam::*:role/ImdsV1BreakGlass'],
+    ['a wildcard-only role name', 'arn:aws:iam::123456789012:role/*'],
+    ['a wildcard in the path', 'arn:aws:iam::123456789012:role/*/BreakGlass'],
+    ['a user', 'arn:aws:iam::123456789012:user/alice'],
+  ])('refuses %s as the break-glass role, naming the field', (_, breakGlassRole) => {
+    expect(() => policy({ guardrails: { breakGlassRole } })).toThrow(/guardrails\.breakGlassRole/);
   });
 
-  it('sets IMDSv2 required, enforced and the highest hop limit as the EC2 declarative defaults', () => {
+  it('accepts a break-glass role ARN pinned to an account, with a path and a wildcard after the name’s first character', () => {
+    expect(policy({ guardrails: { breakGlassRole: 'arn:aws:iam::123456789012:role/ops/Break?lass*' } }).guardrails.breakGlassRole).toBe(
+      'arn:aws:iam::123456789012:role/ops/Break?lass*',
+    );
+  });
+
+  it('sets IMDSv2 required and enforced, and the policy’s default hop limit (not the ceiling), as the EC2 declarative defaults', () => {
     const doc = JSON.parse(declarativePolicyDocument(policy({ hopLimit: { default: 1, rules: [{ tagKey: 'workload', hopLimit: 2 }] } }))) as {
       ec2_attributes: { instance_metadata_defaults: Record<string, { '@@assign': string }> };
     };
 
     expect(doc.ec2_attributes.instance_metadata_defaults).toEqual({
       http_tokens: { '@@assign': 'required' },
-      http_put_response_hop_limit: { '@@assign': '2' },
+      http_put_response_hop_limit: { '@@assign': '1' },
       http_endpoint: { '@@assign': 'enabled' },
       instance_metadata_tags: { '@@assign': 'no_preference' },
       http_tokens_enforced: { '@@assign': 'enabled' },
     });
+  });
+
+  it('leaves http_tokens_enforced out under rollback: revert, which would otherwise refuse the tool’s own revert', () => {
+    const doc = JSON.parse(declarativePolicyDocument(policy({ rollback: 'revert' }))) as {
+      ec2_attributes: { instance_metadata_defaults: Record<string, unknown> };
+    };
+
+    expect(doc.ec2_attributes.instance_metadata_defaults).not.toHaveProperty('http_tokens_enforced');
+    expect(doc.ec2_attributes.instance_metadata_defaults).toHaveProperty('http_tokens');
   });
 });
 
@@ -226,11 +309,21 @@ describe('the printed view', () => {
     const commands = attachCommands(files, [{ id: 'ou-root-prod0001', name: 'Root/Prod', kind: 'ou' }], ['r-root']);
 
     expect(commands.filter((c) => c.includes('attach-policy'))).toEqual([
-      'aws organizations attach-policy --policy-id "$SCP_ID" --target-id ou-root-prod0001',
       'aws organizations attach-policy --policy-id "$DP_ID" --target-id ou-root-prod0001',
+      'aws organizations attach-policy --policy-id "$SCP_ID" --target-id ou-root-prod0001',
     ]);
     expect(commands.join('\n')).toContain("--content 'file://out dir/scp.json'");
     expect(attachCommands(files, [], ['r-root'])).toEqual([]);
+  });
+
+  it('attaches the declarative policy first, then the SCP after a note on the launches it denies', () => {
+    const commands = attachCommands(files, [{ id: 'ou-root-prod0001', name: 'Root/Prod', kind: 'ou' }], ['r-root']);
+    const at = (pattern: RegExp) => commands.findIndex((c) => pattern.test(c));
+
+    expect(at(/attach-policy --policy-id "\$DP_ID"/)).toBeGreaterThan(at(/DP_ID=\$\(/));
+    expect(at(/SCP_ID=\$\(/)).toBeGreaterThan(at(/attach-policy --policy-id "\$DP_ID"/));
+    expect(at(/attach-policy --policy-id "\$SCP_ID"/)).toBeGreaterThan(at(/SCP_ID=\$\(/));
+    expect(commands[at(/SCP_ID=\$\(/) - 1]).toMatch(/^# .*denies every launch that does not explicitly ask for IMDSv2.*--metadata-options/);
   });
 
   it('keeps control characters of an OU name out of the terminal and out of a command comment', () => {
@@ -247,7 +340,36 @@ describe('the printed view', () => {
       commands,
     };
 
-    expect(commands.some((c) => c.startsWith(' rm'))).toBe(false);
+    // Each command is one line: the name's newline must not start a line of its own.
+    expect(commands.filter((c) => c.includes('Prod'))).toEqual(['# ou Prod? rm -rf / #', '# ou Prod? rm -rf / #']);
+    expect(commands.every((c) => !/[\n\r]/.test(c))).toBe(true);
     expect(renderGuardrails(report).split('\n').some((l) => l.trimStart().startsWith('rm -rf'))).toBe(false);
+  });
+
+  it('names the enabled regions the sweep left out of a not-ready account', () => {
+    const swept = [{ accountId: A, plannedShards: 1, sweptShards: 1, unsweptRegions: ['ap-south-1', 'eu-west-1'] }];
+    const accounts = accountReadiness(input({ swept, instances: [instance(A, 'compliant')] })).filter((a) => a.accountId === A);
+    const report: GuardrailsReport = {
+      ready: false,
+      summary: { accounts: 1, readyAccounts: 0, units: 0, readyUnits: 0, sweepErrors: 0 },
+      errors: [],
+      units: [],
+      accounts,
+      files,
+      targets: [],
+      commands: [],
+    };
+
+    expect(renderGuardrails(report)).toContain('2 enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region) (ap-south-1, eu-west-1)');
+    expect(renderGuardrails({ ...report, warnings: ['the management account could not be identified'] })).toContain(
+      'Warning: the management account could not be identified.',
+    );
+  });
+
+  it('keeps bidi overrides and line separators of a name out of the terminal', () => {
+    const evil = 'Prod\u202Edl\u2066o\u2028x\u2029';
+    const [line] = attachCommands(files, [{ id: 'ou-root-prod0001', name: evil, kind: 'ou' }], ['r-root']).filter((c) => c.startsWith('# ou'));
+
+    expect(line).toBe('# ou Prod?dl?o?x?');
   });
 });

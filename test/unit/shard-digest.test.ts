@@ -15,6 +15,10 @@ import {
   type ShardDigest,
 } from '../../functions/report/digest.ts';
 import { sweepSummaryMessage, type SlackBlock } from '../../functions/notify/slack-message.ts';
+import type { SweepOrganization } from '../../functions/guardrails/readiness.ts';
+
+/** The policy's hop-limit ceiling in these tests: hop limits up to it are within the SCP. */
+const digestOf = (result: Parameters<typeof digestShard>[0]) => digestShard(result, { hopCeiling: 64 });
 
 const summed = (mode: SweepReport['mode'], plan: PlanSummary, digests: ShardDigest[], failed: FailedShard[] = []) =>
   aggregate({ mode, plan, digests, failed, findingsEnabled: false });
@@ -73,12 +77,12 @@ describe('shard digests', () => {
       { shard, instances: instances.slice(25, 26), errors: [], findings: { imported: 1, unchanged: 0, failed: [] } },
       { shard, instances: instances.slice(26), errors: [], findings: { imported: 29, unchanged: 3, failed: [3, 4, 5, 6].map(failure) } },
     ];
-    const [first, ...rest] = pieces.map(digestShard);
+    const [first, ...rest] = pieces.map(digestOf);
     if (!first) throw new Error('no pieces');
 
     const summedDigest = rest.reduce(addDigests, first);
 
-    const expected = digestShard(whole);
+    const expected = digestOf(whole);
     expect({ ...summedDigest, errors: summedDigest.errors.length }).toEqual({ ...expected, errors: expected.errors.length });
     const plan = { accounts: 1, shards: 1, errors: [], errorCount: 0 };
     const one = aggregate({ mode: 'apply', plan, digests: [summedDigest], findingsEnabled: true });
@@ -97,7 +101,7 @@ describe('shard digests', () => {
     };
     const instances = shards.flatMap((s) => s.instances);
 
-    const { report } = summed('apply', summarizePlan(plan), shards.map(digestShard));
+    const { report } = summed('apply', summarizePlan(plan), shards.map(digestOf));
 
     for (const v of ['enforce', 'blocked-v1-in-use', 'error', 'compliant', 'fix-hop-limit', 'exempt', 'gone'] as const) {
       expect(report.summary.byVerdict[v], v).toBe(instances.filter((i) => i.verdict === v).length);
@@ -110,7 +114,7 @@ describe('shard digests', () => {
     const shards = shardResults();
     const plan = { accounts: 2, shards: 5, errors: [], errorCount: 0 };
 
-    const { report } = summed('plan', plan, shards.slice(0, 2).map(digestShard), [
+    const { report } = summed('plan', plan, shards.slice(0, 2).map(digestOf), [
       { shard: undefined, message: 'shard execution failed: States.Timeout' },
     ]);
 
@@ -130,7 +134,7 @@ describe('shard digests', () => {
     const sections = (blocks: SlackBlock[]) =>
       blocks.flatMap((b) => (b.type === 'section' && 'text' in b && !b.text.text.startsWith('*Errors') ? [b.text.text] : []));
 
-    const { report, overview } = summed('plan', summarizePlan(plan), shards.map(digestShard));
+    const { report, overview } = summed('plan', summarizePlan(plan), shards.map(digestOf));
     const message = sweepSummaryMessage(report, overview, { regions: [] });
 
     expect(message.text).toMatch(/^IMDSv2 sweep \(plan \(nothing changed\)\): 8 instances in 2 accounts, 2 changed, 1 still to change, 2 blocked/);
@@ -145,7 +149,7 @@ describe('shard digests', () => {
     const shard = { accountId: '111111111111', region: 'us-east-1' };
     const instances = Array.from({ length: 50 }, (_, n) => ({ ...instance(shard.accountId, shard.region, n, 'blocked-v1-in-use'), noTokenCalls: n }));
 
-    const digest = digestShard({ shard, instances, errors: [] });
+    const digest = digestOf({ shard, instances, errors: [] });
     const { report, overview } = summed('plan', summarizePlan({ shards: [shard], accounts: 1, errors: [] }), [digest]);
 
     expect(digest.blocked).toHaveLength(DIGEST_BLOCKED_MAX);
@@ -162,7 +166,7 @@ describe('shard digests', () => {
     if (!first) throw new Error('no shard');
     first.errors.push({ accountId: first.shard.accountId, region: first.shard.region, message: 'x'.repeat(5000) });
 
-    const digest = digestShard(first);
+    const digest = digestOf(first);
 
     expect(digest.errorCount).toBe(3);
     expect(digest.errors).toHaveLength(DIGEST_ERRORS_MAX);
@@ -214,7 +218,7 @@ describe('shard digests', () => {
 
 describe('readiness in the digests', () => {
   it('counts the instances that stand in the way of prevention, and a piece that does not say makes its account-region unknown', () => {
-    const [first, second] = shardResults().map(digestShard);
+    const [first, second] = shardResults().map(digestOf);
 
     // Account 1: the blocked one and the one in error (the enforced one now requires IMDSv2); account 2: the exempt one.
     expect([first?.notReady, second?.notReady]).toEqual([2, 1]);
@@ -224,7 +228,7 @@ describe('readiness in the digests', () => {
   });
 
   it('makes an account ready only when every account-region planned for it reported clean', () => {
-    const clean = (accountId: string, region: string): ShardDigest => digestShard({ shard: { accountId, region }, instances: [instance(accountId, region, 1, 'compliant')], errors: [] });
+    const clean = (accountId: string, region: string): ShardDigest => digestOf({ shard: { accountId, region }, instances: [instance(accountId, region, 1, 'compliant')], errors: [] });
     const tree = {
       units: [
         { id: 'r-abcd', name: 'Root', parentId: null },
@@ -251,7 +255,11 @@ describe('readiness in the digests', () => {
       plan,
       digests,
       findingsEnabled: false,
-      organization: { tree, plannedShards: { '111111111111': 2, '222222222222': 2, '333333333333': 1 } },
+      organization: {
+        tree,
+        plannedShards: { '111111111111': 2, '222222222222': 2, '333333333333': 1 },
+        unsweptRegions: { '111111111111': [], '222222222222': [], '333333333333': [] },
+      },
     });
 
     expect(report.readiness).toEqual({
@@ -263,5 +271,37 @@ describe('readiness in the digests', () => {
         { id: 'ou-abcd-00000001', name: 'Prod', path: 'Root/Prod', parentId: 'r-abcd', accounts: 2, readyAccounts: 1, ready: false },
       ],
     });
+  });
+
+  describe('counts an account ready only when', () => {
+    const A = '111111111111';
+    const tree = { units: [{ id: 'r-abcd', name: 'Root', parentId: null }], accounts: [{ id: A, name: 'a', parentId: 'r-abcd' }] };
+    const clean = (region: string): ShardDigest => digestOf({ shard: { accountId: A, region }, instances: [instance(A, region, 1, 'compliant')], errors: [] });
+    const readyAccounts = (digests: ShardDigest[], organization: Omit<SweepOrganization, 'tree'>) =>
+      aggregate({ mode: 'plan', plan: { accounts: 1, shards: 2, errors: [], errorCount: 0 }, digests, findingsEnabled: false, organization: { tree, ...organization } }).report
+        .readiness?.readyAccounts;
+
+    it('each planned account-region reported: one reported twice does not stand for one never reported', () => {
+      const planned = { plannedShards: { [A]: 2 }, unsweptRegions: { [A]: [] } };
+
+      expect(readyAccounts([clean('us-east-1'), clean('us-east-1')], planned)).toBe(0);
+      expect(readyAccounts([clean('us-east-1'), clean('us-west-2')], planned)).toBe(1);
+    });
+
+    it('no enabled region was left out of the sweep, and the plan said so (an older organization file did not)', () => {
+      const digests = [clean('us-east-1'), clean('us-west-2')];
+
+      expect(readyAccounts(digests, { plannedShards: { [A]: 2 }, unsweptRegions: { [A]: ['ap-south-1'] } })).toBe(0);
+      expect(readyAccounts(digests, { plannedShards: { [A]: 2 } })).toBe(0);
+      expect(readyAccounts(digests, { plannedShards: { [A]: 2 }, unsweptRegions: {} })).toBe(0);
+    });
+  });
+
+  it('counts an instance whose hop limit is above the SCP ceiling as not ready', () => {
+    const shard = { accountId: '111111111111', region: 'us-east-1' };
+    const high = { ...instance(shard.accountId, shard.region, 1, 'hop-limit-above-policy'), hopLimit: 4 };
+
+    expect(digestShard({ shard, instances: [high], errors: [] }, { hopCeiling: 3 }).notReady).toBe(1);
+    expect(digestShard({ shard, instances: [high], errors: [] }, { hopCeiling: 4 }).notReady).toBe(0);
   });
 });

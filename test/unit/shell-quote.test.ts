@@ -79,7 +79,7 @@ describe('the advice for a group pinned to a version that allows IMDSv1', () => 
   it('reaches the text report as one line, with the hostile name quoted and no control character', () => {
     const shard = { shard: { accountId: '111111111111', region: 'eu-west-1' }, instances: [], errors: [], templates: [template], launchConfigurations: [] };
     const plan = summarizePlan({ shards: [shard.shard], errors: [], accounts: 1 });
-    const report = { ...aggregate({ mode: 'plan', plan, digests: [digestShard(shard)], findingsEnabled: false }).report, templates: [template] };
+    const report = { ...aggregate({ mode: 'plan', plan, digests: [digestShard(shard, { hopCeiling: 2 })], findingsEnabled: false }).report, templates: [template] };
 
     const text = renderReport(report);
 

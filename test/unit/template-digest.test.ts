@@ -37,9 +37,9 @@ describe('launch templates in the report', () => {
         template('lt-d', 'error'),
       ],
       launchConfigurations: [{ ...shard, name: 'lc', groups: [], reason: 'r' }],
-    });
+    }, { hopCeiling: 1 });
     // A continued shard's earlier invocation looked at no template.
-    const earlier = digestShard({ shard, instances: [], errors: [] });
+    const earlier = digestShard({ shard, instances: [], errors: [] }, { hopCeiling: 1 });
 
     const whole = addDigests(earlier, digest);
     const { report, overview } = aggregate({ mode: 'apply', plan: { accounts: 1, shards: 1, errors: [], errorCount: 0 }, digests: [whole], findingsEnabled: false });

@@ -2,12 +2,13 @@
 // person would attach. It runs the sweep as a plan (no change, no finding, no Slack message),
 // judges readiness from the sweep's own results, writes the SCP and the declarative policy, and
 // prints the commands that would attach them. It never attaches anything.
-import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JsonLinesLog } from '../../adapters/json-lines-log.ts';
 import { describeError, InputError } from '../../domain/errors.ts';
 import type { ScopeError } from '../../domain/model.ts';
-import type { Policy } from '../../domain/policy.ts';
+import { hopLimitCeiling, type Policy } from '../../domain/policy.ts';
 import { declarativePolicyDocument, SCP_MAX_CHARS, scpDocument } from '../../guardrails/documents.ts';
 import { accountReadiness, attachTargets, unitReadiness, type SweepOrganization, type TemplateFact } from '../../guardrails/readiness.ts';
 import { attachCommands, renderGuardrails, type GuardrailsReport } from '../../guardrails/render.ts';
@@ -16,6 +17,8 @@ import { composeWorld, type ComposeOptions } from '../compose.ts';
 import type { Environment } from '../config.ts';
 
 export const DEFAULT_OUT_DIR = 'guardrails';
+const MANAGEMENT_UNKNOWN =
+  'the management account could not be identified (organizations:DescribeOrganization): an account listed as a target may be it, and SCPs do not restrict it';
 export const SCP_FILE = 'scp-require-imdsv2.json';
 export const DECLARATIVE_POLICY_FILE = 'declarative-policy-ec2-imdsv2.json';
 
@@ -49,6 +52,22 @@ const unsweptShards = (errors: ScopeError[]) => {
   return (accountId: string) => byAccount.get(accountId)?.size ?? 0;
 };
 
+/**
+ * Writes a file without following a link planted at its path in a shared --out: a fresh temporary
+ * file in the same directory (`wx` refuses anything already there), then renamed over the path,
+ * which replaces a link instead of writing through it.
+ */
+const writeNew = (path: string, text: string) => {
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temporary, text, { flag: 'wx', mode: 0o644 });
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+};
+
 export interface GuardrailsOptions {
   json: boolean;
   concurrency: number;
@@ -77,10 +96,11 @@ export const runGuardrailsCommand = async (
     accountId,
     plannedShards: planned,
     sweptShards: Math.max(planned - unswept(accountId), 0),
+    unsweptRegions: organization.unsweptRegions?.[accountId],
   }));
   // A template the sweep left allowing IMDSv1 keeps its account not ready.
   const templates: TemplateFact[] = report.templates;
-  const accounts = accountReadiness({ tree: organization.tree, swept, instances: report.instances, templates });
+  const accounts = accountReadiness({ tree: organization.tree, swept, instances: report.instances, templates, hopCeiling: hopLimitCeiling(policy) });
   const readyAccounts = new Set(accounts.filter((a) => a.ready).map((a) => a.accountId));
   const units = unitReadiness(organization.tree, (id) => readyAccounts.has(id));
 
@@ -88,10 +108,11 @@ export const runGuardrailsCommand = async (
   const scp = scpDocument(policy, partition);
   if (scp.length > SCP_MAX_CHARS) throw new Error(`the SCP is ${scp.length} characters, above the ${SCP_MAX_CHARS} Organizations accepts`);
   const files = { scp: join(outDir, SCP_FILE), scpChars: scp.length, declarativePolicy: join(outDir, DECLARATIVE_POLICY_FILE) };
-  writeFileSync(files.scp, scp);
-  writeFileSync(files.declarativePolicy, declarativePolicyDocument(policy));
+  writeNew(files.scp, scp);
+  writeNew(files.declarativePolicy, declarativePolicyDocument(policy));
 
-  const targets = attachTargets(units, accounts, await world.organization.managementAccountId());
+  const managementAccountId = await world.organization.managementAccountId();
+  const targets = attachTargets(units, accounts, managementAccountId);
   const rootIds = organization.tree.units.filter((u) => u.parentId === null).map((u) => u.id);
   const inScope = accounts.filter((a) => a.accountId in organization.plannedShards);
   const result: GuardrailsReport = {
@@ -109,6 +130,7 @@ export const runGuardrailsCommand = async (
     files,
     targets,
     commands: attachCommands(files, targets, rootIds),
+    ...(managementAccountId === undefined ? { warnings: [MANAGEMENT_UNKNOWN] } : {}),
   };
   io.stdout(options.json ? `${JSON.stringify(result, null, 2)}\n` : `${renderGuardrails(result)}\n`);
   return result.ready ? 0 : 1;
