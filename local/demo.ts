@@ -141,10 +141,10 @@ const main = async () => {
     const again = await runCli(['plan', '--policy', policy, '--log-file', logFile], io);
 
     const guardrailsDir = join(dirname(logFile), 'guardrails');
-    heading(`imds-remediator guardrails --policy ${policy} --out ${guardrailsDir}`);
-    say('which OUs are ready for prevention (an SCP, the EC2 declarative policy); it attaches nothing (exit 1: not all are;');
-    say('moto enables every region, so each account also has regions outside the demo policy\'s two, never swept: not ready)');
-    const prevention = await runCli(['guardrails', '--policy', policy, '--out', guardrailsDir], io);
+    heading(`imds-remediator guardrails --policy ${policy} --out ${guardrailsDir} --all-regions`);
+    say('which OUs are ready for prevention (an SCP, the EC2 declarative policy); it attaches nothing (exit 1: not all are).');
+    say('--all-regions reads every enabled region (moto enables them all), since an SCP applies in every one of them');
+    const prevention = await runCli(['guardrails', '--policy', policy, '--out', guardrailsDir, '--all-regions'], io);
 
     // The event-driven auto-fix, replayed from saved CloudTrail events: a plain launch, and a
     // launch into an Auto Scaling group whose other members still use IMDSv1.

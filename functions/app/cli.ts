@@ -59,6 +59,7 @@ const parseCommand = (argv: string[]) => {
         'no-findings': { type: 'boolean', default: false },
         'event-bus': { type: 'string' },
         out: { type: 'string' },
+        'all-regions': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -88,6 +89,7 @@ const parseCommand = (argv: string[]) => {
     throw new InputError('doctor writes nothing: --log-file and --no-findings do not apply to it');
   }
   if (command !== 'guardrails' && values.out !== undefined) throw new InputError('--out is an option of guardrails only');
+  if (command !== 'guardrails' && values['all-regions']) throw new InputError('--all-regions is an option of guardrails only');
   if (command === 'guardrails' && (values['log-file'] !== undefined || values['no-findings'])) {
     throw new InputError('guardrails writes no finding and logs only warnings: --log-file and --no-findings do not apply to it');
   }
@@ -103,6 +105,7 @@ const parseCommand = (argv: string[]) => {
     findings: !values['no-findings'],
     eventBus: command === 'doctor' ? parseEventBus(values['event-bus']) : undefined,
     outDir: values.out === '' ? undefined : (values.out ?? DEFAULT_OUT_DIR),
+    allRegions: values['all-regions'],
   };
 };
 

@@ -5,7 +5,7 @@ export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--jso
        imds-remediator event <event.json> --policy <file> [--json] [--log-file <path>] [--no-findings]
        imds-remediator notify-test [--log-file <path>]
        imds-remediator doctor --policy <file> [--json] [--concurrency N] [--event-bus <name|arn>]
-       imds-remediator guardrails --policy <file> [--out DIR] [--json] [--concurrency N]
+       imds-remediator guardrails --policy <file> [--out DIR] [--all-regions] [--json] [--concurrency N]
 
   plan    evaluate every instance of the organization and show what would change (changes nothing)
   apply   enforce IMDSv2 where the evidence allows (policy mode 'enforce'; mode 'report' changes nothing)
@@ -27,6 +27,8 @@ export const USAGE = `usage: imds-remediator <plan|apply> --policy <file> [--jso
   --no-findings       do not write Security Hub findings (as policy findings.enabled: false)
   --event-bus <name|arn>  doctor: the central event bus (default imds-remediator-prod)
   --out DIR           guardrails: where the SCP and the declarative policy are written (default ./guardrails)
+  --all-regions       guardrails: read every enabled region, not only the policy's scope.regions (an SCP
+                      applies in all of them; without it, the others keep an account not ready)
 
 exit codes: 0 every account-region swept, 1 some failed (the others were swept) or findings were
             not imported, 2 bad input. A Slack failure is reported, never an exit code.

@@ -30,7 +30,7 @@ export const BLOCKERS: Record<Blocker, string> = {
   'template-allows-v1': 'launch templates still allow IMDSv1',
   'hop-above-ceiling': 'instances whose hop limit is above the SCP ceiling (their replacements could not be launched the same way)',
   unreadable: 'account-regions that could not be swept',
-  'regions-not-swept': 'enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region)',
+  'regions-not-swept': 'enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region; guardrails --all-regions reads them)',
   'not-swept': 'accounts outside the policy scope, never swept',
 };
 

@@ -72,17 +72,23 @@ export interface GuardrailsOptions {
   json: boolean;
   concurrency: number;
   outDir: string;
+  /**
+   * Sweep every enabled region of each account, whatever the policy's scope.regions says: an SCP
+   * and a declarative policy apply in every region, so readiness needs them all. Reading only.
+   */
+  allRegions?: boolean | undefined;
 }
 
 /** Prints the report and returns 0 when every account in scope is ready, 1 otherwise. */
 export const runGuardrailsCommand = async (
   options: GuardrailsOptions,
-  policy: Policy,
+  given: Policy,
   env: Environment,
   io: { stdout: (text: string) => void; stderr: (text: string) => void },
   customizeClient?: ComposeOptions['customizeClient'],
 ): Promise<number> => {
   const outDir = prepareOutDir(options.outDir);
+  const policy: Policy = options.allRegions ? { ...given, scope: { ...given.scope, regions: [] } } : given;
   // A plan posts no Slack summary here: this command reports to the person who ran it.
   const world = { ...composeWorld({ policy, env, customizeClient }), notifier: undefined };
   // Only warnings reach stderr: the decisions of every instance are `plan`'s to log.
