@@ -28,6 +28,8 @@ export const LAUNCH_TEMPLATE_IAM_ACTIONS = [
 const MAX_TEMPLATE_PAGES = 1_000;
 /** One template's few versions answer in a page or two. */
 const MAX_VERSION_PAGES = 20;
+/** How the versions this tool creates describe themselves (with a time in it before the description became fixed). */
+const FIXED_DESCRIPTION = /^imds-remediator[ :]/;
 
 const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> =>
   Object.fromEntries((tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? '']] : [])));
@@ -50,18 +52,23 @@ const toVersion = (v: LaunchTemplateVersion & { VersionNumber: number }): Templa
 const codesOf = (error: unknown): string[] => (error instanceof Error ? [error.name, String((error as { Code?: unknown }).Code ?? '')] : []);
 
 /**
- * The launch data of a version, as a request to create another: the same data, without what
+ * The launch data of a version, as a request to create another: the same data with IMDSv2
+ * required, without what
  * only EC2 writes (the options' State, the Operator of a managed template) and without
  * launch-template tag specifications, which moto echoes into the data and AWS refuses there.
  */
-export const copyLaunchData = (data: ResponseLaunchTemplateData, hopLimit: number): RequestLaunchTemplateData => {
+export const copyLaunchData = (data: ResponseLaunchTemplateData, hopLimit: number | undefined): RequestLaunchTemplateData => {
   const { MetadataOptions, Operator: _operator, TagSpecifications, ...rest } = data;
   const { State: _state, ...options } = MetadataOptions ?? {};
   const tagSpecifications = TagSpecifications?.filter((s) => s.ResourceType !== 'launch-template');
+  // The source as read now may set a higher hop limit than when the decision was made: keep it.
+  const hop = hopLimit === undefined ? options.HttpPutResponseHopLimit : Math.max(hopLimit, options.HttpPutResponseHopLimit ?? 0);
   return {
     ...(rest as RequestLaunchTemplateData),
     ...(tagSpecifications && tagSpecifications.length > 0 ? { TagSpecifications: tagSpecifications as RequestLaunchTemplateData['TagSpecifications'] } : {}),
-    MetadataOptions: { ...options, HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: hopLimit },
+    // Only HttpTokens changes (and the hop limit, never lowered): the endpoint stays as the source
+    // has it, so a version with IMDS off is never turned on; an unset hop limit stays unset.
+    MetadataOptions: { ...options, HttpTokens: 'required', ...(hop !== undefined ? { HttpPutResponseHopLimit: hop } : {}) },
   };
 };
 
@@ -124,6 +131,20 @@ export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
     const created = out.LaunchTemplateVersion?.VersionNumber;
     if (created === undefined) throw new Error(`CreateLaunchTemplateVersion for ${launchTemplateId} answered no version number`);
     return created;
+  }
+
+  async earlierFix(launchTemplateId: string, before: number): Promise<string | undefined> {
+    if (before <= 1) return undefined;
+    const pages = paginateDescribeLaunchTemplateVersions({ client: this.ec2 }, { LaunchTemplateId: launchTemplateId, MaxVersion: String(before - 1) });
+    let found: string | undefined;
+    for await (const page of boundedPages('DescribeLaunchTemplateVersions', pages, MAX_VERSION_PAGES)) {
+      for (const v of page.LaunchTemplateVersions ?? []) {
+        if (v.VersionNumber !== undefined && v.VersionNumber < before && FIXED_DESCRIPTION.test(v.VersionDescription ?? '')) {
+          found = `version ${v.VersionNumber}${v.CreateTime ? ` of ${v.CreateTime.toISOString()}` : ''}`;
+        }
+      }
+    }
+    return found;
   }
 
   async setDefaultVersion(launchTemplateId: string, version: number): Promise<void> {
