@@ -11,6 +11,7 @@ import {
   type RequestLaunchTemplateData,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
+import { TemplateCopyMismatchError } from '../domain/errors.ts';
 import type { TemplateChange, TemplateVersionFacts } from '../domain/templates.ts';
 import type { LaunchTemplatesPort, TemplateListing } from '../pipeline/ports.ts';
 import { boundedPages } from './pages.ts';
@@ -72,6 +73,27 @@ export const copyLaunchData = (data: ResponseLaunchTemplateData, hopLimit: numbe
   };
 };
 
+/** A value with its object keys sorted, so that two equal launch data compare equal as JSON. */
+const canonical = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(canonical)
+    : v !== null && typeof v === 'object' && !(v instanceof Date)
+      ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]))
+      : v;
+
+/** The top-level fields of launch data, metadata options aside, in which a copy differs from its source. */
+export const differingFields = (source: ResponseLaunchTemplateData, copy: ResponseLaunchTemplateData): string[] => {
+  const strip = (d: ResponseLaunchTemplateData): Record<string, unknown> => {
+    const { MetadataOptions: _m, Operator: _o, TagSpecifications, ...rest } = d;
+    const specs = TagSpecifications?.filter((s) => s.ResourceType !== 'launch-template');
+    return { ...rest, ...(specs && specs.length > 0 ? { TagSpecifications: specs } : {}) };
+  };
+  const [a, b] = [strip(source), strip(copy)];
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => JSON.stringify(canonical(a[k])) !== JSON.stringify(canonical(b[k])))
+    .sort();
+};
+
 export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
   constructor(private readonly ec2: EC2Client) {}
 
@@ -130,6 +152,11 @@ export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
     );
     const created = out.LaunchTemplateVersion?.VersionNumber;
     if (created === undefined) throw new Error(`CreateLaunchTemplateVersion for ${launchTemplateId} answered no version number`);
+    // Read the copy back: anything but its metadata options that is not the source's (a field the
+    // API dropped or changed) would change what launches, so it must not become the default.
+    const [copy] = await this.#versions(launchTemplateId, [String(created)]);
+    const fields = differingFields(source.LaunchTemplateData, copy?.LaunchTemplateData ?? {});
+    if (fields.length > 0) throw new TemplateCopyMismatchError(created, fields);
     return created;
   }
 

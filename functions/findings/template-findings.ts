@@ -90,9 +90,11 @@ const remediationOf = (r: TemplateResult): string => {
   const base =
     r.verdict === 'blocked-v1-in-use'
       ? `Update the software on ${r.v1Users.map((u) => u.instanceId).join(', ')} that still calls IMDS without a token; once the calls stop, imds-remediator makes a new default version that requires IMDSv2.`
-      : r.allowsV1
-        ? `Create a version with --metadata-options HttpTokens=required,HttpEndpoint=enabled and make it the default (aws ec2 create-launch-template-version, aws ec2 modify-launch-template --default-version), or let imds-remediator apply do it once the evidence allows.`
-        : 'None needed for $Default: new instances require IMDSv2.';
+      : r.verdict === 'blocked'
+        ? `imds-remediator leaves this template to a person (${r.reason.includes('set back') ? 'it was set back to IMDSv1 after the tool fixed it' : 'its $Latest differs from $Default'}): require IMDSv2 where the template is defined (HttpTokens=required), or make $Latest and $Default one version first.`
+        : r.allowsV1
+          ? `Create a version with --metadata-options HttpTokens=required,HttpEndpoint=enabled and make it the default (aws ec2 create-launch-template-version, aws ec2 modify-launch-template --default-version), or let imds-remediator apply do it once the evidence allows.`
+          : 'None needed for $Default: new instances require IMDSv2.';
   return clip([base, pinnedAdvice(r)].filter(Boolean).join(' '), DESCRIPTION_MAX);
 };
 

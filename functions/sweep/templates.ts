@@ -3,7 +3,7 @@
 // template that allows IMDSv1, decide, make the new default versions the evidence allows (within
 // the run's change budget), and record a finding per template.
 import pLimit from 'p-limit';
-import { describeError } from '../domain/errors.ts';
+import { describeError, TemplateCopyMismatchError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import { NO_EVIDENCE, type InstanceFacts, type ScopeError, type Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
@@ -106,6 +106,8 @@ const fixTemplate = async (ports: NonNullable<ShardPorts['templates']>, result: 
     }
     return { ...result, changed: true, allowsV1: false, createdVersions: created, reason };
   } catch (error) {
+    // A copy that did not match its source exists (as $Latest) but was not made the default.
+    if (error instanceof TemplateCopyMismatchError) created.push(error.version);
     const made = created.length > 0 ? `; version ${created.join(', ')} created (now $Latest), $Default left at ${result.defaultVersion}` : '';
     return { ...result, verdict: 'error', createdVersions: created, reason: `new default version failed: ${describeError(error)}${made}` };
   }

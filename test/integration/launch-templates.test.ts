@@ -184,6 +184,22 @@ describe('launch templates', () => {
     expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 2, tags: {} });
   });
 
+  it('does not make a copy the default when its launch data, read back, differs from the source beyond the metadata options', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const { templateId } = await seedTemplate(local, 'web', [0]);
+    // Something between the tool and EC2 loses a field of the copy (here: the instance type changes).
+    const alter = intercept('alter', (call) => {
+      if (call.operation === 'CreateLaunchTemplateVersion') (call.input.LaunchTemplateData as RequestLaunchTemplateData).InstanceType = 'm5.large';
+    });
+
+    const { report } = await sweep(policy(), { apply: true, customizeClient: alter });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'error', changed: false, allowsV1: true, createdVersions: [2] });
+    expect(report.templates[0]?.reason).toMatch(/version 2 differs from its source in InstanceType: not made the default/);
+    expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 2, tags: {} });
+  });
+
   it('reports a template set back to IMDSv1 after its fix and does not fix it again (no fight with infrastructure as code)', async () => {
     const local = aws();
     await local.createOrganization([]);
@@ -200,6 +216,9 @@ describe('launch templates', () => {
 
     expect(report.templates[0]).toMatchObject({ verdict: 'blocked', changed: false, allowsV1: true, createdVersions: [] });
     expect(report.templates[0]?.reason).toMatch(/set back after imds-remediator's fix/);
+    const [finding] = await readFindings(local, ACCOUNT, REGION, TEMPLATE_GENERATOR_ID);
+    expect(finding).toMatchObject({ Compliance: { Status: 'FAILED' }, FindingProviderFields: { Severity: { Label: 'MEDIUM' } } });
+    expect(finding?.Remediation?.Recommendation?.Text).toMatch(/^imds-remediator leaves this template to a person \(it was set back to IMDSv1 after the tool fixed it\)/);
     expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 3, latestVersion: 3 });
   });
 
