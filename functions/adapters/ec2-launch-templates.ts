@@ -11,7 +11,7 @@ import {
   type RequestLaunchTemplateData,
   type ResponseLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
-import { TemplateFixNotAllowedError } from '../domain/errors.ts';
+import { TemplateCopyMismatchError, TemplateFixNotAllowedError } from '../domain/errors.ts';
 import type { TemplateChange, TemplateVersionFacts } from '../domain/templates.ts';
 import type { LaunchTemplatesPort, TemplateListing } from '../pipeline/ports.ts';
 import { boundedPages } from './pages.ts';
@@ -29,6 +29,8 @@ export const LAUNCH_TEMPLATE_IAM_ACTIONS = [
 const MAX_TEMPLATE_PAGES = 1_000;
 /** One template's few versions answer in a page or two. */
 const MAX_VERSION_PAGES = 20;
+/** How the versions this tool creates describe themselves (with a time in it before the description became fixed). */
+const FIXED_DESCRIPTION = /^imds-remediator[ :]/;
 
 const tagsOf = (tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> =>
   Object.fromEntries((tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? '']] : [])));
@@ -55,19 +57,45 @@ const deniedWrite = (operation: string, launchTemplateId: string, error: unknown
   codesOf(error).some((c) => c === 'UnauthorizedOperation' || c.startsWith('AccessDenied')) ? new TemplateFixNotAllowedError(operation, launchTemplateId, { cause: error }) : error;
 
 /**
- * The launch data of a version, as a request to create another: the same data, without what
+ * The launch data of a version, as a request to create another: the same data with IMDSv2
+ * required, without what
  * only EC2 writes (the options' State, the Operator of a managed template) and without
  * launch-template tag specifications, which moto echoes into the data and AWS refuses there.
  */
-export const copyLaunchData = (data: ResponseLaunchTemplateData, hopLimit: number): RequestLaunchTemplateData => {
+export const copyLaunchData = (data: ResponseLaunchTemplateData, hopLimit: number | undefined): RequestLaunchTemplateData => {
   const { MetadataOptions, Operator: _operator, TagSpecifications, ...rest } = data;
   const { State: _state, ...options } = MetadataOptions ?? {};
   const tagSpecifications = TagSpecifications?.filter((s) => s.ResourceType !== 'launch-template');
+  // The source as read now may set a higher hop limit than when the decision was made: keep it.
+  const hop = hopLimit === undefined ? options.HttpPutResponseHopLimit : Math.max(hopLimit, options.HttpPutResponseHopLimit ?? 0);
   return {
     ...(rest as RequestLaunchTemplateData),
     ...(tagSpecifications && tagSpecifications.length > 0 ? { TagSpecifications: tagSpecifications as RequestLaunchTemplateData['TagSpecifications'] } : {}),
-    MetadataOptions: { ...options, HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: hopLimit },
+    // Only HttpTokens changes (and the hop limit, never lowered): the endpoint stays as the source
+    // has it, so a version with IMDS off is never turned on; an unset hop limit stays unset.
+    MetadataOptions: { ...options, HttpTokens: 'required', ...(hop !== undefined ? { HttpPutResponseHopLimit: hop } : {}) },
   };
+};
+
+/** A value with its object keys sorted, so that two equal launch data compare equal as JSON. */
+const canonical = (v: unknown): unknown =>
+  Array.isArray(v)
+    ? v.map(canonical)
+    : v !== null && typeof v === 'object' && !(v instanceof Date)
+      ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]))
+      : v;
+
+/** The top-level fields of launch data, metadata options aside, in which a copy differs from its source. */
+export const differingFields = (source: ResponseLaunchTemplateData, copy: ResponseLaunchTemplateData): string[] => {
+  const strip = (d: ResponseLaunchTemplateData): Record<string, unknown> => {
+    const { MetadataOptions: _m, Operator: _o, TagSpecifications, ...rest } = d;
+    const specs = TagSpecifications?.filter((s) => s.ResourceType !== 'launch-template');
+    return { ...rest, ...(specs && specs.length > 0 ? { TagSpecifications: specs } : {}) };
+  };
+  const [a, b] = [strip(source), strip(copy)];
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => JSON.stringify(canonical(a[k])) !== JSON.stringify(canonical(b[k])))
+    .sort();
 };
 
 export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
@@ -130,7 +158,26 @@ export class Ec2LaunchTemplatesAdapter implements LaunchTemplatesPort {
       .catch((error: unknown) => Promise.reject(deniedWrite('CreateLaunchTemplateVersion', launchTemplateId, error)));
     const created = out.LaunchTemplateVersion?.VersionNumber;
     if (created === undefined) throw new Error(`CreateLaunchTemplateVersion for ${launchTemplateId} answered no version number`);
+    // Read the copy back: anything but its metadata options that is not the source's (a field the
+    // API dropped or changed) would change what launches, so it must not become the default.
+    const [copy] = await this.#versions(launchTemplateId, [String(created)]);
+    const fields = differingFields(source.LaunchTemplateData, copy?.LaunchTemplateData ?? {});
+    if (fields.length > 0) throw new TemplateCopyMismatchError(created, fields);
     return created;
+  }
+
+  async earlierFix(launchTemplateId: string, before: number): Promise<string | undefined> {
+    if (before <= 1) return undefined;
+    const pages = paginateDescribeLaunchTemplateVersions({ client: this.ec2 }, { LaunchTemplateId: launchTemplateId, MaxVersion: String(before - 1) });
+    let found: string | undefined;
+    for await (const page of boundedPages('DescribeLaunchTemplateVersions', pages, MAX_VERSION_PAGES)) {
+      for (const v of page.LaunchTemplateVersions ?? []) {
+        if (v.VersionNumber !== undefined && v.VersionNumber < before && FIXED_DESCRIPTION.test(v.VersionDescription ?? '')) {
+          found = `version ${v.VersionNumber}${v.CreateTime ? ` of ${v.CreateTime.toISOString()}` : ''}`;
+        }
+      }
+    }
+    return found;
   }
 
   async setDefaultVersion(launchTemplateId: string, version: number): Promise<void> {

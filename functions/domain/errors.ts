@@ -177,3 +177,14 @@ export class TemplateFixNotAllowedError extends Error {
     );
   }
 }
+
+/** A new launch-template version whose launch data, read back, is not the source's (metadata options aside): it is not made the default. */
+export class TemplateCopyMismatchError extends Error {
+  override name = 'TemplateCopyMismatchError';
+  constructor(
+    readonly version: number,
+    readonly fields: string[],
+  ) {
+    super(`version ${version} differs from its source in ${fields.join(', ')}: not made the default`);
+  }
+}

@@ -116,12 +116,13 @@ const policySchema = z
       .prefault({}),
     // Launch templates whose $Default (or a $Latest a group uses) allows IMDSv1 get a new default
     // version requiring IMDSv2 when every instance launched from them shows no IMDSv1 use.
-    // `unused`: a template no running instance was launched from and no group uses: `fix` it
-    // (nothing running depends on it) or only `report` it.
+    // `unused`: a template no running instance was launched from and no group uses: only `report`
+    // it (the default: EC2 Fleet, Batch, Karpenter or a script this tool cannot see may launch it,
+    // and unknown is never zero) or `fix` it anyway.
     launchTemplates: z
       .strictObject({
         enabled: z.boolean().default(true),
-        unused: z.enum(['fix', 'report'], { error: 'must be fix or report' }).default('fix'),
+        unused: z.enum(['fix', 'report'], { error: 'must be fix or report' }).default('report'),
       })
       .prefault({}),
   })

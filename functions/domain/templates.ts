@@ -4,8 +4,9 @@
 // calls count, and a hop limit is never lowered.
 import type { Evidence, InstanceFacts } from './model.ts';
 import { hopLimitFor, matchesTag, type Policy } from './policy.ts';
+import { TAG_TEMPLATE_FIXED_AT } from './tags.ts';
 
-export const TEMPLATE_VERDICTS = ['compliant', 'fix', 'blocked-v1-in-use', 'insufficient-evidence', 'exempt', 'error'] as const;
+export const TEMPLATE_VERDICTS = ['compliant', 'fix', 'blocked-v1-in-use', 'blocked', 'insufficient-evidence', 'exempt', 'error'] as const;
 export type TemplateVerdict = (typeof TEMPLATE_VERDICTS)[number];
 
 /** How the text report and Slack name each verdict. */
@@ -13,6 +14,7 @@ export const TEMPLATE_LABELS: Record<TemplateVerdict, string> = {
   compliant: 'Compliant',
   fix: 'New default version requiring IMDSv2',
   'blocked-v1-in-use': 'Blocked (instances use IMDSv1)',
+  blocked: 'Left for a person (set back after a fix, or $Latest differs from $Default)',
   'insufficient-evidence': 'Not enough evidence',
   exempt: 'Exempt',
   error: 'Errors',
@@ -50,12 +52,15 @@ export interface TemplateFacts {
   /** $Default, $Latest and every version a group pins, by number. */
   versions: Map<number, TemplateVersionFacts>;
   groups: TemplateUser[];
+  /** An earlier version this tool made (found when $Default allows IMDSv1 again); undefined when none is known. */
+  earlierFix?: string | undefined;
 }
 
 /** A version the fix creates: a copy of `sourceVersion`'s launch data with these metadata options. */
 export interface TemplateChange {
   sourceVersion: number;
-  hopLimit: number;
+  /** Undefined: left unset in the copy, as in the source (the AMI's or the account's default applies). */
+  hopLimit: number | undefined;
   /** Made the template's default version; otherwise it only becomes $Latest, as it was. */
   makeDefault: boolean;
 }
@@ -123,29 +128,40 @@ export const TEMPLATE_V1_USERS_MAX = 5;
 
 export const templateAllowsV1 = (m: TemplateMetadata): boolean => m.httpEndpoint !== 'disabled' && m.httpTokens !== 'required';
 
-/** The hop limit a fixed version gets: the policy's for the template and its instances, never below the current one. */
+/**
+ * The hop limit a fixed version gets: the highest of the source's own, the hop limits its
+ * instances actually run with (an unset one is not 1: the AMI or the account default may give 2)
+ * and what the policy wants for the template and its instances. Never lowered. Undefined when the
+ * source sets none, no instance shows what it launches with and the policy wants no more than 1:
+ * the copy then leaves it unset too.
+ */
 export const wantedTemplateHopLimit = (
   policy: Policy,
   template: Pick<TemplateFacts, 'tags'>,
   version: TemplateVersionFacts,
   launched: InstanceFacts[],
-): { hopLimit: number; why: string } => {
+): { hopLimit: number | undefined; why: string; below: boolean } => {
   const own = hopLimitFor(policy, { ...version.instanceTags, ...template.tags });
-  const byInstance = launched.map((f) => hopLimitFor(policy, f.tags).hopLimit);
-  const current = version.metadata.hopLimit ?? 1;
-  const hopLimit = Math.max(own.hopLimit, current, ...byInstance);
+  const wanted = Math.max(own.hopLimit, ...launched.map((f) => hopLimitFor(policy, f.tags).hopLimit));
+  const running = launched.flatMap((f) => (f.metadata.hopLimit !== undefined ? [f.metadata.hopLimit] : []));
+  const current = version.metadata.hopLimit;
+  const actual = Math.max(current ?? 0, ...running);
+  // What launches from it now: the source's own value, or else what its instances show.
+  const below = (current ?? (running.length > 0 ? Math.max(...running) : 1)) < wanted;
+  if (current === undefined && running.length === 0 && wanted <= 1) return { hopLimit: undefined, why: 'hop limit left unset, as in the source', below };
+  const hopLimit = Math.max(wanted, actual);
   const why =
-    hopLimit === current && current > own.hopLimit
-      ? `hop limit ${current} kept (never lowered)`
+    hopLimit > wanted
+      ? `hop limit ${hopLimit} kept (${current === hopLimit ? 'the template sets it' : 'its instances run with it'}; never lowered)`
       : hopLimit > own.hopLimit
         ? `hop limit ${hopLimit}, what the policy wants for the instances launched from it`
         : `hop limit ${hopLimit} by ${own.rule}`;
-  return { hopLimit, why };
+  return { hopLimit, why, below };
 };
 
-/** Does this version need a new copy: IMDSv1 allowed, or a hop limit below the wanted one? */
-const needsFix = (version: TemplateVersionFacts, wanted: number): boolean =>
-  version.metadata.httpEndpoint !== 'disabled' && (templateAllowsV1(version.metadata) || (version.metadata.hopLimit ?? 1) < wanted);
+/** Does this version need a new copy: IMDSv1 allowed, or a hop limit below the wanted one? IMDS off is compliant. */
+const needsFix = (version: TemplateVersionFacts, hop: { below: boolean }): boolean =>
+  version.metadata.httpEndpoint !== 'disabled' && (templateAllowsV1(version.metadata) || hop.below);
 
 /** One launched instance's IMDSv1 use by the sweep's rules: calls, or why it is unknown. */
 export const launchedUse = (
@@ -156,8 +172,16 @@ export const launchedUse = (
   if (facts.metadata.httpEndpoint === 'disabled') return { calls: 0 };
   if (evidence.rejected.status === 'failed') return { unknown: `its MetadataNoTokenRejected could not be read (${evidence.rejected.reason})`, failed: true };
   const rejected = evidence.rejected.status === 'read' ? evidence.rejected.value.calls : 0;
-  // It requires tokens: its IMDSv1 attempts are the rejected ones, and it runs on IMDSv2 otherwise.
-  if (facts.metadata.httpTokens === 'required') return { calls: rejected };
+  // It requires tokens: its IMDSv1 attempts are the rejected ones, and it runs on IMDSv2 otherwise;
+  // but no datapoints, or too few days, is unknown, not zero, as for any instance.
+  if (facts.metadata.httpTokens === 'required') {
+    if (rejected > 0) return { calls: rejected };
+    if (evidence.rejected.status !== 'read') return { unknown: 'its MetadataNoTokenRejected was not read' };
+    const days = Math.max(evidence.rejected.value.observedDays, evidence.noToken.status === 'read' ? evidence.noToken.value.observedDays : 0);
+    if (days === 0) return { unknown: `no MetadataNoTokenRejected datapoints in the last ${policy.lookbackDays} days` };
+    if (days < policy.minObservedDays) return { unknown: `observed on ${days} of the ${policy.minObservedDays} days required` };
+    return { calls: 0 };
+  }
   if (evidence.noToken.status === 'failed') return { unknown: `its MetadataNoToken could not be read (${evidence.noToken.reason})`, failed: true };
   if (evidence.noToken.status !== 'read') return { unknown: 'its MetadataNoToken was not read' };
   const { calls, observedDays } = evidence.noToken.value;
@@ -170,13 +194,18 @@ export const launchedUse = (
 export interface TemplateContext {
   /** Why the whole account is exempt; undefined when it is not. */
   accountExemption?: string | undefined;
+  /**
+   * Running instances launched from the template's other versions: they do not vouch for the
+   * version a fix would copy (another AMI, other user data), so `launched` leaves them out.
+   */
+  otherVersions?: number | undefined;
 }
 
 const list = (items: string[], max = 3) => `${items.slice(0, max).join(', ')}${items.length > max ? ` and ${items.length - max} more` : ''}`;
 
 /**
- * The decision for one template, pure. `launched` are the running instances launched from it
- * (any version), each with the evidence observe read for it.
+ * The decision for one template, pure. `launched` are the running instances launched from its
+ * $Default version (the one a fix copies), each with the evidence observe read for it.
  */
 export const decideTemplate = (
   template: TemplateFacts,
@@ -200,8 +229,8 @@ export const decideTemplate = (
     return version && templateAllowsV1(version.metadata) ? [{ group: g.group, version: n }] : [];
   });
   const latestUsed = template.groups.some((g) => g.version === '$Latest');
-  const defaultBad = needsFix(defaultVersion, wanted(defaultVersion).hopLimit);
-  const latestBad = latestUsed && needsFix(latestVersion, wanted(latestVersion).hopLimit);
+  const defaultBad = needsFix(defaultVersion, wanted(defaultVersion));
+  const latestBad = latestUsed && needsFix(latestVersion, wanted(latestVersion));
   const allowsV1 = templateAllowsV1(defaultVersion.metadata) || (latestUsed && templateAllowsV1(latestVersion.metadata));
   const decision = (verdict: TemplateVerdict, reason: string, changes: TemplateChange[] = []): TemplateDecision => ({
     ...base,
@@ -222,14 +251,6 @@ export const decideTemplate = (
     return decision('compliant', `${describe(defaultVersion, '$Default')}${latestUsed ? `; ${describe(latestVersion, '$Latest')}, which a group uses` : ''}${pins}`);
   }
 
-  // A new version becomes $Latest: when $Latest differs from $Default it is copied again last, so
-  // that whatever launches $Latest keeps its launch data (with IMDSv2 required).
-  const changes: TemplateChange[] = [];
-  if (defaultBad) changes.push({ sourceVersion: defaultVersion.versionNumber, hopLimit: wanted(defaultVersion).hopLimit, makeDefault: true });
-  if (latestVersion.versionNumber !== defaultVersion.versionNumber && (defaultBad || latestBad)) {
-    const keep = latestVersion.metadata.httpEndpoint === 'disabled' ? undefined : wanted(latestVersion).hopLimit;
-    changes.push({ sourceVersion: latestVersion.versionNumber, hopLimit: keep ?? latestVersion.metadata.hopLimit ?? 1, makeDefault: false });
-  }
   const what = [defaultBad ? describe(defaultVersion, '$Default') : '', latestBad ? `${describe(latestVersion, '$Latest')}, which a group uses` : '']
     .filter(Boolean)
     .join('; ');
@@ -238,6 +259,21 @@ export const decideTemplate = (
   const exemptTag = policy.exempt.tags.findIndex((m) => matchesTag(template.tags, m));
   if (exemptTag >= 0) return decision('exempt', `exempt by a tag of the template (exempt.tags[${exemptTag}]); ${what}`);
   if (template.managedBy) return decision('exempt', `managed by ${template.managedBy}: change it there; ${what}`);
+
+  // The tool fixed it before and its $Default allows IMDSv1 again: a person or infrastructure as
+  // code set it back. Fixing it again would be a fight, not a fix: it is reported.
+  const fixedAt = template.tags[TAG_TEMPLATE_FIXED_AT];
+  if (fixedAt !== undefined || template.earlierFix !== undefined) {
+    const when = fixedAt !== undefined ? `of ${fixedAt.slice(0, 40)}` : `(${template.earlierFix})`;
+    return decision('blocked', `${what}; set back after imds-remediator's fix ${when}: a person decides (change it where it is defined; the tool does not fix it again)`);
+  }
+  // A new version always becomes $Latest: when $Latest differs from $Default, whatever launches
+  // $Latest (a group, a fleet, a script) would launch $Default's data instead. A person decides.
+  if (latestVersion.versionNumber !== defaultVersion.versionNumber) {
+    return decision('blocked', `${what}; its $Latest (version ${latestVersion.versionNumber}) differs from $Default (version ${defaultVersion.versionNumber}): a new version would replace what $Latest launches, so a person decides`);
+  }
+  const hopOf = wanted(defaultVersion);
+  const changes: TemplateChange[] = [{ sourceVersion: defaultVersion.versionNumber, hopLimit: hopOf.hopLimit, makeDefault: true }];
 
   const uses = launched.map((l) => ({ instanceId: l.facts.instanceId, use: launchedUse(l.facts, l.evidence, policy) }));
   const v1Users = uses
@@ -261,14 +297,18 @@ export const decideTemplate = (
   if (unknown.length > 0) {
     return decision('insufficient-evidence', `${what}; left as it is: the IMDSv1 use of ${unknown.length} of its ${instances} instances is unknown (${list(unknown, 2)})`);
   }
-  const hop = changes.map((c) => `hop limit ${c.hopLimit}`)[0] ?? '';
+  const hop = hopOf.why;
   if (instances === 0) {
     const groups = template.groups.map((g) => g.group);
+    const others = context.otherVersions ?? 0;
+    if (others > 0) {
+      return decision('insufficient-evidence', `${what}; left as it is: its ${others} running instance${others === 1 ? ' was' : 's were'} launched from other versions, none from version ${defaultVersion.versionNumber}, the one a new version would copy, so their evidence does not vouch for it`);
+    }
     if (groups.length > 0) {
       return decision('insufficient-evidence', `${what}; left as it is: used by Auto Scaling group ${list(groups)} with no running instance, so the IMDSv1 use of what it launches is unknown`);
     }
     if (policy.launchTemplates.unused === 'report') {
-      return decision('insufficient-evidence', `${what}; no running instance was launched from it and no Auto Scaling group uses it; left as it is (launchTemplates.unused: report)`);
+      return decision('insufficient-evidence', `${what}; no running instance was launched from it and no Auto Scaling group uses it, but EC2 Fleet, Batch, Karpenter or a script this tool cannot see may launch it; left as it is (launchTemplates.unused: report)`);
     }
     return decision(
       'fix',
@@ -278,7 +318,7 @@ export const decideTemplate = (
   }
   return decision(
     'fix',
-    `${what}; its ${instances} running instance${instances === 1 ? '' : 's'} made 0 IMDSv1 calls on at least ${policy.minObservedDays} observed days each (or require IMDSv2 with no rejected call): new default version with IMDSv2 required, ${hop}`,
+    `${what}; its ${instances} running instance${instances === 1 ? '' : 's'} made 0 IMDSv1 calls, answered or rejected, on at least ${policy.minObservedDays} observed days each: new default version with IMDSv2 required, ${hop}`,
     changes,
   );
 };

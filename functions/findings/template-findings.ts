@@ -43,6 +43,7 @@ const SEVERITY: Record<TemplateVerdict, SeverityLabel> = {
   compliant: 'INFORMATIONAL',
   fix: 'MEDIUM',
   'blocked-v1-in-use': 'HIGH',
+  blocked: 'MEDIUM',
   'insufficient-evidence': 'LOW',
   exempt: 'INFORMATIONAL',
   error: 'LOW',
@@ -54,7 +55,8 @@ const defaultOptions = (facts: TemplateFacts, result: TemplateResult): { version
   const created = made >= 0 ? result.createdVersions[made] : undefined;
   const change = made >= 0 ? result.changes[made] : undefined;
   if (result.changed && created !== undefined && change) {
-    return { version: created, metadata: { httpTokens: 'required', httpEndpoint: 'enabled', hopLimit: change.hopLimit } };
+    const source = facts.versions.get(change.sourceVersion)?.metadata;
+    return { version: created, metadata: { httpTokens: 'required', httpEndpoint: source?.httpEndpoint, hopLimit: change.hopLimit ?? source?.hopLimit } };
   }
   const current = facts.versions.get(facts.defaultVersion);
   return { version: facts.defaultVersion, metadata: current?.metadata ?? { httpTokens: undefined, httpEndpoint: undefined, hopLimit: undefined } };
@@ -70,6 +72,8 @@ const titleOf = (r: TemplateResult): string => {
       return r.allowsV1 ? `IMDSv1 allowed by ${name}, unused by its instances: safe to require IMDSv2` : `Hop limit of ${name} below the policy's`;
     case 'blocked-v1-in-use':
       return `IMDSv1 allowed by ${name}, and its instances use it`;
+    case 'blocked':
+      return `IMDSv1 allowed by ${name}, left for a person to decide`;
     case 'insufficient-evidence':
       return `IMDSv1 allowed by ${name}, not enough evidence to require IMDSv2`;
     case 'exempt':
@@ -88,9 +92,11 @@ const remediationOf = (r: TemplateResult): string => {
   const base =
     r.verdict === 'blocked-v1-in-use'
       ? `Update the software on ${r.v1Users.map((u) => u.instanceId).join(', ')} that still calls IMDS without a token; once the calls stop, imds-remediator makes a new default version that requires IMDSv2.`
-      : r.allowsV1
-        ? `Create a version with --metadata-options HttpTokens=required,HttpEndpoint=enabled and make it the default (aws ec2 create-launch-template-version, aws ec2 modify-launch-template --default-version), or let imds-remediator apply do it once the evidence allows.`
-        : 'None needed for $Default: new instances require IMDSv2.';
+      : r.verdict === 'blocked'
+        ? `imds-remediator leaves this template to a person (${r.reason.includes('set back') ? 'it was set back to IMDSv1 after the tool fixed it' : 'its $Latest differs from $Default'}): require IMDSv2 where the template is defined (HttpTokens=required), or make $Latest and $Default one version first.`
+        : r.allowsV1
+          ? `Create a version with --metadata-options HttpTokens=required,HttpEndpoint=enabled and make it the default (aws ec2 create-launch-template-version, aws ec2 modify-launch-template --default-version), or let imds-remediator apply do it once the evidence allows.`
+          : 'None needed for $Default: new instances require IMDSv2.';
   return clip([base, pinnedAdvice(r)].filter(Boolean).join(' '), DESCRIPTION_MAX);
 };
 
@@ -107,7 +113,9 @@ export const buildTemplateFinding = ({ partition: p, shard, facts, result, now, 
   const at = now.toISOString();
   const partition = asPartition(p);
   const { version, metadata } = defaultOptions(facts, result);
-  const status: ComplianceStatus = result.allowsV1 ? 'FAILED' : 'PASSED';
+  // Versions that could not be read: the check could not be performed (AWS's NOT_AVAILABLE), not a failure.
+  const unread = result.verdict === 'error' && !facts.versions.has(facts.defaultVersion);
+  const status: ComplianceStatus = unread ? 'NOT_AVAILABLE' : result.allowsV1 ? 'FAILED' : 'PASSED';
   const severity: SeverityLabel = status === 'PASSED' && result.pinned.length === 0 ? 'INFORMATIONAL' : SEVERITY[result.verdict];
   const options = `HttpTokens=${metadata.httpTokens ?? 'not set'} HttpEndpoint=${metadata.httpEndpoint ?? 'not set'} HopLimit=${metadata.hopLimit ?? 'not set'}`;
   return {

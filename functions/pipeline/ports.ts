@@ -60,12 +60,18 @@ export interface LaunchTemplatesPort {
   /** These versions (numbers, `$Default`, `$Latest`) of one template; a version that no longer exists is left out. */
   readVersions(launchTemplateId: string, versions: string[]): Promise<TemplateVersionFacts[]>;
   /**
-   * A new version: the source version's whole launch data, read afresh, with HttpTokens=required,
-   * the endpoint enabled and the change's hop limit. `clientToken` makes a retried call create one
+   * A new version: the source version's whole launch data, read afresh, with HttpTokens=required
+   * and the change's hop limit (the endpoint as the source has it). `clientToken` makes a retried call create one
    * version, not two. Returns the new version's number.
    */
   createFixedVersion(launchTemplateId: string, change: TemplateChange, description: string, clientToken: string): Promise<number>;
   setDefaultVersion(launchTemplateId: string, version: number): Promise<void>;
+  /**
+   * When this tool made an earlier version of the template (its VersionDescription says so), the
+   * version and its creation time; undefined when it never did. Read only for a template that
+   * allows IMDSv1 again, to tell a set-back from a first fix.
+   */
+  earlierFix(launchTemplateId: string, before: number): Promise<string | undefined>;
   tagTemplate(launchTemplateId: string, tags: Record<string, string>): Promise<void>;
   /** Which of these template ids still exist (asked by id, before a finding is archived). */
   existingTemplates(launchTemplateIds: string[]): Promise<Set<string>>;

@@ -84,7 +84,7 @@ const renderTemplates = (report: SweepReport): string[] => {
     out.push(report.mode === 'apply' ? `Templates changed (${summary.changed}):` : `Templates that would get a new default version (${fixes.length}):`);
     for (const t of fixes) {
       const copies = t.changes
-        .map((c, n) => `${t.createdVersions[n] !== undefined ? `version ${t.createdVersions[n]}` : 'a new version'} = version ${c.sourceVersion} + HttpTokens=required, hop limit ${c.hopLimit}${c.makeDefault ? ', made $Default' : ', as $Latest'}`)
+        .map((c, n) => `${t.createdVersions[n] !== undefined ? `version ${t.createdVersions[n]}` : 'a new version'} = version ${c.sourceVersion} + HttpTokens=required, ${c.hopLimit === undefined ? 'hop limit unset as in the source' : `hop limit ${c.hopLimit}`}${c.makeDefault ? ', made $Default' : ', as $Latest'}`)
         .join('; ');
       out.push(templateLine(t, `${copies}${t.changed ? ' [done]' : ''}`));
     }

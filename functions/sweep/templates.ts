@@ -3,14 +3,15 @@
 // template that allows IMDSv1, decide, make the new default versions the evidence allows (within
 // the run's change budget), and record a finding per template.
 import pLimit from 'p-limit';
-import { describeError } from '../domain/errors.ts';
+import { describeError, TemplateCopyMismatchError } from '../domain/errors.ts';
 import type { Log } from '../domain/log.ts';
 import { NO_EVIDENCE, type InstanceFacts, type ScopeError, type Shard } from '../domain/model.ts';
 import type { Policy } from '../domain/policy.ts';
-import { TAG_LAUNCH_TEMPLATE, TAG_REASON, TAG_TEMPLATE_FIXED_AT } from '../domain/tags.ts';
+import { TAG_LAUNCH_TEMPLATE, TAG_LAUNCH_TEMPLATE_VERSION, TAG_REASON, TAG_TEMPLATE_FIXED_AT } from '../domain/tags.ts';
 import {
   decideTemplate,
   type LaunchConfigurationResult,
+  type TemplateChange,
   type TemplateDecision,
   type TemplateFacts,
   type TemplateResult,
@@ -74,22 +75,42 @@ const resultOf = (shard: Shard, facts: TemplateFacts, d: TemplateDecision): Temp
   pinned: d.pinned,
 });
 
-/** Tag first (the intent), then the copies in order, then the new default. */
-const fixTemplate = async (ports: NonNullable<ShardPorts['templates']>, result: TemplateResult, now: Date): Promise<TemplateResult> => {
-  const at = now.toISOString();
-  await ports.ec2.tagTemplate(result.launchTemplateId, { [TAG_TEMPLATE_FIXED_AT]: at, [TAG_REASON]: result.reason.slice(0, TAG_VALUE_MAX) });
+/** What a version the tool creates says of itself: the same text for the same change, so a retry with the same ClientToken matches. */
+export const fixedVersionDescription = (change: TemplateChange): string =>
+  `imds-remediator: copy of version ${change.sourceVersion} with IMDSv2 required, ${change.hopLimit === undefined ? 'hop limit unset as in the source' : `hop limit ${change.hopLimit}`}`.slice(0, DESCRIPTION_MAX);
+
+/**
+ * The copies in order, then the new default, then the tags that record it (only once the change
+ * is made: the tag is what tells a later run that the tool fixed this template). The versions made
+ * are reported even when a later step fails.
+ */
+const fixTemplate = async (ports: NonNullable<ShardPorts['templates']>, result: TemplateResult, now: Date, log: Log): Promise<TemplateResult> => {
   const created: number[] = [];
-  for (const change of result.changes) {
-    const description = `imds-remediator ${at}: copy of version ${change.sourceVersion} with IMDSv2 required, hop limit ${change.hopLimit}`.slice(0, DESCRIPTION_MAX);
-    // The same request (a retry after a lost answer) makes one version: EC2 keys it by the token.
-    const token = `imds-${result.launchTemplateId}-${change.sourceVersion}-${result.defaultVersion}-${change.hopLimit}`.slice(0, 64);
-    created.push(await ports.ec2.createFixedVersion(result.launchTemplateId, change, description, token));
+  try {
+    for (const change of result.changes) {
+      // The same request (a retry after a lost answer) makes one version: EC2 keys it by the token.
+      const token = `imds-${result.launchTemplateId}-${change.sourceVersion}-${result.defaultVersion}-${change.hopLimit ?? 'unset'}`.slice(0, 64);
+      created.push(await ports.ec2.createFixedVersion(result.launchTemplateId, change, fixedVersionDescription(change), token));
+    }
+    const made = result.changes.findIndex((c) => c.makeDefault);
+    const newDefault = made >= 0 ? created[made] : undefined;
+    if (newDefault !== undefined) await ports.ec2.setDefaultVersion(result.launchTemplateId, newDefault);
+    const what = newDefault !== undefined ? `version ${newDefault} made the default` : `version ${created.join(', ')} made $Latest`;
+    let reason = `${result.reason}; ${what}`;
+    try {
+      await ports.ec2.tagTemplate(result.launchTemplateId, { [TAG_TEMPLATE_FIXED_AT]: now.toISOString(), [TAG_REASON]: reason.slice(0, TAG_VALUE_MAX) });
+    } catch (error) {
+      // The change is made: a missing tag only means a later set-back is not recognised as one.
+      log.error('template tag failed', { launchTemplateId: result.launchTemplateId, reason: describeError(error) });
+      reason = `${reason}; the tag ${TAG_TEMPLATE_FIXED_AT} could not be written: ${describeError(error)}`;
+    }
+    return { ...result, changed: true, allowsV1: false, createdVersions: created, reason };
+  } catch (error) {
+    // A copy that did not match its source exists (as $Latest) but was not made the default.
+    if (error instanceof TemplateCopyMismatchError) created.push(error.version);
+    const made = created.length > 0 ? `; version ${created.join(', ')} created (now $Latest), $Default left at ${result.defaultVersion}` : '';
+    return { ...result, verdict: 'error', createdVersions: created, reason: `new default version failed: ${describeError(error)}${made}` };
   }
-  const made = result.changes.findIndex((c) => c.makeDefault);
-  const newDefault = made >= 0 ? created[made] : undefined;
-  if (newDefault !== undefined) await ports.ec2.setDefaultVersion(result.launchTemplateId, newDefault);
-  const what = newDefault !== undefined ? `version ${newDefault} made the default` : `version ${created.join(', ')} made $Latest`;
-  return { ...result, changed: true, allowsV1: false, createdVersions: created, reason: `${result.reason}; ${what}` };
 };
 
 /** One account-region's launch templates. Never throws: failures become errors in the outcome. */
@@ -153,11 +174,16 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
       limit(async () => {
         const users = usersOf(t, groups);
         const pinned = users.map((u) => u.version).filter((v) => /^\d+$/.test(v));
-        const launched = byTemplate.get(t.launchTemplateId) ?? [];
+        const all = byTemplate.get(t.launchTemplateId) ?? [];
+        // Only the instances of the version a fix copies vouch for it: another version may have
+        // another AMI or other user data. EC2 tags each instance with the version it launched.
+        const ofDefault = all.filter((f) => f.tags[TAG_LAUNCH_TEMPLATE_VERSION] === String(t.defaultVersion));
+        const launched = ofDefault;
+        const ctx = { ...context, otherVersions: all.length - ofDefault.length };
         try {
           const versions = await templatesPorts.ec2.readVersions(t.launchTemplateId, ['$Default', '$Latest', ...pinned]);
           const facts: TemplateFacts = { ...t, groups: users, versions: new Map(versions.map((v) => [v.versionNumber, v])) };
-          return { facts, launched, first: decideTemplate(facts, launched.map((f) => ({ facts: f, evidence: NO_EVIDENCE })), policy, context) };
+          return { facts, launched, ctx, first: decideTemplate(facts, launched.map((f) => ({ facts: f, evidence: NO_EVIDENCE })), policy, ctx) };
         } catch (error) {
           const facts: TemplateFacts = { ...t, groups: users, versions: new Map() };
           const first: TemplateDecision = {
@@ -169,15 +195,30 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
             instances: launched.length,
             v1Users: [],
           };
-          return { facts, launched, first };
+          return { facts, launched, ctx, first };
         }
       }),
     ),
   );
 
   // Evidence only for the instances of templates a change is wanted for: a compliant organization reads none.
-  // Without evidence a template that wants a change is `fix` or undecided; compliant, exempt and error stand.
-  const wantsEvidence = (d: TemplateDecision) => d.verdict !== 'compliant' && d.verdict !== 'exempt' && d.verdict !== 'error';
+  // Without evidence a template that wants a change is `fix` or undecided; compliant, blocked (a person decides), exempt and error stand.
+  const wantsEvidence = (d: TemplateDecision) => d.verdict !== 'compliant' && d.verdict !== 'blocked' && d.verdict !== 'exempt' && d.verdict !== 'error';
+
+  // A template that allows IMDSv1 and that this tool fixed before was set back (by a person or
+  // infrastructure as code): found by its tag, or else by a version this tool made before $Default.
+  await Promise.all(
+    read.map((r) =>
+      limit(async () => {
+        if (!wantsEvidence(r.first) || r.facts.tags[TAG_TEMPLATE_FIXED_AT] !== undefined) return;
+        try {
+          r.facts.earlierFix = await templatesPorts.ec2.earlierFix(r.facts.launchTemplateId, r.facts.defaultVersion);
+        } catch (error) {
+          r.first = { ...r.first, verdict: 'error', changes: [], reason: `cannot read its earlier versions: ${describeError(error)}` };
+        }
+      }),
+    ),
+  );
   const needEvidence = read.filter((r) => wantsEvidence(r.first));
   const evidenceOf = needEvidence.flatMap((r) => r.launched);
   const observed = await observe(ports.metrics, shard, evidenceOf, { policy, now: options.now, log, readRejectedOfAll: true });
@@ -187,7 +228,7 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
   const decided = read.map((r) => {
     const decision =
       wantsEvidence(r.first)
-        ? decideTemplate(r.facts, r.launched.map((f) => ({ facts: f, evidence: evidenceById.get(f.instanceId) ?? NO_EVIDENCE })), policy, context)
+        ? decideTemplate(r.facts, r.launched.map((f) => ({ facts: f, evidence: evidenceById.get(f.instanceId) ?? NO_EVIDENCE })), policy, r.ctx)
         : r.first;
     const result = resultOf(shard, r.facts, decision);
     log.info('template decision', { ...shard, launchTemplateId: result.launchTemplateId, verdict: result.verdict, reason: result.reason, mode: options.apply ? 'apply' : 'plan' });
@@ -210,15 +251,10 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
       continue;
     }
     budget -= 1;
-    try {
-      const fixed = await fixTemplate(templatesPorts, d.result, options.now);
-      log.info('template changed', { ...shard, launchTemplateId: fixed.launchTemplateId, createdVersions: fixed.createdVersions, reason: fixed.reason });
-      settled.push({ ...d, result: fixed });
-    } catch (error) {
-      const reason = `new default version failed: ${describeError(error)}`;
-      log.error('template change failed', { ...shard, launchTemplateId: d.result.launchTemplateId, reason });
-      settled.push({ ...d, result: { ...d.result, verdict: 'error' as const, reason } });
-    }
+    const fixed = await fixTemplate(templatesPorts, d.result, options.now, log);
+    if (fixed.verdict === 'error') log.error('template change failed', { ...shard, launchTemplateId: fixed.launchTemplateId, createdVersions: fixed.createdVersions, reason: fixed.reason });
+    else log.info('template changed', { ...shard, launchTemplateId: fixed.launchTemplateId, createdVersions: fixed.createdVersions, reason: fixed.reason });
+    settled.push({ ...d, result: fixed });
   }
   const templates = settled.map((s) => s.result);
 

@@ -278,7 +278,8 @@ describe('the sweep report and the Slack summary carry the readiness per OU', ()
 describe('a launch template that still allows IMDSv1 keeps its account not ready', () => {
   it('in guardrails, naming the template, and in the report until apply gives it a version requiring IMDSv2', async () => {
     const org = await seedOrganizationWithOus(aws());
-    // Nothing runs from it: the sweep fixes it (launchTemplates.unused: fix), but only apply does.
+    // Nothing runs from it: the sweep fixes it only under launchTemplates.unused: fix (the default
+    // is report), and only apply does.
     const templateId = await aws().createLaunchTemplate(org.cleanA, REGION, 'old-web', {
       ImageId: 'ami-12c6146b',
       InstanceType: 't3.micro',
@@ -292,9 +293,10 @@ describe('a launch template that still allows IMDSv1 keeps its account not ready
     expect(gr.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: false, readyAccounts: 1 });
     expect(gr.targets).toEqual([{ id: org.cleanB, name: 'clean-b', kind: 'account' }]);
 
-    const planned = await sweep(policyInput(), { findings: false, customizeClient: onlyRegion });
+    const unusedFix = policyInput({ launchTemplates: { unused: 'fix' } });
+    const planned = await sweep(unusedFix, { findings: false, customizeClient: onlyRegion });
     expect(planned.report.readiness?.readyAccounts).toBe(2);
-    const applied = await sweep(policyInput(), { apply: true, findings: false, customizeClient: onlyRegion });
+    const applied = await sweep(unusedFix, { apply: true, findings: false, customizeClient: onlyRegion });
     expect(applied.report.templates).toEqual([expect.objectContaining({ launchTemplateId: templateId, allowsV1: false })]);
     expect(applied.report.readiness?.units.find((u) => u.id === org.cleanOu)).toMatchObject({ ready: true, readyAccounts: 2 });
   });

@@ -76,9 +76,12 @@ describe('launch templates', () => {
     expect(template.tags[TAG_REASON]).toMatch(/0 IMDSv1 calls/);
     const [after] = await versionsOf(local, templateId, ['$Default']);
     // The instances' tag workload=ecs makes the policy want hop limit 2 for what the template launches.
-    expect(after?.LaunchTemplateData?.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 2 });
+    expect(after?.LaunchTemplateData?.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+    // Only HttpTokens (and the hop limit) change: the endpoint stays as the source has it (not set: enabled).
+    expect(after?.LaunchTemplateData?.MetadataOptions?.HttpEndpoint).toBe(before?.LaunchTemplateData?.MetadataOptions?.HttpEndpoint);
     expect(withoutMetadata(after?.LaunchTemplateData as Record<string, unknown>)).toEqual(withoutMetadata(before?.LaunchTemplateData as Record<string, unknown>));
-    expect(after?.VersionDescription).toMatch(/^imds-remediator .*copy of version 1 with IMDSv2 required, hop limit 2$/);
+    // No time in it: a retry with the same ClientToken must send the same request, or EC2 answers IdempotentParameterMismatch.
+    expect(after?.VersionDescription).toBe('imds-remediator: copy of version 1 with IMDSv2 required, hop limit 2');
     expect(report.summary.templates).toMatchObject({ templates: 1, changed: 1, allowingV1: 0 });
     expect(lines.some((l) => l.message === 'template changed')).toBe(true);
 
@@ -146,30 +149,92 @@ describe('launch templates', () => {
     expect(await versionsOf(local, templateId)).toHaveLength(2);
   });
 
-  it('keeps what $Latest launches when it differs from $Default, and fixes a $Latest a group uses', async () => {
+  it('leaves a template whose $Latest differs from $Default to a person, whatever its evidence', async () => {
     const local = aws();
     await local.createOrganization([]);
     const templateId = await local.createLaunchTemplate(ACCOUNT, REGION, 'canary', RICH_DATA);
-    const latestData = { ...RICH_DATA, InstanceType: 't3.large' as const };
-    await local.addLaunchTemplateVersion(ACCOUNT, REGION, templateId, latestData);
+    await local.addLaunchTemplateVersion(ACCOUNT, REGION, templateId, { ...RICH_DATA, InstanceType: 't3.large' });
     const autoscaling = new AutoScalingClient({ region: REGION });
     await autoscaling.send(
       new CreateAutoScalingGroupCommand({ AutoScalingGroupName: 'canary', MinSize: 0, MaxSize: 1, DesiredCapacity: 0, LaunchTemplate: { LaunchTemplateId: templateId, Version: '$Latest' }, AvailabilityZones: [`${REGION}a`] }),
     );
+    const ids = [...(await local.runFromTemplate(ACCOUNT, REGION, templateId, { version: '1' })), ...(await local.runFromTemplate(ACCOUNT, REGION, templateId, { version: '2' }))];
+    await local.putNoTokenCalls(ACCOUNT, REGION, Object.fromEntries(ids.map((id) => [id, days(14)])));
 
-    // No running instance, but a group launches $Latest: its IMDSv1 use is unknown.
-    const unknown = await sweep(policy(), { apply: true });
-    expect(unknown.report.templates[0]).toMatchObject({ verdict: 'insufficient-evidence', allowsV1: true });
-
-    const [instance = ''] = await local.runFromTemplate(ACCOUNT, REGION, templateId, { version: '2' });
-    await local.putNoTokenCalls(ACCOUNT, REGION, { [instance]: days(14) });
     const { report } = await sweep(policy(), { apply: true });
 
-    expect(report.templates[0]).toMatchObject({ verdict: 'fix', changed: true, createdVersions: [3, 4] });
-    expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 3, latestVersion: 4 });
-    const [v2, v4] = [(await versionsOf(local, templateId, ['2']))[0], (await versionsOf(local, templateId, ['4']))[0]];
-    expect(withoutMetadata(v4?.LaunchTemplateData as Record<string, unknown>)).toEqual(withoutMetadata(v2?.LaunchTemplateData as Record<string, unknown>));
-    expect(v4?.LaunchTemplateData?.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpEndpoint: 'enabled' });
+    // A new version becomes $Latest: the group would launch $Default's data (t3.micro) instead of its t3.large.
+    expect(report.templates[0]).toMatchObject({ verdict: 'blocked', changed: false, allowsV1: true, createdVersions: [] });
+    expect(report.templates[0]?.reason).toMatch(/\$Latest \(version 2\) differs from \$Default \(version 1\).*a person decides/);
+    expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 2, tags: {} });
+  });
+
+  it('writes its tag only once the new default is made, and reports the version it created when a later step fails', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const { templateId } = await seedTemplate(local, 'web', [0]);
+    const failDefault = intercept('failDefault', (call) => {
+      if (call.operation === 'ModifyLaunchTemplate') throw awsError('RequestLimitExceeded', 'throttled');
+    });
+
+    const { report } = await sweep(policy(), { apply: true, customizeClient: failDefault });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'error', changed: false, createdVersions: [2] });
+    expect(report.templates[0]?.reason).toMatch(/version 2 created \(now \$Latest\), \$Default left at 1/);
+    expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 2, tags: {} });
+  });
+
+  it('does not make a copy the default when its launch data, read back, differs from the source beyond the metadata options', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const { templateId } = await seedTemplate(local, 'web', [0]);
+    // Something between the tool and EC2 loses a field of the copy (here: the instance type changes).
+    const alter = intercept('alter', (call) => {
+      if (call.operation === 'CreateLaunchTemplateVersion') (call.input.LaunchTemplateData as RequestLaunchTemplateData).InstanceType = 'm5.large';
+    });
+
+    const { report } = await sweep(policy(), { apply: true, customizeClient: alter });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'error', changed: false, allowsV1: true, createdVersions: [2] });
+    expect(report.templates[0]?.reason).toMatch(/version 2 differs from its source in InstanceType: not made the default/);
+    expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 2, tags: {} });
+  });
+
+  it('reports a template set back to IMDSv1 after its fix and does not fix it again (no fight with infrastructure as code)', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const { templateId } = await seedTemplate(local, 'tf-managed', [0]);
+    await sweep(policy(), { apply: true });
+    // terraform apply: a new version as the code declares it, made the default.
+    const ec2 = await local.ec2(ACCOUNT, REGION);
+    const setBack = await local.addLaunchTemplateVersion(ACCOUNT, REGION, templateId, RICH_DATA);
+    await ec2.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: templateId, DefaultVersion: String(setBack) }));
+    const [fresh = ''] = await local.runFromTemplate(ACCOUNT, REGION, templateId, { version: String(setBack) });
+    await local.putNoTokenCalls(ACCOUNT, REGION, { [fresh]: days(14) });
+
+    const { report } = await sweep(policy(), { apply: true });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'blocked', changed: false, allowsV1: true, createdVersions: [] });
+    expect(report.templates[0]?.reason).toMatch(/set back after imds-remediator's fix/);
+    const [finding] = await readFindings(local, ACCOUNT, REGION, TEMPLATE_GENERATOR_ID);
+    expect(finding).toMatchObject({ Compliance: { Status: 'FAILED' }, FindingProviderFields: { Severity: { Label: 'MEDIUM' } } });
+    expect(finding?.Remediation?.Recommendation?.Text).toMatch(/^imds-remediator leaves this template to a person \(it was set back to IMDSv1 after the tool fixed it\)/);
+    expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 3, latestVersion: 3 });
+  });
+
+  it('records NOT_AVAILABLE, not FAILED, for a template whose versions could not be read', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    await seedTemplate(local, 'web', [0]);
+    const failVersions = intercept('failVersions', (call) => {
+      if (call.operation === 'DescribeLaunchTemplateVersions') throw awsError('UnauthorizedOperation', 'not allowed');
+    });
+
+    const { report } = await sweep(policy(), { apply: true, customizeClient: failVersions });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'error', changed: false });
+    const [finding] = await readFindings(local, ACCOUNT, REGION, TEMPLATE_GENERATOR_ID);
+    expect(finding?.Compliance?.Status).toBe('NOT_AVAILABLE');
   });
 
   it('reports an Auto Scaling group pinned to a numbered version that allows IMDSv1, and a launch configuration', async () => {
@@ -207,7 +272,8 @@ describe('launch templates', () => {
     const first = await local.createLaunchTemplate(ACCOUNT, REGION, 'unused-a', RICH_DATA);
     const second = await local.createLaunchTemplate(ACCOUNT, REGION, 'unused-b', RICH_DATA);
     const [earlier, later] = [first, second].sort();
-    const capped = policy({ maxChangesPerAccountRegion: 2 });
+    // Templates no instance runs from are changed only under launchTemplates.unused: fix.
+    const capped = policy({ maxChangesPerAccountRegion: 2, launchTemplates: { unused: 'fix' } });
 
     const run = await sweep(capped, { apply: true });
 
@@ -222,12 +288,12 @@ describe('launch templates', () => {
     expect(next.report.templates.find((t) => t.launchTemplateId === later)).toMatchObject({ changed: true });
   });
 
-  it('leaves a template no instance runs from as it is under launchTemplates.unused: report', async () => {
+  it('leaves a template no instance runs from as it is by default (launchTemplates.unused: report)', async () => {
     const local = aws();
     await local.createOrganization([]);
     const templateId = await local.createLaunchTemplate(ACCOUNT, REGION, 'unused', RICH_DATA);
 
-    const { report } = await sweep(policy({ launchTemplates: { unused: 'report' } }), { apply: true });
+    const { report } = await sweep(policy(), { apply: true });
 
     expect(report.templates[0]).toMatchObject({ verdict: 'insufficient-evidence', changed: false });
     expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 1 });

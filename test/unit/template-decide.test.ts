@@ -42,7 +42,9 @@ describe('decideTemplate', () => {
     { rule: 'any IMDSv1 call', evidence: read(3, 14), verdict: 'blocked-v1-in-use' },
     { rule: 'rejected calls count', evidence: read(0, 14, 2), verdict: 'blocked-v1-in-use' },
     { rule: 'a required instance with rejected calls', evidence: read(0, 0, 5), tokens: 'required', verdict: 'blocked-v1-in-use' },
-    { rule: 'a required instance without rejected calls', evidence: read(0, 0, 0), tokens: 'required', verdict: 'fix' },
+    { rule: 'a required instance without rejected calls on enough days', evidence: read(0, 14, 0), tokens: 'required', verdict: 'fix' },
+    { rule: 'a required instance with no datapoints is unknown, not zero', evidence: read(0, 0, 0), tokens: 'required', verdict: 'insufficient-evidence' },
+    { rule: 'a required instance seen on fewer than minObservedDays', evidence: read(0, 3, 0), tokens: 'required', verdict: 'insufficient-evidence' },
     { rule: 'no datapoints is unknown, not zero', evidence: read(0, 0), verdict: 'insufficient-evidence' },
     { rule: 'fewer than minObservedDays', evidence: read(0, 6), verdict: 'insufficient-evidence' },
     { rule: 'a failed read is an error', evidence: { noToken: { status: 'failed', reason: 'throttled' }, rejected: NO_EVIDENCE.rejected }, verdict: 'error' },
@@ -60,22 +62,44 @@ describe('decideTemplate', () => {
   });
 
   it('never lowers a hop limit, and raises it to what the policy wants for the instances launched from it', () => {
-    const high = decideTemplate(template([[1, { ...OPTIONAL, hopLimit: 3 }]]), [], policy());
+    const high = decideTemplate(template([[1, { ...OPTIONAL, hopLimit: 3 }]]), [], policy({ launchTemplates: { unused: 'fix' } }));
     const container = decideTemplate(template([[1, OPTIONAL]]), [{ facts: instance('i-0000000000000001a', 'optional', { workload: 'ecs' }), evidence: read(0, 14) }], policy());
-    const requiredLow = decideTemplate(template([[1, REQUIRED]]), [{ facts: instance('i-0000000000000001a', 'required', { workload: 'ecs' }), evidence: read(0, 0) }], policy());
+    const requiredLow = decideTemplate(template([[1, REQUIRED]]), [{ facts: instance('i-0000000000000001a', 'required', { workload: 'ecs' }), evidence: read(0, 14) }], policy());
 
     expect(high.changes).toEqual([{ sourceVersion: 1, hopLimit: 3, makeDefault: true }]);
     expect(container.changes).toEqual([{ sourceVersion: 1, hopLimit: 2, makeDefault: true }]);
     expect(requiredLow).toMatchObject({ verdict: 'fix', allowsV1: false, changes: [{ sourceVersion: 1, hopLimit: 2, makeDefault: true }] });
   });
 
-  it('copies $Latest again after $Default when they differ, so that $Latest keeps its launch data', () => {
-    const d = decideTemplate(template([[1, OPTIONAL], [2, REQUIRED]]), [], policy());
+  it('keeps an unset hop limit unset, and keeps the hop limit its instances actually run with', () => {
+    const unset: TemplateMetadata = { httpTokens: undefined, httpEndpoint: undefined, hopLimit: undefined };
+    const al2023 = { ...instance('i-0000000000000001a', 'required'), metadata: { httpTokens: 'required' as const, httpEndpoint: 'enabled' as const, hopLimit: 2, state: 'applied' as const } };
+    const alone = decideTemplate(template([[1, unset]]), [], policy({ launchTemplates: { unused: 'fix' } }));
+    const withInstance = decideTemplate(template([[1, unset]]), [{ facts: al2023, evidence: read(0, 14) }], policy());
 
-    expect(d.changes).toEqual([
-      { sourceVersion: 1, hopLimit: 1, makeDefault: true },
-      { sourceVersion: 2, hopLimit: 1, makeDefault: false },
-    ]);
+    expect(alone.changes).toEqual([{ sourceVersion: 1, hopLimit: undefined, makeDefault: true }]);
+    expect(withInstance).toMatchObject({ verdict: 'fix', changes: [{ sourceVersion: 1, hopLimit: 2, makeDefault: true }] });
+  });
+
+  it('leaves a template whose $Latest differs from $Default to a person: a new version would replace what $Latest launches', () => {
+    const d = decideTemplate(template([[1, OPTIONAL], [2, REQUIRED]]), [{ facts: instance('i-0000000000000001a'), evidence: read(0, 14) }], policy());
+
+    expect(d).toMatchObject({ verdict: 'blocked', allowsV1: true, changes: [] });
+    expect(d.reason).toContain('$Latest (version 2) differs from $Default (version 1)');
+  });
+
+  it('does not fix again a template set back after its fix (a finding, not a fight with IaC)', () => {
+    const d = decideTemplate(template([[3, OPTIONAL]], { tags: { 'imds-remediator:template-fixed-at': '2026-11-01T00:00:00.000Z' } }), [{ facts: instance('i-0000000000000001a'), evidence: read(0, 14) }], policy());
+
+    expect(d).toMatchObject({ verdict: 'blocked', allowsV1: true, changes: [] });
+    expect(d.reason).toContain('set back after imds-remediator');
+  });
+
+  it('does not take instances of other versions as evidence for $Default', () => {
+    const d = decideTemplate(template([[2, OPTIONAL]]), [], policy({ launchTemplates: { unused: 'fix' } }), { otherVersions: 3 });
+
+    expect(d.verdict).toBe('insufficient-evidence');
+    expect(d.reason).toContain('launched from other versions, none from version 2');
   });
 
   it('fixes a $Latest only where a group launches it', () => {
@@ -83,13 +107,13 @@ describe('decideTemplate', () => {
     const used = decideTemplate(template([[1, REQUIRED], [2, OPTIONAL]], { groups: [{ group: 'web', version: '$Latest' }] }), [], policy());
 
     expect(unused.verdict).toBe('compliant');
-    // A group uses it and no instance runs: unknown.
-    expect(used).toMatchObject({ verdict: 'insufficient-evidence', allowsV1: true });
+    // A group launches a $Latest other than $Default: a person decides.
+    expect(used).toMatchObject({ verdict: 'blocked', allowsV1: true });
   });
 
-  it('decides a template nothing runs from and no group uses by launchTemplates.unused', () => {
-    expect(decideTemplate(template([[1, OPTIONAL]]), [], policy()).verdict).toBe('fix');
-    expect(decideTemplate(template([[1, OPTIONAL]]), [], policy({ launchTemplates: { unused: 'report' } })).verdict).toBe('insufficient-evidence');
+  it('decides a template nothing runs from and no group uses by launchTemplates.unused, report by default (unknown is never zero)', () => {
+    expect(decideTemplate(template([[1, OPTIONAL]]), [], policy()).verdict).toBe('insufficient-evidence');
+    expect(decideTemplate(template([[1, OPTIONAL]]), [], policy({ launchTemplates: { unused: 'fix' } })).verdict).toBe('fix');
   });
 
   it('exempts a template by its tags, its account, or a service that manages it', () => {

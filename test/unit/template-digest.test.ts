@@ -45,7 +45,7 @@ describe('launch templates in the report', () => {
     const { report, overview } = aggregate({ mode: 'apply', plan: { accounts: 1, shards: 1, errors: [], errorCount: 0 }, digests: [whole], findingsEnabled: false });
 
     expect(report.summary.templates).toEqual({
-      byVerdict: { compliant: 1, fix: 1, 'blocked-v1-in-use': 1, 'insufficient-evidence': 0, exempt: 0, error: 1 },
+      byVerdict: { compliant: 1, fix: 1, 'blocked-v1-in-use': 1, blocked: 0, 'insufficient-evidence': 0, exempt: 0, error: 1 },
       templates: 4,
       changed: 1,
       allowingV1: 2,
