@@ -48,11 +48,11 @@ const seedOrganizationWithOus = async (local: LocalAws) => {
 };
 
 /** The command as the CLI runs it, in an organization whose accounts have `enabled` regions enabled. */
-const guardrails = async (outDir: string, overrides: PolicyInput = {}, customizeClient?: ComposeOptions['customizeClient'], enabled = [REGION]) => {
+const guardrails = async (outDir: string, overrides: PolicyInput = {}, customizeClient?: ComposeOptions['customizeClient'], enabled = [REGION], allRegions = false) => {
   const printed: string[] = [];
   const io = { stdout: (text: string) => void printed.push(text), stderr: () => undefined };
   const code = await runGuardrailsCommand(
-    { json: true, concurrency: 4, outDir },
+    { json: true, concurrency: 4, outDir, allRegions },
     parsePolicy(policyInput(overrides)),
     readEnvironment(process.env),
     io,
@@ -142,6 +142,22 @@ describe('guardrails: readiness for prevention, per account and OU', () => {
     const created = await createPolicy(aws(), 'SERVICE_CONTROL_POLICY', scpText);
     expect(created.Policy?.PolicySummary?.Type).toBe('SERVICE_CONTROL_POLICY');
     expect(JSON.parse(created.Policy?.Content ?? '{}')).toEqual(scp);
+  });
+
+  it('with --all-regions reads the enabled regions outside scope.regions too: an IMDSv1 user there keeps its account not ready', async () => {
+    const org = await seedOrganizationWithOus(aws());
+    const enabled = [REGION, 'eu-west-1'];
+    for (const accountId of [MANAGEMENT_ACCOUNT, org.cleanA, org.cleanB]) await aws().runInstances(accountId, 'eu-west-1', { httpTokens: 'required', hopLimit: 1 });
+    const [hidden = ''] = await aws().runInstances(org.cleanB, 'eu-west-1', { tags: { Name: 'outside-scope' } });
+    await aws().putNoTokenCalls(org.cleanB, 'eu-west-1', { [hidden]: days(14, 9) });
+
+    const { report } = await guardrails(await mkdtemp(join(tmpdir(), 'imds-guardrails-')), {}, undefined, enabled, true);
+
+    expect(report.accounts.find((a) => a.accountId === org.cleanA)).toMatchObject({ ready: true, unsweptRegions: [] });
+    const cleanB = report.accounts.find((a) => a.accountId === org.cleanB);
+    expect(cleanB).toMatchObject({ ready: false, blockers: { 'v1-in-use': 1 } });
+    expect(cleanB?.worst[0]).toMatchObject({ id: hidden, region: 'eu-west-1', noTokenCalls: 9 });
+    expect(report.targets).toEqual([{ id: org.cleanA, name: 'clean-a', kind: 'account' }]);
   });
 
   it('keeps every account not ready while a region enabled in it is outside scope.regions, naming it, and attaches nowhere', async () => {
@@ -322,6 +338,8 @@ describe('a bad --out is exit 2, before any AWS call', () => {
 
     expect(code).toBe(2);
     expect(stderr.join('')).toContain('--out is an option of guardrails only');
+    expect(await runCli(['apply', '--policy', 'policy.yaml', '--all-regions'], io)).toBe(2);
+    expect(stderr.join('')).toContain('--all-regions is an option of guardrails only');
   });
 
   it.each([

@@ -314,7 +314,8 @@ describe('launch templates', () => {
     const { report } = await sweep(policy(), { apply: true, customizeClient: denyTemplateWrites });
 
     expect(report.templates[0]).toMatchObject({ verdict: 'error', changed: false, allowsV1: true });
-    expect(report.templates[0]?.reason).toMatch(/^new default version failed: TemplateFixNotAllowedError: CreateTags on lt-\w+ was denied: .*FixLaunchTemplates=true/);
+    // The template is tagged only after its new default is set: the version is the first write refused.
+    expect(report.templates[0]?.reason).toMatch(/^new default version failed: TemplateFixNotAllowedError: CreateLaunchTemplateVersion on lt-\w+ was denied: .*FixLaunchTemplates=true/);
     expect(report.templates[0]?.reason).not.toContain('Encoded authorization failure');
     expect(await templateOf(local, templateId)).toEqual({ defaultVersion: 1, latestVersion: 1, tags: {} });
     expect(report.instances[0]).toMatchObject({ changed: true }); // instances are fixed as before

@@ -360,7 +360,7 @@ describe('the printed view', () => {
       commands: [],
     };
 
-    expect(renderGuardrails(report)).toContain('2 enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region) (ap-south-1, eu-west-1)');
+    expect(renderGuardrails(report)).toContain('2 enabled regions outside the policy scope, never swept (an SCP and a declarative policy apply in every region; guardrails --all-regions reads them) (ap-south-1, eu-west-1)');
     expect(renderGuardrails({ ...report, warnings: ['the management account could not be identified'] })).toContain(
       'Warning: the management account could not be identified.',
     );
