@@ -122,6 +122,10 @@ const policySchema = z
     launchTemplates: z
       .strictObject({
         enabled: z.boolean().default(true),
+        // Whether apply writes templates at all. Off by default, as the member role's
+        // FixLaunchTemplates is (a privilege escalation: docs/SECURITY.md): turn both on together,
+        // or every apply asks IAM for a write it refuses.
+        fix: z.boolean().default(false),
         unused: z.enum(['fix', 'report'], { error: 'must be fix or report' }).default('report'),
       })
       .prefault({}),

@@ -244,6 +244,12 @@ export const sweepTemplates = async (ports: ShardPorts, shard: Shard, instances:
       settled.push(d);
       continue;
     }
+    if (!policy.launchTemplates.fix) {
+      // Never ask IAM for a write the role was not given: the change stays a plan, said so.
+      const why = 'launchTemplates.fix is false (turn it on with the member role\'s FixLaunchTemplates=true)';
+      settled.push({ ...d, result: { ...d.result, reason: `${d.result.reason}; not changed: ${why}` } });
+      continue;
+    }
     if (budget <= 0 || options.timeUp?.()) {
       const why = budget <= 0 ? `the policy allows ${cap} changes per account-region per run (maxChangesPerAccountRegion)` : "this run's time is up";
       log.info('template change deferred', { ...shard, launchTemplateId: d.result.launchTemplateId, reason: why });

@@ -10,7 +10,7 @@ import { readFindings } from '../../local/findings.ts';
 import { days, MANAGEMENT_ACCOUNT, type LocalAws } from '../../local/local-aws.ts';
 import { sweep, useMoto } from '../support/moto.ts';
 import { readInstance, testPolicy } from '../support/scenario.ts';
-import { awsError, intercept } from '../support/sdk-middleware.ts';
+import { awsError, intercept, recordCalls } from '../support/sdk-middleware.ts';
 
 const { aws } = useMoto();
 const REGION = 'us-east-1';
@@ -296,6 +296,20 @@ describe('launch templates', () => {
     const { report } = await sweep(policy(), { apply: true });
 
     expect(report.templates[0]).toMatchObject({ verdict: 'insufficient-evidence', changed: false });
+    expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 1 });
+  });
+
+  it('writes no template under launchTemplates.fix: false (the default), and says so, asking IAM for nothing', async () => {
+    const local = aws();
+    await local.createOrganization([]);
+    const { templateId } = await seedTemplate(local, 'web', [0]);
+    const rec = recordCalls();
+
+    const { report } = await sweep(policy({ launchTemplates: { fix: false } }), { apply: true, customizeClient: rec.customizeClient });
+
+    expect(report.templates[0]).toMatchObject({ verdict: 'fix', changed: false, allowsV1: true });
+    expect(report.templates[0]?.reason).toContain('not changed: launchTemplates.fix is false');
+    for (const op of ['CreateLaunchTemplateVersion', 'ModifyLaunchTemplate']) expect(rec.calls.filter((c) => c.operation === op), op).toEqual([]);
     expect(await templateOf(local, templateId)).toMatchObject({ defaultVersion: 1 });
   });
 

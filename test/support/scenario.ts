@@ -20,6 +20,8 @@ export const testPolicy = (overrides: PolicyInput = {}): PolicyInput => ({
   },
   exempt: { tags: [{ key: 'imds-exempt', values: ['true'] }] },
   ...overrides,
+  // Tests run as a deployment whose member role has FixLaunchTemplates=true, unless they say otherwise.
+  launchTemplates: { fix: true, ...overrides.launchTemplates },
 });
 
 export type Kind = 'plain' | 'container' | 'eks-drift' | 'v1-user' | 'no-data' | 'exempt' | 'endpoint-off' | 'compliant';
