@@ -83,7 +83,7 @@ describe('sweep functions chained like the state machine', () => {
       shards,
       // The deployed report counts launch templates too (none are seeded here).
       templates: {
-        byVerdict: { compliant: 0, fix: 0, 'blocked-v1-in-use': 0, 'insufficient-evidence': 0, exempt: 0, error: 0 },
+        byVerdict: { compliant: 0, fix: 0, blocked: 0, 'blocked-v1-in-use': 0, 'insufficient-evidence': 0, exempt: 0, error: 0 },
         templates: 0,
         changed: 0,
         allowingV1: 0,
