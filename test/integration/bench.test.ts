@@ -55,7 +55,7 @@ it('writes the Custodian model at batch_size 100 and 1 beside production, with r
 
   const { code, stdout } = await runBench([
     ...['--moto-endpoint', endpoint(), '--out', out],
-    ...['--accounts', '1', '--regions', '1', '--instances', '30', '--shard-instances', '0', '--no-bundles'],
+    ...['--accounts', '1', '--regions', '1', '--instances', '30', '--shard-instances', '0', '--largest-shard-instances', '0', '--no-bundles'],
   ]);
 
   expect(code, stdout).toBe(0);
