@@ -1,6 +1,7 @@
 // Cloud Custodian's strategy for this job, modelled call for call from its source (bench/README.md
 // names the files), for comparison only. It reaches its verdicts with production's pure
 // decide(), so the work compared is the same; only the calls and their pacing are Custodian's.
+import { chunks } from '../functions/domain/time.ts';
 import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeTagsCommand, EC2Client, paginateDescribeInstances, type Instance } from '@aws-sdk/client-ec2';
 import { OrganizationsClient } from '@aws-sdk/client-organizations';
@@ -39,9 +40,6 @@ export interface CustodianResult {
   errors: number;
   errorMessages: string[];
 }
-
-const chunks = <T>(items: T[], size: number): T[][] =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, n) => items.slice(n * size, (n + 1) * size));
 
 /**
  * The `ec2` resource's DescribeSource.augment: when one instance drawn at random has no Tags
